@@ -1,0 +1,79 @@
+"""Every exception hpo raises on purpose, under one base class.
+
+The CLI catches :class:`HpoError`, prints its one-line message and exits with
+``exit_code`` (2 for bad input, 1 for a runtime failure); ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "HpoError",
+    "Problem",
+    "SpaceError",
+    "StudyError",
+    "TrialFailure",
+]
+
+
+class HpoError(Exception):
+    """Base of every error hpo raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(HpoError):
+    """Bad input from the command line or the environment (a device, a duration, a URL)."""
+
+    exit_code = 2
+
+
+class DataError(HpoError):
+    """Data that cannot be loaded or does not fit the task: reported before any trial runs."""
+
+    exit_code = 2
+
+
+class StudyError(HpoError):
+    """A study that cannot be created, found or resumed as asked."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a search-space file: where it is and what to do about it."""
+
+    path: str  # dotted path inside the file, e.g. "train.optimizer.lr"
+    message: str  # the value received, the rule and the fix
+
+    def format(self, source: str) -> str:
+        where = f"{source}: {self.path}" if self.path else source
+        return f"{where}: {self.message}"
+
+
+class SpaceError(HpoError):
+    """A search-space file with one or more problems; carries all of them."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(p.format(source) for p in self.problems))
+
+
+class TrialFailure(HpoError):
+    """An expected failure of one trial (NaN loss, out of memory, an impossible shape).
+
+    The trial ends FAIL with ``reason`` recorded, and the study goes on. ``kind`` is the failure
+    class used for tags and retry policies: ``nan``, ``oom``, ``timeout``, ``stale`` or ``error``.
+    """
+
+    def __init__(self, message: str, *, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
