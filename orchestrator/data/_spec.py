@@ -1,0 +1,57 @@
+"""What a loader hands to the models and the training loop."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+__all__ = ["DataKind", "DataSpec", "Splits"]
+
+DataKind = Literal["image", "sequence", "features", "tokens"]
+DATA_KINDS: tuple[str, ...] = ("image", "sequence", "features", "tokens")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The shape of one sample and the label set: all a model family needs to size itself.
+
+    ``input_shape`` is per sample: ``(C, H, W)`` for images, ``(C, L)`` for sequences, ``(F,)`` for
+    features, ``(L,)`` for tokens.
+    """
+
+    kind: DataKind
+    input_shape: tuple[int, ...]  # e.g. (1, 8, 8) for digits
+    num_classes: int
+    class_names: list[str]
+    vocab_size: int | None = None  # tokens only
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy, e.g. to log beside a model."""
+        out = asdict(self)
+        out["input_shape"] = list(self.input_shape)
+        return out
+
+
+@dataclass
+class Splits:
+    """Train, validation and test tensors on the CPU: ``x`` float32, ``y`` int64 class indices.
+
+    ``preprocessing`` (JSON-serialisable) holds what :func:`orchestrator.data.apply_preprocessing`
+    needs to prepare new raw input the same way; ``indices`` are each split's rows in the source.
+    """
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    spec: DataSpec
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    indices: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Rows per split, e.g. ``{"train": 1257, "val": 270, "test": 270}``."""
+        return {"train": len(self.train[1]), "val": len(self.val[1]), "test": len(self.test[1])}

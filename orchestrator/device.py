@@ -1,0 +1,158 @@
+"""Device and precision, resolved once per run.
+
+``"auto"`` is a short ordered check (cuda, then mps, then cpu), as in Lightning Fabric. Precision
+is a closed set of strings (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``) decided once; the training
+loop then uses :func:`autocast` and :func:`grad_scaler` and has no device branches of its own.
+
+Importing this module is cheap: torch is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Literal
+
+from orchestrator.config import PRECISIONS
+from orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEVICE_FORMS",
+    "Precision",
+    "autocast",
+    "available_devices",
+    "grad_scaler",
+    "needs_grad_scaler",
+    "resolve_device",
+    "resolve_precision",
+]
+
+Precision = Literal["32", "bf16-mixed", "16-mixed"]
+
+# what `--device` accepts, in the words an error message shows
+DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """Every device name this machine can run on, in the order ``auto`` prefers.
+
+    Returns:
+        e.g. ``["cpu"]``, or ``["cuda", "cuda:0", "cuda:1", "cpu"]`` on a two-GPU machine.
+    """
+    import torch
+
+    names: list[str] = []
+    if torch.cuda.is_available():
+        names.append("cuda")
+        names.extend(f"cuda:{i}" for i in range(torch.cuda.device_count()))
+    if _mps_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn a device name into a ``torch.device`` that exists on this machine.
+
+    Args:
+        name: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    Raises:
+        ConfigError: the name is not one of the valid forms, or that device is not available here.
+    """
+    import torch
+
+    text = name.strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if not _DEVICE_RE.match(text):
+        raise ConfigError(
+            f"device: unknown device {name!r}; valid forms: {', '.join(DEVICE_FORMS)}"
+        )
+    available = available_devices()
+    if text not in available:
+        raise ConfigError(
+            f"device: {name!r} is not available on this machine; available: {', '.join(available)}"
+        )
+    return torch.device(text)
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> Precision:
+    """Normalise a precision request for ``device`` to ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``.
+
+    ``auto`` is ``bf16-mixed`` on a CUDA device that supports bfloat16 and ``"32"`` elsewhere.
+
+    Raises:
+        ConfigError: an unknown precision; ``16-mixed`` on the CPU (no float16 autocast there); or
+            ``bf16-mixed`` on a CUDA device without bfloat16 support.
+    """
+    import torch
+
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise ConfigError(
+            f"train.precision: unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}"
+        )
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16-mixed"
+        return "32"
+    if precision == "16-mixed" and device.type == "cpu":
+        raise ConfigError(
+            "train.precision: 16-mixed needs a cuda or mps device, got cpu; "
+            "use 32 or bf16-mixed on the cpu"
+        )
+    if precision == "bf16-mixed" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"train.precision: bf16-mixed is not supported by {device}; use 16-mixed or 32"
+        )
+    return precision  # type: ignore[return-value]
+
+
+def needs_grad_scaler(precision: str) -> bool:
+    """Only float16 needs loss scaling; bfloat16 has float32's exponent range."""
+    return precision == "16-mixed"
+
+
+def autocast(device: torch.device | str, precision: str) -> AbstractContextManager[object]:
+    """The forward-pass context for ``precision``: ``nullcontext()`` for ``"32"``.
+
+    Returns a fresh context manager on each call, so use it as ``with autocast(device, p):``.
+    """
+    if precision == "32":
+        return nullcontext()
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device | str, precision: str) -> torch.amp.GradScaler:
+    """A ``GradScaler``, enabled only for ``16-mixed``; disabled, it passes everything through.
+
+    A disabled scaler's ``scale``/``unscale_``/``step``/``update`` are plain pass-throughs, so the
+    training loop calls them unconditionally.
+    """
+    import torch
+
+    enabled = needs_grad_scaler(precision)
+    device_type = torch.device(device).type
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        return amp.GradScaler(device_type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)  # torch < 2.3

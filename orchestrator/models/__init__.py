@@ -1,0 +1,116 @@
+"""Model families behind one registry: one module per family, one line in :data:`FAMILIES`.
+
+A family module defines:
+
+- ``Config``: a pydantic model with ``family: Literal["<name>"]`` and the family's settings
+  (unknown keys rejected, frozen);
+- ``DATA_KINDS``: the data kinds (see :class:`orchestrator.data.DataSpec`) it can take;
+- ``build(config, spec) -> torch.nn.Module``: the model, sized from the :class:`DataSpec`; it may
+  raise :class:`~orchestrator.errors.TrialFailure` for a sampled combination that cannot work.
+
+Family modules import torch only inside ``build``, so parsing a config stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+    from pydantic import BaseModel
+
+    from orchestrator.data import DataSpec
+
+__all__ = [
+    "FAMILIES",
+    "build_model",
+    "check_compatible",
+    "count_parameters",
+    "family_config",
+    "parse_model_config",
+]
+
+# model.family -> module
+FAMILIES: dict[str, str] = {
+    "mlp": "orchestrator.models.mlp",
+    "cnn": "orchestrator.models.cnn",
+}
+
+
+def _family(name: str) -> ModuleType:
+    try:
+        path = FAMILIES[name]
+    except KeyError:
+        raise ValueError(
+            f"model.family: unknown family {name!r}; valid: {', '.join(sorted(FAMILIES))}"
+        ) from None
+    return importlib.import_module(path)
+
+
+def family_config(name: str) -> type[BaseModel]:
+    """The ``Config`` class of family ``name`` (imports no torch).
+
+    Raises:
+        ValueError: an unknown family, listing the valid names.
+    """
+    return _family(name).Config
+
+
+def parse_model_config(data: Mapping[str, Any]) -> BaseModel:
+    """Validate a ``model:`` mapping with its family's ``Config``, e.g. ``{"family": "cnn", ...}``.
+
+    Raises:
+        ValueError: a missing or unknown ``family``; pydantic.ValidationError for bad settings.
+    """
+    if "family" not in data:
+        raise ValueError(f"model.family: missing; valid: {', '.join(sorted(FAMILIES))}")
+    return family_config(str(data["family"])).model_validate(dict(data))
+
+
+def check_compatible(family: str, spec: DataSpec) -> None:
+    """Check, before any trial runs, that ``family`` can take data described by ``spec``.
+
+    Raises:
+        DataError: naming the family, the data's kind and shape, and the families that fit.
+        ValueError: an unknown family.
+    """
+    kinds: tuple[str, ...] = _family(family).DATA_KINDS
+    if spec.kind in kinds:
+        return
+    fitting = [name for name in sorted(FAMILIES) if spec.kind in _family(name).DATA_KINDS]
+    raise DataError(
+        f"model.family: {family} takes {' or '.join(kinds)} data, but the data is {spec.kind} "
+        f"of shape {tuple(spec.input_shape)}; use one of: {', '.join(fitting) or '(none yet)'}"
+    )
+
+
+def build_model(config: BaseModel, spec: DataSpec, *, seed: int | None = None) -> torch.nn.Module:
+    """Build the model ``config`` describes, sized for ``spec``; ``config.family`` picks the family.
+
+    Args:
+        config: a family's ``Config``.
+        spec: the data the model will take.
+        seed: seeds the initial weights without touching the global generators' state;
+            ``None`` draws them from torch's global generator.
+
+    Raises:
+        TrialFailure: a sampled combination that cannot work on this data (e.g. too many poolings).
+    """
+    family = _family(config.family)  # type: ignore[attr-defined]
+    if seed is None:
+        return family.build(config, spec)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return family.build(config, spec)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Trainable parameters (those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,358 @@
+"""Tests for orchestrator/train.py: the loop, optimizers, schedules, failures, callbacks."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from orchestrator.config import (
+    AdamConfig,
+    AdamWConfig,
+    DataConfig,
+    EarlyStoppingConfig,
+    RMSpropConfig,
+    ScheduleConfig,
+    SGDConfig,
+    TrainConfig,
+)
+from orchestrator.data import Splits, load_data
+from orchestrator.errors import TrialFailure
+from orchestrator.models import build_model, family_config
+from orchestrator.train import (
+    EPOCH_METRICS,
+    build_optimizer,
+    evaluate,
+    fit,
+    lr_at,
+    seed_everything,
+)
+
+
+@pytest.fixture(scope="module")
+def digits() -> Splits:
+    return load_data(DataConfig(), seed=0)
+
+
+def tiny_mlp(splits: Splits, *, seed: int = 0) -> nn.Module:
+    seed_everything(seed)
+    return build_model(family_config("mlp")(depth=1, layers={"width": 32}), splits.spec)
+
+
+def quick(**overrides: object) -> TrainConfig:
+    """Two epochs of Adam at 1e-2: enough to learn digits well past chance."""
+    settings: dict = {"epochs": 2, "batch_size": 64, "optimizer": AdamConfig(lr=1e-2)}
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def run(model: nn.Module, splits: Splits, config: TrainConfig, **kwargs: object):
+    return fit(model, splits, config, device="cpu", precision="32", seed=0, **kwargs)
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss(digits: Splits) -> None:
+    model = tiny_mlp(digits)
+    before = evaluate(model, *digits.val, device="cpu", num_classes=10)
+    result = run(model, digits, quick())
+    # ~2.3 (chance) before; well below after two epochs, and accuracy far above 10%
+    assert result.history[-1]["val_loss"] < before["loss"] / 2
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.best_metrics["val_accuracy"] > 0.85
+    assert (result.epochs_run, result.stopped_early, result.n_parameters) == (2, False, 2410)
+
+
+def test_cnn_trains(digits: Splits) -> None:
+    # the digits CNN learns in one epoch too
+    seed_everything(0)
+    model = build_model(family_config("cnn")(blocks={"channels": 8}), digits.spec)
+    result = run(model, digits, quick(epochs=1))
+    assert result.best_metrics["val_accuracy"] > 0.7
+
+
+def test_deterministic_under_a_seed(digits: Splits) -> None:
+    # same seed, same model init: identical metrics (but time) and identical best weights
+    first = run(tiny_mlp(digits), digits, quick(optimizer=SGDConfig(), label_smoothing=0.1))
+    second = run(tiny_mlp(digits), digits, quick(optimizer=SGDConfig(), label_smoothing=0.1))
+    strip = [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in first.history]
+    assert strip == [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in second.history]
+    assert all(torch.equal(first.best_state[k], second.best_state[k]) for k in first.best_state)
+
+
+def test_best_state_is_the_best_epoch(digits: Splits) -> None:
+    # best_state is a cpu copy: loaded back, it scores exactly the best epoch's val metrics
+    model = tiny_mlp(digits)
+    result = run(model, digits, quick(epochs=3), metric="val_loss", direction="minimize")
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == 1 + losses.index(min(losses))
+    assert all(t.device.type == "cpu" for t in result.best_state.values())
+    model.load_state_dict(result.best_state)
+    again = evaluate(model, *digits.val, device="cpu", num_classes=10)
+    assert again["loss"] == pytest.approx(result.best_metrics["val_loss"], rel=1e-5)
+
+
+def test_schedule_and_clip_and_bf16_run(digits: Splits) -> None:
+    # every piece of the update step together: warmup + cosine, clipping, bf16 autocast on cpu
+    config = quick(
+        schedule=ScheduleConfig(name="cosine", warmup_epochs=1),
+        grad_clip=1.0,
+        precision="bf16-mixed",
+    )
+    result = fit(tiny_mlp(digits), digits, config, device="cpu", precision="bf16-mixed", seed=0)
+    assert all(math.isfinite(h["train_loss"]) for h in result.history)
+    # the logged lr follows lr_at at each epoch's last step
+    n_batches = math.ceil(1257 / 64)
+    expected = lr_at(2 - 1 / n_batches, base_lr=1e-2, schedule=config.schedule, epochs=2)
+    assert result.history[-1]["lr"] == pytest.approx(expected)
+
+
+# --- callbacks and early stopping -----------------------------------------------------------------
+
+
+def test_callback_gets_every_metric_each_epoch(digits: Splits) -> None:
+    seen: list[tuple[int, dict]] = []
+    run(tiny_mlp(digits), digits, quick(), callbacks=[lambda e, m: seen.append((e, m))])
+    # called once per epoch, 1-based, with exactly the documented keys, all finite floats
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    for _, metrics in seen:
+        assert list(metrics) == list(EPOCH_METRICS)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
+
+
+def test_callback_exception_propagates(digits: Splits) -> None:
+    class Pruned(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def prune(epoch: int, metrics: dict[str, float]) -> None:
+        calls.append(epoch)
+        raise Pruned
+
+    # the exception stops training at once and comes out unchanged (not a TrialFailure)
+    with pytest.raises(Pruned):
+        run(tiny_mlp(digits), digits, quick(epochs=5), callbacks=[prune])
+    assert calls == [1]
+
+
+def test_early_stopping_stops(digits: Splits) -> None:
+    # accuracy can never improve by 10: with patience 1 the run stops after epoch 2 of 10
+    config = quick(epochs=10, early_stopping=EarlyStoppingConfig(patience=1, min_delta=10.0))
+    result = run(tiny_mlp(digits), digits, config)
+    assert (result.epochs_run, result.stopped_early) == (2, True)
+    # the best epoch is still tracked without min_delta
+    accuracy = [h["val_accuracy"] for h in result.history]
+    assert result.best_epoch == 1 + accuracy.index(max(accuracy))
+    # without early stopping all epochs run
+    assert run(tiny_mlp(digits), digits, quick(epochs=3)).epochs_run == 3
+
+
+def test_unknown_metric(digits: Splits) -> None:
+    # selection by a metric the loop does not produce is a programming error
+    with pytest.raises(ValueError, match="metric: unknown 'accuracy'"):
+        run(tiny_mlp(digits), digits, quick(), metric="accuracy")
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+
+class NanAfter(nn.Module):
+    """Wraps a model; its training-mode outputs turn NaN from the ``bad``-th call on."""
+
+    def __init__(self, inner: nn.Module, bad: int) -> None:
+        super().__init__()
+        self.inner, self.bad, self.calls = inner, bad, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.bad:
+                return out * float("nan")
+        return out
+
+
+def test_nan_loss_fails_the_trial(digits: Splits) -> None:
+    # the message names the epoch and batch where the loss first went non-finite, and the fix
+    with pytest.raises(TrialFailure) as info:
+        run(NanAfter(tiny_mlp(digits), bad=3), digits, quick())
+    assert info.value.kind == "nan"
+    assert str(info.value) == (
+        "loss became nan at epoch 1, batch 3; lower train.optimizer.lr or set train.grad_clip"
+    )
+
+
+def test_huge_learning_rate_fails_the_trial(digits: Splits) -> None:
+    # a diverging optimizer ends as kind "nan", never as a crash
+    config = quick(optimizer=SGDConfig(lr=1e12, momentum=0.9))
+    with pytest.raises(TrialFailure) as info:
+        run(tiny_mlp(digits), digits, config)
+    assert info.value.kind == "nan"
+
+
+def test_shape_error_fails_the_trial(digits: Splits) -> None:
+    # a model that cannot take the data fails before training, with torch's first line
+    with pytest.raises(TrialFailure) as info:
+        run(nn.Linear(10, 10), digits, quick())
+    assert info.value.kind == "error"
+    assert str(info.value).startswith("model failed on input of shape (2, 1, 8, 8): ")
+    assert "\n" not in str(info.value)
+    # a model with the wrong number of outputs too
+    with pytest.raises(TrialFailure, match=r"model output has shape \(2, 3\)"):
+        run(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), digits, quick())
+
+
+def test_out_of_memory_fails_the_trial(digits: Splits) -> None:
+    class Oom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = tiny_mlp(digits)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.inner(x)
+
+    # the message carries the batch size to lower
+    with pytest.raises(TrialFailure, match=r"out of memory on cpu at train.batch_size=64") as info:
+        run(Oom(), digits, quick())
+    assert info.value.kind == "oom"
+
+
+# --- optimizers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SGDConfig(lr=0.1),
+        SGDConfig(lr=0.1, nesterov=True, weight_decay=1e-4),
+        AdamConfig(lr=1e-3),
+        AdamWConfig(lr=1e-3),
+        RMSpropConfig(lr=1e-3, momentum=0.5),
+    ],
+    ids=lambda c: c.name,
+)
+def test_one_step_lowers_the_loss(digits: Splits, config) -> None:
+    model = tiny_mlp(digits)
+    x, y = digits.train[0][:256], digits.train[1][:256]
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = build_optimizer(model.parameters(), config)
+    before = loss_fn(model(x), y)
+    before.backward()
+    optimizer.step()
+    # one step on a fixed batch moves downhill
+    assert loss_fn(model(x), y).item() < before.item()
+
+
+def test_weight_decay_spares_biases() -> None:
+    # decay on weight matrices only; biases and norm scales go in a group without decay
+    model = nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3))
+    optimizer = build_optimizer(model.parameters(), AdamWConfig(weight_decay=0.1))
+    decays = {
+        g["weight_decay"]: sum(p.numel() for p in g["params"]) for g in optimizer.param_groups
+    }
+    assert decays == {0.1: 12, 0.0: 3 + 3 + 3}
+    assert type(optimizer) is torch.optim.AdamW
+
+
+# --- learning-rate schedules ----------------------------------------------------------------------
+
+
+def test_lr_none_is_constant() -> None:
+    # no schedule: the base lr at every point
+    s = ScheduleConfig(name="none")
+    assert {lr_at(t, base_lr=0.1, schedule=s, epochs=10) for t in (0, 3.3, 9.99)} == {0.1}
+
+
+def test_lr_cosine_endpoints() -> None:
+    s = ScheduleConfig(name="cosine", min_lr_ratio=0.1)
+    lr = [lr_at(t / 10, base_lr=1.0, schedule=s, epochs=10) for t in range(101)]
+    # from the base lr down to base * min_lr_ratio, halfway between at the midpoint, never rising
+    assert lr[0] == pytest.approx(1.0) and lr[-1] == pytest.approx(0.1)
+    assert lr[50] == pytest.approx(0.55)
+    assert all(a >= b for a, b in itertools.pairwise(lr))
+
+
+def test_lr_step_decay() -> None:
+    # times gamma every step_size epochs
+    s = ScheduleConfig(name="step", step_size=2, gamma=0.5)
+    got = [lr_at(t, base_lr=1.0, schedule=s, epochs=10) for t in (0, 1.99, 2, 3.5, 4, 9.9)]
+    assert got == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25, 0.0625])
+
+
+def test_lr_warmup_ramp() -> None:
+    # a linear ramp from lr/10 to lr over the warmup, then the schedule starts from the full lr
+    s = ScheduleConfig(name="cosine", warmup_epochs=2)
+    got = [lr_at(t, base_lr=1.0, schedule=s, epochs=10) for t in (0, 0.5, 1, 1.5, 2)]
+    assert got == pytest.approx([0.1, 0.325, 0.55, 0.775, 1.0])
+    assert lr_at(10, base_lr=1.0, schedule=s, epochs=10) == pytest.approx(0.0)
+
+
+def test_lr_onecycle_peak() -> None:
+    s = ScheduleConfig(name="onecycle", pct_start=0.3)
+    grid = [t / 100 for t in range(1001)]
+    lr = [lr_at(t, base_lr=1.0, schedule=s, epochs=10) for t in grid]
+    # starts at lr/25, peaks at the base lr exactly at pct_start, ends near zero
+    assert lr[0] == pytest.approx(1 / 25)
+    assert grid[lr.index(max(lr))] == pytest.approx(3.0) and max(lr) == pytest.approx(1.0)
+    assert lr[-1] == pytest.approx(1 / 25 / 1e4)
+
+
+# --- evaluate -------------------------------------------------------------------------------------
+
+
+def test_evaluate_metrics(digits: Splits) -> None:
+    model = tiny_mlp(digits)
+    x, y = digits.val
+    out = evaluate(model, x, y, device="cpu", num_classes=10, batch_size=100)
+    cm = out["confusion_matrix"]
+    # a 10x10 confusion matrix over every sample; its diagonal is the accuracy
+    assert len(cm) == 10 and all(len(row) == 10 for row in cm)
+    assert sum(map(sum, cm)) == len(y)
+    assert out["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(10)) / len(y))
+    # per-class lists, and macro averages that are their means
+    assert len(out["per_class_f1"]) == 10
+    assert out["f1"] == pytest.approx(sum(out["per_class_f1"]) / 10)
+    # and the model is left in the mode it was in
+    assert model.training
+
+
+def test_metrics_match_sklearn() -> None:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from orchestrator.train import _classification_metrics
+
+    # random predictions over 6 classes, class 5 never true and class 4 never predicted
+    gen = torch.Generator().manual_seed(0)
+    true = torch.randint(0, 5, (300,), generator=gen)
+    pred = torch.randint(0, 6, (300,), generator=gen)
+    pred[pred == 4] = 0
+    cm = torch.tensor(confusion_matrix(true, pred, labels=range(6)))
+    ours = _classification_metrics(cm)
+    p, r, f, _ = precision_recall_fscore_support(
+        true, pred, labels=range(6), average=None, zero_division=0
+    )
+    # the same per-class and macro numbers as sklearn with zero_division=0
+    assert ours["per_class_precision"] == pytest.approx(p.tolist())
+    assert ours["per_class_recall"] == pytest.approx(r.tolist())
+    assert ours["per_class_f1"] == pytest.approx(f.tolist())
+    assert ours["f1"] == pytest.approx(f.mean()) and ours["precision"] == pytest.approx(p.mean())
+    assert ours["accuracy"] == pytest.approx(float((true == pred).double().mean()))
+
+
+def test_import_is_cheap() -> None:
+    # the loop imports no search, tracking or CLI code, and torch only when it runs
+    code = (
+        "import sys, orchestrator.train\n"
+        "for mod in ('torch', 'optuna', 'mlflow', 'click', 'sklearn'):\n"
+        "    assert mod not in sys.modules, mod"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
