@@ -9,9 +9,10 @@ Importing this module is cheap (pydantic only): ``hpo validate`` relies on it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "METRICS",
@@ -26,7 +27,38 @@ __all__ = [
     "ScheduleConfig",
     "StudyConfig",
     "TrainConfig",
+    "parse_duration",
 ]
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds in a duration: ``90``, ``"90s"``, ``"30m"``, ``"8h"``, ``"1h30m"``, ``"2d"``.
+
+    Raises:
+        ValueError: with the value received and the accepted forms.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 90s, 30m or 8h, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = value.strip().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
+                raise ValueError(
+                    f"expected a duration such as 90s, 30m, 8h or 1h30m, got {value!r}"
+                ) from None
+            seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
 
 
 class _Strict(BaseModel):
@@ -46,7 +78,15 @@ METRICS: dict[str, str] = {
     "val_loss": "minimize",
 }
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes", "qmc", "nsga2")
-PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "patient", "threshold", "none")
+PRUNERS = (
+    "median",
+    "percentile",
+    "successive_halving",
+    "hyperband",
+    "patient",
+    "threshold",
+    "none",
+)
 
 
 class SamplerConfig(_Strict):
@@ -77,6 +117,17 @@ class StudyConfig(_Strict):
     seed: int = 0  # study seed: sampler, splits, and every trial's seed derive from it
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+
+    @field_validator("timeout")
+    @classmethod
+    def _valid_timeout(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return None if self.timeout is None else parse_duration(self.timeout)
 
     @property
     def resolved_direction(self) -> str:
@@ -128,7 +179,7 @@ class RMSpropConfig(_Optimizer):
 
 
 OptimizerConfig = Annotated[
-    Union[SGDConfig, AdamConfig, AdamWConfig, RMSpropConfig], Field(discriminator="name")
+    SGDConfig | AdamConfig | AdamWConfig | RMSpropConfig, Field(discriminator="name")
 ]
 OPTIMIZERS = {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig, "rmsprop": RMSpropConfig}
 

@@ -1,0 +1,289 @@
+"""orchestrator/cli.py: the `hpo` commands end to end, on tiny data (2 trials x 1 epoch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+
+
+def _invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _run(space: Path, stores: dict[str, str], *extra: str) -> object:
+    return _invoke(
+        "run",
+        "--space",
+        str(space),
+        "--storage",
+        stores["storage"],
+        "--tracking-uri",
+        stores["tracking_uri"],
+        *extra,
+    )
+
+
+def _runs(tracking_uri: str, experiment: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"experiment {experiment} missing"
+    return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def _trials(storage: str, study: str) -> list:
+    from orchestrator.study import load_study
+
+    return load_study(study, storage=storage).get_trials(deepcopy=False)
+
+
+def test_every_command_has_help() -> None:
+    # each command documents itself (its docstring is its help text)
+    for name, command in cli.commands.items():
+        assert command.help, f"hpo {name} has no help"
+        result = _invoke(name, "--help")
+        assert result.exit_code == 0
+
+
+def test_run_logs_parent_and_nested_runs(tiny_space: Path, stores: dict[str, str]) -> None:
+    from mlflow import MlflowClient
+
+    result = _run(tiny_space, stores)
+    assert result.exit_code == 0, result.output
+    # a line per trial and a closing summary
+    assert result.output.count("COMPLETE") >= 2
+    assert "Best trial #" in result.output
+
+    runs = _runs(stores["tracking_uri"], "tiny")
+    parents = [r for r in runs if r.data.tags.get("hpo.role") == "study"]
+    trials = [r for r in runs if r.data.tags.get("hpo.role") == "trial"]
+    # one parent run per study, one nested run per trial
+    assert len(parents) == 1 and len(trials) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert all(t.data.tags["mlflow.parentRunId"] == parent.info.run_id for t in trials)
+    # parent: tags, fixed settings as params, test evaluation of the best trial
+    assert parent.data.tags["hpo.sampler"] == "random"
+    assert parent.data.tags["hpo.storage"] == stores["storage"]
+    assert parent.data.params["train.epochs"] == "1"
+    assert 0.0 <= parent.data.metrics["test_accuracy"] <= 1.0
+    assert "best_value" in parent.data.metrics
+    client = MlflowClient(tracking_uri=stores["tracking_uri"])
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"space.yaml", "space_resolved.json", "test_evaluation.json"} <= parent_files
+    for run in trials:
+        # sampled values under dotted names, the seed, statuses and step metrics
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["hpo.state"] == "COMPLETE"
+        assert "train.optimizer" in run.data.params and "seed" in run.data.params
+        assert "model.blocks.0.channels" in run.data.params
+        for key in ("train_loss", "val_loss", "val_accuracy", "val_f1", "lr", "epoch_seconds"):
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [m.step for m in history] == [1], key
+        files = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"model.pt", "trial_config.json"} <= files
+
+
+def test_resume_reaches_the_total_budget(tiny_space: Path, stores: dict[str, str]) -> None:
+    assert _run(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    # running again with a larger total adds only the remainder
+    result = _run(tiny_space, stores, "--n-trials", "3")
+    assert result.exit_code == 0, result.output
+    assert len(_trials(stores["storage"], "tiny")) == 3
+    assert "3/3 trials finished" in result.output
+    # and once the budget is reached, running again runs nothing
+    again = _run(tiny_space, stores, "--n-trials", "3")
+    assert "(0 run now" in again.output
+    parents = [
+        r for r in _runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
+    ]
+    assert len(parents) == 1  # resumed runs reuse the study's parent run
+
+
+def test_interrupt_leaves_nothing_running(
+    tiny_space: Path, stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.train as train
+
+    real_fit = train.fit
+
+    def interrupted_fit(*args, **kwargs):
+        def boom(epoch, metrics):
+            raise KeyboardInterrupt
+
+        kwargs["callbacks"] = [*kwargs.get("callbacks", ()), boom]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", interrupted_fit)
+    result = _run(tiny_space, stores)
+    # Ctrl-C: exit 130, the trial marked, its run KILLED, the parent KILLED
+    assert result.exit_code == 130
+    trials = _trials(stores["storage"], "tiny")
+    assert trials[0].state.name == "FAIL" and trials[0].user_attrs["fail_kind"] == "interrupted"
+    statuses = {
+        r.data.tags["hpo.role"]: r.info.status for r in _runs(stores["tracking_uri"], "tiny")
+    }
+    assert statuses == {"study": "KILLED", "trial": "KILLED"}
+
+    monkeypatch.setattr(train, "fit", real_fit)
+    result = _run(tiny_space, stores)
+    # the next run resumes: the interrupted configuration runs again and the budget is reached
+    assert result.exit_code == 0, result.output
+    trials = _trials(stores["storage"], "tiny")
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == trials[0].params
+    assert not [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"]
+
+
+def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, str]) -> None:
+    space = workdir / "bad.yaml"
+    space.write_text(
+        "study: {name: bad, n_trials: 2, sampler: random, pruner: none}\n"
+        "model: {family: cnn, depth: 4, blocks: {channels: 4, pool: max}}\n"
+        "train: {epochs: 1}\n"
+    )
+    result = _run(space, stores)
+    # each trial fails with its reason, the study still finishes its budget
+    assert result.exit_code == 0, result.output
+    assert result.output.count("FAIL") >= 2
+    runs = _runs(stores["tracking_uri"], "bad")
+    trials = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
+    assert len(trials) == 2
+    assert all(r.info.status == "FAILED" for r in trials)
+    assert all("pool" in r.data.tags["hpo.fail_reason"] for r in trials)
+
+
+def test_best_json(tiny_space: Path, stores: dict[str, str]) -> None:
+    assert _run(tiny_space, stores).exit_code == 0
+    result = _invoke("best", "--study", "tiny", "--json", "--storage", stores["storage"])
+    info = json.loads(result.output)
+    # number, value, params and the MLflow run id of the best trial
+    assert info["number"] in (0, 1)
+    assert 0.0 <= info["value"] <= 1.0
+    assert "train.optimizer" in info["params"]
+    run_ids = {r.info.run_id for r in _runs(stores["tracking_uri"], "tiny")}
+    assert info["mlflow_run_id"] in run_ids
+    studies = _invoke("studies", "--storage", stores["storage"])
+    assert "tiny: 2 trials (2 complete)" in studies.output
+
+
+def test_best_of_unknown_study(stores: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["best", "--study", "nope", "--storage", stores["storage"]])
+    assert result.exit_code == 1
+    assert "no study named 'nope'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "cuda"], "Error: device: 'cuda' is not available"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--timeout", "soon"], "Invalid value for '--timeout'"),
+        (["--set", "train.epochs=0"], "train.epochs"),
+        (["--set", "train.optimizer.choices.sgd.lrr=0.1"], "did you mean 'lr'"),
+    ],
+)
+def test_bad_input_exits_2(
+    tiny_space: Path, stores: dict[str, str], args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--space", str(tiny_space), "--storage", stores["storage"], *args],
+    )
+    # one clear line, exit 2, no traceback
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate(tiny_space: Path) -> None:
+    result = _invoke("validate", "--space", str(tiny_space))
+    assert result.exit_code == 0
+    # every parameter with its distribution
+    assert "model.blocks.1.channels" in result.output
+    assert "train.optimizer.sgd.lr" in result.output
+
+
+def test_validate_reports_every_problem(workdir: Path) -> None:
+    bad = workdir / "bad.yaml"
+    bad.write_text(
+        "model:\n  family: cnnn\ntrain:\n  epochs: {type: int, low: 5, high: 1}\n"
+        "  optimizer: {name: adamx}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", "--space", str(bad)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    # three problems, each on its own line with the file and the dotted path
+    assert len(lines) >= 3, result.output
+    assert any("model.family" in line and "cnnn" in line for line in lines)
+    assert any("train.epochs" in line and "low" in line for line in lines)
+    assert any("adamx" in line for line in lines)
+    assert all(str(bad) in line for line in lines)
+
+
+def test_missing_space_file(workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--space", "nope.yaml"])
+    # Click reports the missing file itself, exit 2
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.output and "does not exist" in result.output
+
+
+def test_sigint_in_a_real_process(tiny_space: Path, stores: dict[str, str]) -> None:
+    """A real Ctrl-C (SIGINT) mid-trial: exit 130 and nothing RUNNING in either store."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "run",
+            "--space",
+            str(tiny_space),
+            "--storage",
+            stores["storage"],
+            "--tracking-uri",
+            stores["tracking_uri"],
+            "--set",
+            "train.epochs=200",
+            "--set",
+            "train.early_stopping.patience=null",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            # wait until a trial is running (the journal holds it) and has a run
+            if Path(stores["storage"]).exists():
+                try:
+                    trials = _trials(stores["storage"], "tiny")
+                except Exception:
+                    trials = []
+                if trials and "mlflow_run_id" in trials[0].user_attrs:
+                    break
+            time.sleep(0.5)
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
+    trials = _trials(stores["storage"], "tiny")
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert not [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"]
