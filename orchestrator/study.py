@@ -729,7 +729,7 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
     )
     trial.set_user_attr("mlflow_run_id", run.run_id)
     epochs_done = 0
-    value, reason = None, None
+    value, reason, last_value = None, None, None
     try:
         if failure is not None:
             raise failure
@@ -741,8 +741,8 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
         epochs = config.train.epochs
 
         def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-            nonlocal epochs_done
-            epochs_done = epoch
+            nonlocal epochs_done, last_value
+            epochs_done, last_value = epoch, metrics.get(ctx.metric)
             run.log_epoch(epoch, metrics)
             if ctx.progress is not None:
                 ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
@@ -775,7 +775,7 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
         )
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
-        state, reason = "PRUNED", f"pruned at epoch {epochs_done}"
+        state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
         run.end("FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
     except TrialFailure as exc:
         state, reason = "FAIL", str(exc)

@@ -57,6 +57,8 @@ class Tracker:
     def __init__(self, experiment: str, *, tracking_uri: str | None = None) -> None:
         from mlflow import MlflowClient
 
+        # artifact downloads print a progress bar to stderr: not wanted in per-trial output or cron
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = self.client._tracking_client.tracking_uri
         self.experiment_name = experiment
