@@ -19,8 +19,10 @@ __all__ = [
     "PRECISIONS",
     "PRUNERS",
     "SAMPLERS",
+    "AugmentConfig",
     "DataConfig",
     "EarlyStoppingConfig",
+    "MNIST1DConfig",
     "OptimizerConfig",
     "PrunerConfig",
     "SamplerConfig",
@@ -76,6 +78,9 @@ METRICS: dict[str, str] = {
     "val_precision": "maximize",
     "val_recall": "maximize",
     "val_loss": "minimize",
+    # measured after training, for multi-objective studies
+    "n_parameters": "minimize",  # trainable parameters of the model
+    "latency_ms": "minimize",  # inference milliseconds per sample, batch of 256, on the device
 }
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes", "qmc", "nsga2")
 PRUNERS = (
@@ -110,13 +115,21 @@ class PrunerConfig(_Strict):
 
 class StudyConfig(_Strict):
     name: str | None = None  # default: the space file's stem, e.g. "cnn"
-    metric: str = "val_accuracy"  # one of METRICS
-    direction: Literal["maximize", "minimize"] | None = None  # default: the metric's own
+    # one of METRICS, or a list of them for a multi-objective study
+    metric: str | list[str] = "val_accuracy"
+    # default: each metric's own; a list for several metrics
+    direction: Literal["maximize", "minimize"] | list[Literal["maximize", "minimize"]] | None = None
     n_trials: int = Field(default=20, gt=0)  # total finished trials over every run and worker
     timeout: str | float | None = None  # "90s", "30m", "8h" or seconds; per `hpo run` call
     seed: int = 0  # study seed: sampler, splits, and every trial's seed derive from it
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    # times a failed configuration is queued again, per failure class (stale, oom, nan, timeout,
+    # error); interrupted and deadline-stopped trials are always queued again
+    retries: dict[Literal["stale", "oom", "nan", "timeout", "error"], int] = Field(
+        default_factory=lambda: {"stale": 2}
+    )
+    max_failures: int = Field(default=5, gt=0)  # consecutive failed trials that stop a run
 
     @field_validator("timeout")
     @classmethod
@@ -129,19 +142,122 @@ class StudyConfig(_Strict):
     def timeout_seconds(self) -> float | None:
         return None if self.timeout is None else parse_duration(self.timeout)
 
+    @model_validator(mode="after")
+    def _directions_match_metrics(self) -> StudyConfig:
+        metrics = self.metrics
+        if not metrics:
+            raise ValueError("metric: give at least one metric")
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"metric: each metric may appear once, got {metrics}")
+        if isinstance(self.direction, list) and len(self.direction) != len(metrics):
+            raise ValueError(
+                f"direction: {len(self.direction)} directions for {len(metrics)} metrics; "
+                "give one direction per metric, or leave direction out"
+            )
+        if isinstance(self.direction, str) and len(metrics) > 1:
+            raise ValueError(
+                f"direction: one direction ({self.direction}) for {len(metrics)} metrics; "
+                "give a list with one direction per metric, or leave direction out"
+            )
+        return self
+
+    @field_validator("retries")
+    @classmethod
+    def _non_negative_retries(cls, value: dict[str, int]) -> dict[str, int]:
+        for kind, count in value.items():
+            if count < 0:
+                raise ValueError(f"retries.{kind} must be >= 0, got {count}")
+        return value
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every objective, in order (one for a single-objective study)."""
+        return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
+    @property
+    def primary_metric(self) -> str:
+        """The first objective: the one reported each epoch (pruning, early stopping)."""
+        return self.metrics[0]
+
+    @property
+    def directions(self) -> list[str]:
+        if isinstance(self.direction, list):
+            return list(self.direction)
+        if isinstance(self.direction, str):
+            return [self.direction]
+        return [METRICS.get(m, "maximize") for m in self.metrics]
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
     @property
     def resolved_direction(self) -> str:
-        return self.direction or METRICS.get(self.metric, "maximize")
+        """The direction of the primary metric."""
+        return self.directions[0]
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
+class MNIST1DConfig(_Strict):
+    """How MNIST-1D is generated: the published settings (Greydanus & Kobak, 2024) by default."""
+
+    num_samples: int = Field(default=5000, ge=20)  # 500 per class
+    train_split: float = Field(default=0.8, gt=0, lt=1)  # first 4000 train, last 1000 test
+    template_len: int = Field(default=12, gt=0)  # points in each digit's template
+    padding: tuple[int, int] = (36, 60)  # random zero padding before resampling, (low, high)
+    scale_coeff: float = Field(default=0.4, ge=0)  # random scaling amplitude
+    max_translation: int = Field(default=48, ge=0)  # random shift, in steps before resampling
+    corr_noise_scale: float = Field(default=0.25, ge=0)  # correlated (smoothed) noise
+    iid_noise_scale: float = Field(default=2e-2, ge=0)  # per-step noise
+    shear_scale: float = Field(default=0.75, ge=0)
+    shuffle_seq: bool = False  # permute the steps (a test of spatial priors)
+    final_seq_length: int = Field(default=40, gt=0)  # steps per sample
+    seed: int = 42  # the generator's own seed: the published data is seed 42
+
+    @field_validator("padding")
+    @classmethod
+    def _padding_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError(f"0 <= low <= high must hold, got {list(value)}")
+        return value
+
+
 class DataConfig(_Strict):
-    name: str = "digits"  # a bundled data set (digits, ...) or a loader (csv, npz, images)
-    val_fraction: float = Field(default=0.15, gt=0, lt=1)  # of the whole data set
-    test_fraction: float = Field(default=0.15, gt=0, lt=1)  # held out; never used by the search
+    """Which data, how it is read and split. Data settings are fixed for a study."""
+
+    # a bundled set (digits, iris, wine, breast_cancer, mnist1d) or a loader (csv, npz, images)
+    name: str = "digits"
+    # of the whole data set; where a set has its own test split (mnist1d), of its training part
+    val_fraction: float = Field(default=0.15, gt=0, lt=1)
+    # held out, never used by the search; ignored where the set keeps its own test split
+    test_fraction: float = Field(default=0.15, gt=0, lt=1)
     normalize: bool = True  # standardize with train-split statistics
+    published_split: bool = True  # mnist1d: keep the published test split (false: re-split all)
+    # where generated and decoded data is cached (mnist1d, images); None: $HPO_CACHE_DIR, else
+    # ~/.cache/hpo
+    cache_dir: str | None = None
+    mnist1d: MNIST1DConfig = Field(default_factory=MNIST1DConfig)  # mnist1d generation
+    # csv, npz, images: a file or folder, relative to the working directory
+    path: str | None = None
+    # csv
+    target: str | None = None  # the label column (required)
+    features: list[str] | None = None  # feature columns; None: every column but target and text
+    text: str | None = None  # a text column: makes it text classification (no other features)
+    tokenizer: Literal["word", "char"] = "word"  # text: lowercase words and punctuation, or chars
+    max_length: int = Field(default=64, gt=0)  # text: tokens kept per row; shorter rows padded
+    min_freq: int = Field(default=1, ge=1)  # text: rarer train tokens become <unk>
+    max_vocab: int = Field(default=20000, ge=2)  # text: most frequent tokens kept, incl. pad, unk
+    # npz
+    x_key: str = "x"  # the samples array
+    y_key: str = "y"  # the labels array
+    # npz: what x holds; auto: (N, F) features, (N, C, H, W) image; (N, H, W) and (N, T, F) need
+    # image or sequence. Sequences are (N, T, F): T steps of F features (or (N, T) for F = 1)
+    kind: Literal["auto", "image", "sequence", "features"] = "auto"
+    # images: one sub-folder per class
+    image_size: int = Field(default=32, gt=0)  # every image resized to size x size pixels
+    color: Literal["rgb", "gray"] = "rgb"  # 3 channels, or 1
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -206,6 +322,22 @@ class EarlyStoppingConfig(_Strict):
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 
 
+class AugmentConfig(_Strict):
+    """Random changes to training batches, on the device; evaluation never sees them.
+
+    Each is off at its default. Which apply depends on the data: images take shift, flip, noise,
+    cutout; sequences take shift, noise, time_mask; feature tables take noise; every kind takes
+    mixup (token data mixes its embeddings). Inputs are standardized, so a zero is the mean.
+    """
+
+    shift: int = Field(default=0, ge=0)  # random shift by up to +-shift pixels/steps, zero-filled
+    flip: Literal["none", "horizontal", "vertical", "both"] = "none"  # images: each at p = 0.5
+    noise: float = Field(default=0.0, ge=0)  # std of added Gaussian noise; typical 0.05 .. 0.3
+    cutout: int = Field(default=0, ge=0)  # images: zero one random square of this side
+    time_mask: int = Field(default=0, ge=0)  # sequences: zero one random span of up to this long
+    mixup: float = Field(default=0.0, ge=0)  # Beta(alpha, alpha) of mixup; typical 0.2 .. 0.4
+
+
 class TrainConfig(_Strict):
     epochs: int = Field(default=10, gt=0)
     batch_size: int = Field(default=64, gt=0)
@@ -215,6 +347,7 @@ class TrainConfig(_Strict):
     grad_clip: float | None = Field(default=None, gt=0)  # max gradient norm; None = off
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16 on CUDA
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)  # off by default
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> TrainConfig:

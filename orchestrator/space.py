@@ -46,6 +46,10 @@ with one mapping per layer; layers at or beyond the sampled depth are never sugg
 A mapping without ``repeat`` (``blocks: {channels: 32}``) is shared by every layer; a list gives
 each layer its own mapping.
 
+Free-form settings: a field that is a plain mapping (the custom family's ``model.params``) takes
+any keys; each value is fixed or a search parameter (``model.params.width``), nested mappings
+alike.
+
 Optuna parameter names are the dotted paths: ``train.batch_size``, ``train.optimizer`` (the branch
 choice), ``train.optimizer.sgd.lr`` (a branch's sub-parameters carry the branch name, since two
 branches may give ``lr`` different ranges), ``model.blocks.0.channels`` (one per layer index).
@@ -520,9 +524,10 @@ def _apply_overrides(raw: dict[str, Any], parsed: list[tuple[str, Any]]) -> list
 
 @dataclass(frozen=True)
 class _Kind:
-    """How a field may be written: a scalar, a group of settings, a named branch, or layers."""
+    """How a field may be written: a scalar, a group of settings, a named branch, layers, or a
+    free-form mapping (``dict[str, Any]``, e.g. a custom model's ``params``)."""
 
-    name: Literal["scalar", "group", "branch", "layers"]
+    name: Literal["scalar", "group", "branch", "layers", "free"]
     model: type[BaseModel] | None = None  # group: the model; layers: the per-layer model
     names: dict[str, type[BaseModel]] = field(default_factory=dict)  # branch: name -> model
     list_only: bool = False  # layers: a list is required (no shared mapping)
@@ -567,6 +572,8 @@ def _literals(annotation: Any) -> tuple[Any, ...] | None:
 @functools.cache
 def _kind(model: type[BaseModel], key: str) -> _Kind:
     members = [m for m in _members(model.model_fields[key].annotation) if m is not type(None)]
+    if len(members) == 1 and get_origin(members[0]) is dict and get_args(members[0]) == (str, Any):
+        return _Kind("free")
     models = [m for m in members if _is_model(m)]
     if members and len(models) == len(members):
         if all(_name_literals(m) for m in models):
@@ -775,6 +782,12 @@ def _and(first: str | None, second: str | None) -> str | None:
     return first or second
 
 
+class _FreeValue(BaseModel):
+    """Stands for one free-form setting (an entry of ``model.params``): any JSON value."""
+
+    value: Any = None
+
+
 class _NoTrial:
     """Stands in for a trial where nothing is sampled (fully fixed groups)."""
 
@@ -847,8 +860,13 @@ class _Builder:
                 option = self.named_option(item, key, SAMPLERS if key == "sampler" else PRUNERS)
                 if option is not None:
                     data[key] = option
-            elif key == "metric" and (not isinstance(item, str) or item not in METRICS):
-                self.report(path, _unknown("metric", item, sorted(METRICS)))
+            elif key == "metric" and any(
+                not isinstance(m, str) or m not in METRICS
+                for m in (item if isinstance(item, list) else [item])
+            ):
+                for m in item if isinstance(item, list) else [item]:
+                    if not isinstance(m, str) or m not in METRICS:
+                        self.report(path, _unknown("metric", m, sorted(METRICS)))
             else:
                 data[key] = item
         try:
@@ -963,6 +981,8 @@ class _Builder:
             return self.branch(value, kind, at, key=key)
         if kind.name == "layers":
             return self.layers(value, kind, at, key=key)
+        if kind.name == "free":
+            return self.free(value, at, key=key)
         assert kind.model is not None
         subkeys = ", ".join(sorted(kind.model.model_fields))
         if not isinstance(value, Mapping):
@@ -978,6 +998,30 @@ class _Builder:
             )
             return _INVALID
         return self.group(value, kind.model, at)
+
+    def free(self, value: Any, at: _At, *, key: str) -> _Node:
+        """The user's own settings (``model.params``): any keys, each value fixed or a search
+        parameter, nested mappings alike; nothing is checked but the parameters' own rules."""
+        if not isinstance(value, Mapping):
+            self.report(at.path, f"'{key}' takes a mapping of settings, got {_show(value)}")
+            return _INVALID
+        if _is_param(value):
+            self.report(
+                at.path,
+                f"'{key}' is a mapping of settings, not one value; search the settings inside "
+                f"it, e.g. {key}: {{width: {{type: int, low: 16, high: 128}}}}",
+            )
+            return _INVALID
+        nodes: dict[str, _Node] = {}
+        for name, item in value.items():
+            child = at.child(name)
+            if not isinstance(name, str):
+                self.report(child.path, f"key {_show(name)} must be a string; quote it")
+            elif isinstance(item, Mapping) and not _is_param(item):
+                nodes[name] = self.free(item, child, key=name)
+            else:
+                nodes[name] = self.scalar(_FreeValue, "value", item, child)
+        return _Group(nodes)
 
     def scalar(self, model: type[BaseModel], key: str, value: Any, at: _At) -> _Node:
         if _is_param(value):
@@ -1501,10 +1545,12 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def describe_space(space: Space) -> str:
     """The ``hpo validate`` summary: parameters, branches, fixed values and the most per trial."""
     study = space.study
+    objectives = ", ".join(f"{d} {m}" for d, m in zip(study.directions, study.metrics, strict=True))
+    pruner = study.pruner.name if not study.is_multi_objective else "off (multi-objective)"
     lines = [
         f"search space '{space.name}' from {space.source}",
-        f"  study: {study.resolved_direction} {study.metric} over {study.n_trials} trials; "
-        f"sampler {study.sampler.name}, pruner {study.pruner.name}, seed {study.seed}",
+        f"  study: {objectives} over {study.n_trials} trials; "
+        f"sampler {study.sampler.name}, pruner {pruner}, seed {study.seed}",
         f"  model family: {space.family}",
     ]
     params = space.parameters()

@@ -1,8 +1,10 @@
 """The training loop: one model, one resolved :class:`TrainConfig`, reports through callbacks.
 
-Written after nanoGPT's loop: the data lives on the device as tensors and batches are slices of a
-per-epoch ``randperm``; precision is decided once (:mod:`orchestrator.device`); the update step runs
-in a fixed order; learning-rate schedules are pure functions (:func:`lr_at`). The loop imports no
+Written after nanoGPT's loop: data that fits lives on the device as tensors and batches are slices
+of a per-epoch ``randperm`` (data that does not fit stays in host memory and each batch is copied
+over); precision is decided once (:mod:`orchestrator.device`); the update step runs in a fixed
+order; learning-rate schedules are pure functions (:func:`lr_at`). Training batches pass through
+the trial's augmentation (:mod:`orchestrator.augment`); evaluation never does. The loop imports no
 search or tracking code: the study passes ``on_epoch_end`` callbacks, which may raise (for example
 ``optuna.TrialPruned``) to stop a trial; such exceptions propagate unchanged.
 
@@ -37,6 +39,7 @@ __all__ = [
     "EpochCallback",
     "FitResult",
     "build_optimizer",
+    "data_fits",
     "evaluate",
     "fit",
     "lr_at",
@@ -64,6 +67,7 @@ WARMUP_START = 0.1  # warmup ramps linearly from lr * 0.1 to lr
 ONECYCLE_DIV = 25.0  # onecycle starts at lr / 25 (as torch's OneCycleLR) ...
 ONECYCLE_FINAL_DIV = 1e4  # ... and anneals to lr / 25 / 1e4
 EVAL_BATCH_SIZE = 1024  # samples per forward pass during evaluation
+DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of its free memory
 
 
 @dataclass
@@ -276,6 +280,17 @@ def _classification_metrics(cm: torch.Tensor) -> dict[str, Any]:
 # --- training -------------------------------------------------------------------------------------
 
 
+def data_fits(nbytes: int, device: torch.device) -> bool:
+    """Whether ``nbytes`` of data should live on ``device``: always on the CPU and MPS (unified
+    memory), on a GPU if it takes at most :data:`DATA_MEMORY_SHARE` of the free memory."""
+    import torch
+
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DATA_MEMORY_SHARE * free
+
+
 def fit(
     model: torch.nn.Module,
     splits: Splits,
@@ -287,6 +302,7 @@ def fit(
     metric: str = "val_accuracy",
     direction: str = "maximize",
     callbacks: Sequence[EpochCallback] = (),
+    on_step: Callable[[], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``splits.train`` and validate on ``splits.val`` after every epoch.
 
@@ -304,6 +320,8 @@ def fit(
         direction: ``maximize`` or ``minimize`` ``metric``.
         callbacks: each called as ``callback(epoch, metrics)`` after every epoch; an exception
             raised by one stops training and propagates unchanged.
+        on_step: called after every optimizer step (time limits, stop requests); an exception
+            it raises stops training at that safe point and propagates unchanged.
 
     Raises:
         TrialFailure: non-finite loss (``nan``), out of memory (``oom``), or a model that fails on
@@ -323,10 +341,26 @@ def fit(
     precision = resolve_precision(precision, device)
     seed_everything(seed)
 
+    from orchestrator.augment import Augmenter, active
+
     model = model.to(device)
     n_parameters = count_parameters(model)
-    x_train, y_train = (t.to(device) for t in splits.train)
-    x_val, y_val = (t.to(device) for t in splits.val)
+    augmenter = (
+        Augmenter(config.augment, splits.spec.kind, seed=seed + 1, device=device)
+        if active(config.augment)
+        else None
+    )
+    nbytes = sum(t.nbytes for t in (*splits.train, *splits.val))
+    resident = data_fits(nbytes, device)
+    home = device if resident else torch.device("cpu")  # where the data lives
+    if not resident:
+        logger.info(
+            "data (%.1f GB) does not fit on %s: batches are copied from host memory",
+            nbytes / 1e9,
+            device,
+        )
+    x_train, y_train = (t.to(home) for t in splits.train)
+    x_val, y_val = (t.to(home) for t in splits.val)
     num_classes = splits.spec.num_classes
     n = len(y_train)
     batch_size = config.batch_size
@@ -355,11 +389,11 @@ def fit(
     stopped_early = False
 
     try:
-        _probe_forward(model, x_train[: min(n, 2)], device, precision, num_classes)
+        _probe_forward(model, x_train[: min(n, 2)].to(device), device, precision, num_classes)
         model.train()
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=generator).to(device)
+            perm = torch.randperm(n, generator=generator).to(home)
             lr = config.optimizer.lr
             for b in range(n_batches):
                 lr = lr_at(
@@ -372,10 +406,27 @@ def fit(
                     group["lr"] = lr
                 idx = perm[b * batch_size : (b + 1) * batch_size]
                 xb, yb = x_train[idx], y_train[idx]
+                if not resident:
+                    xb = xb.to(device, non_blocking=True)
+                    yb = yb.to(device, non_blocking=True)
+                mix = None
+                if augmenter is not None:
+                    # 0. augment the batch on the device (training only)
+                    if augmenter.transforms_inputs:
+                        xb = augmenter(xb)
+                    if augmenter.mixes:
+                        mix = augmenter.mixup(len(yb))
 
                 # 1. forward and loss under autocast (a no-op for "32")
                 with autocast(device, precision):
-                    loss = loss_fn(model(xb), yb)
+                    if mix is None:
+                        loss = loss_fn(model(xb), yb)
+                    else:  # mixup: the loss is mixed as the samples are
+                        assert augmenter is not None
+                        lam, partner = mix
+                        with augmenter.mixing(model, xb, lam, partner) as mixed:
+                            logits = model(mixed)
+                        loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[partner])
                 # 2. backward, on the scaled loss for 16-mixed (the scaler passes through otherwise)
                 scaler.scale(loss).backward()
                 # 3. unscale, so that clipping sees the true gradient norm
@@ -390,6 +441,8 @@ def fit(
                 # 7. drop the gradients
                 optimizer.zero_grad(set_to_none=True)
                 batch_losses[b] = loss.detach()
+                if on_step is not None:
+                    on_step()
 
             losses = batch_losses.double().cpu()
             bad = (~torch.isfinite(losses)).nonzero()

@@ -158,7 +158,7 @@ INVALID = [
     pytest.param(
         "model: {family: resnet}",
         "model.family",
-        "unknown model family 'resnet' (valid: cnn, mlp",
+        "unknown model family 'resnet' (valid: cnn, custom, mlp, rnn, transformer)",
         id="unknown-family",
     ),
     pytest.param(
@@ -603,3 +603,125 @@ def test_flatten() -> None:
         "x.a.c.1.d": 3,
         "x.e": {},
     }
+
+
+# --- free-form settings: the custom family's params ----------------------------------------------
+
+CUSTOM = """\
+model:
+  family: custom
+  factory: mypkg.models:build
+  params:
+    width: {type: int, low: 16, high: 128, log: true}
+    act: {type: categorical, choices: [relu, gelu]}
+    blocks: 2
+    head: {dropout: {type: float, low: 0.0, high: 0.5}, bias: true}
+"""
+
+
+def test_custom_params_are_searched_under_their_own_names() -> None:
+    # any keys, fixed or searched, nested mappings alike: named model.params.<key>
+    space = parse_space(CUSTOM)
+    assert [(p.name, p.describe()) for p in space.parameters()] == [
+        ("model.params.width", "int [16, 128] log"),
+        ("model.params.act", "categorical [relu, gelu]"),
+        ("model.params.head.dropout", "float [0.0, 0.5]"),
+    ]
+    fixed = space.fixed_params()
+    assert fixed["model.params.blocks"] == 2 and fixed["model.params.head.bias"] is True
+    trial = optuna.trial.FixedTrial(
+        {"model.params.width": 32, "model.params.act": "gelu", "model.params.head.dropout": 0.1}
+    )
+    config = suggest(space, trial)
+    # the factory receives them as one dict, sampled values in place
+    assert config.model.params == {
+        "width": 32,
+        "act": "gelu",
+        "blocks": 2,
+        "head": {"dropout": 0.1, "bias": True},
+    }
+    assert config.model.factory == "mypkg.models:build"
+
+
+@pytest.mark.parametrize(
+    ("params", "path", "message"),
+    [
+        ("3", "model.params", "'params' takes a mapping of settings, got 3"),
+        (
+            "{type: int, low: 1, high: 3}",
+            "model.params",
+            "'params' is a mapping of settings, not one value; search the settings inside it",
+        ),
+        (
+            "{width: {type: int, low: 64, high: 16}}",
+            "model.params.width",
+            "low <= high must hold, but got low=64, high=16",
+        ),
+        (
+            "{lr: {type: float, low: 0.0, high: 0.1, log: true}}",
+            "model.params.lr",
+            "log=true needs low > 0, got low=0.0",
+        ),
+        (
+            "{act: {type: categorical, choices: [relu, relu]}}",
+            "model.params.act",
+            "choice 'relu' is given twice",
+        ),
+    ],
+)
+def test_custom_params_problems(params: str, path: str, message: str) -> None:
+    text = f"model:\n  family: custom\n  factory: a.b:c\n  params: {params}\n"
+    problems = _problems(text)
+    assert any(p == path and message in m for p, m in problems), problems
+
+
+def test_custom_factory_is_required_and_checked() -> None:
+    problems = _problems("model: {family: custom}\n")
+    assert ("model", "missing required key 'factory'; add it") in problems
+    problems = _problems("model: {family: custom, factory: not-a-path}\n")
+    assert problems[0][0] == "model.factory" and "factory must read" in problems[0][1]
+
+
+# --- data and augmentation settings --------------------------------------------------------------
+
+
+def test_data_and_augment_settings_validate_and_sample() -> None:
+    text = MLP + (
+        "data: {name: csv, path: t.csv, target: y, text: body, tokenizer: char, max_length: 32}\n"
+        "train:\n"
+        "  augment:\n"
+        "    noise: {type: float, low: 0.0, high: 0.2}\n"
+        "    mixup: {type: categorical, choices: [0.0, 0.2]}\n"
+        "    flip: none\n"
+    )
+    space = parse_space(text)
+    assert [p.name for p in space.parameters()] == ["train.augment.noise", "train.augment.mixup"]
+    config = suggest(
+        space, optuna.trial.FixedTrial({"train.augment.noise": 0.1, "train.augment.mixup": 0.2})
+    )
+    assert (config.train.augment.noise, config.train.augment.mixup) == (0.1, 0.2)
+    assert (config.data.tokenizer, config.data.max_length) == ("char", 32)
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "message"),
+    [
+        ("data: {tokenizer: words}\n", "data.tokenizer", "unknown tokenizer 'words'"),
+        ("data: {kind: table}\n", "data.kind", "unknown kind 'table'"),
+        ("data: {max_length: 0}\n", "data.max_length", "got 0, but the value should be greater"),
+        (
+            "train: {augment: {shift: {type: float, low: 0.0, high: 2.0}}}\n",
+            "train.augment.shift",
+            "'shift' takes integers, so a float parameter cannot feed it; use type: int",
+        ),
+        (
+            "train: {augment: {flip: {type: categorical, choices: [none, diagonal]}}}\n",
+            "train.augment.flip",
+            "unknown flip 'diagonal'",
+        ),
+        ("train: {augment: {cutuot: 4}}\n", "train.augment.cutuot", "did you mean 'cutout'?"),
+    ],
+)
+def test_data_and_augment_problems(text: str, path: str, message: str) -> None:
+    problems = _problems(MLP + text)
+    assert any(p == path and message in m for p, m in problems), problems

@@ -27,6 +27,7 @@ from orchestrator.models import build_model, family_config
 from orchestrator.train import (
     EPOCH_METRICS,
     build_optimizer,
+    data_fits,
     evaluate,
     fit,
     lr_at,
@@ -111,6 +112,54 @@ def test_schedule_and_clip_and_bf16_run(digits: Splits) -> None:
     n_batches = math.ceil(1257 / 64)
     expected = lr_at(2 - 1 / n_batches, base_lr=1e-2, schedule=config.schedule, epochs=2)
     assert result.history[-1]["lr"] == pytest.approx(expected)
+
+
+def test_data_that_does_not_fit_stays_in_host_memory(
+    digits: Splits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same training when batches are copied from host memory instead of living on the device
+    import orchestrator.train as train_module
+
+    resident = run(tiny_mlp(digits), digits, quick())
+    monkeypatch.setattr(train_module, "data_fits", lambda nbytes, device: False)
+    streamed = run(tiny_mlp(digits), digits, quick())
+    strip = [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in resident.history]
+    assert strip == [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in streamed.history]
+
+
+def test_data_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # always on the cpu; on a GPU, up to half of its free memory
+    assert data_fits(10**15, torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 4000))
+    assert data_fits(500, torch.device("cuda"))
+    assert not data_fits(501, torch.device("cuda"))
+
+
+def test_token_data_trains() -> None:
+    # int64 token ids through an embedding model, with mixup in its embedding
+    from orchestrator.config import AugmentConfig
+    from orchestrator.data import make_splits
+
+    rng = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 2
+    ids = torch.randint(3, 20, (120, 8), generator=rng)
+    ids[:, 5] = y + 1  # the last real token gives the class away
+    ids[:, 6:] = 0  # padding
+    splits = make_splits(
+        ids.numpy(),
+        y.numpy(),
+        kind="tokens",
+        config=DataConfig(),
+        seed=0,
+        source="t",
+        vocab_size=20,
+    )
+    assert splits.train[0].dtype == torch.int64
+    seed_everything(0)
+    model = build_model(family_config("rnn")(hidden_size=16), splits.spec)
+    config = quick(epochs=6, batch_size=16, augment=AugmentConfig(mixup=0.2))
+    result = run(model, splits, config)
+    assert result.best_metrics["val_accuracy"] > 0.9
 
 
 # --- callbacks and early stopping -----------------------------------------------------------------

@@ -19,8 +19,9 @@ DATA_KINDS: tuple[str, ...] = ("image", "sequence", "features", "tokens")
 class DataSpec:
     """The shape of one sample and the label set: all a model family needs to size itself.
 
-    ``input_shape`` is per sample: ``(C, H, W)`` for images, ``(C, L)`` for sequences, ``(F,)`` for
-    features, ``(L,)`` for tokens.
+    ``input_shape`` is per sample: ``(C, H, W)`` for images, ``(C, L)`` for sequences (C values
+    per step, L steps: channels first, as ``Conv1d`` takes them), ``(F,)`` for features, ``(L,)``
+    for tokens (ids, 0 = padding, 1 = unknown, padded at the end).
     """
 
     kind: DataKind
@@ -38,7 +39,8 @@ class DataSpec:
 
 @dataclass
 class Splits:
-    """Train, validation and test tensors on the CPU: ``x`` float32, ``y`` int64 class indices.
+    """Train, validation and test tensors on the CPU: ``x`` float32 (int64 token ids for
+    ``tokens``), ``y`` int64 class indices.
 
     ``preprocessing`` (JSON-serialisable) holds what :func:`orchestrator.data.apply_preprocessing`
     needs to prepare new raw input the same way; ``indices`` are each split's rows in the source.

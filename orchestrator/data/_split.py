@@ -4,7 +4,9 @@ A loader reads its source into NumPy arrays ``x`` (one row per sample) and ``y``
 type) and calls :func:`make_splits`, which adds the channel axis where the kind needs one, encodes
 the labels, splits train/val/test (stratified, seeded), standardises with train-split statistics
 only, and records in ``preprocessing`` what :func:`apply_preprocessing` needs to prepare new input
-the same way. NumPy, scikit-learn and torch are imported inside the functions.
+the same way. A loader whose encoding must be fitted on the training rows only (a CSV's one-hot
+categories, a text vocabulary) splits first with :func:`split_rows` and hands the rows over.
+NumPy, scikit-learn and torch are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ if TYPE_CHECKING:
 
     from orchestrator.config import DataConfig
 
-__all__ = ["apply_preprocessing", "make_splits"]
+__all__ = ["apply_preprocessing", "encode_labels", "make_splits", "split_rows"]
 
 logger = logging.getLogger(__name__)
 
 # per-sample rank each kind ends up with, after an added channel axis
 _SAMPLE_RANK = {"image": 3, "sequence": 2, "features": 1, "tokens": 1}
 _STD_FLOOR = 1e-8  # a constant column (e.g. digits' corner pixels) keeps std 1, not 0
+SPLITS = ("train", "val", "test")
 
 
 def make_splits(
@@ -40,6 +43,10 @@ def make_splits(
     source: str,
     class_names: Sequence[str] | None = None,
     vocab_size: int | None = None,
+    rows: dict[str, np.ndarray] | None = None,
+    test_rows: np.ndarray | None = None,
+    standardize: np.ndarray | None = None,
+    encoding: dict[str, Any] | None = None,
 ) -> Splits:
     """Split ``x``/``y`` into train, validation and test tensors and standardise them.
 
@@ -47,16 +54,23 @@ def make_splits(
         x: samples, ``(N, C, H, W)`` or ``(N, H, W)`` for images, ``(N, C, L)`` or ``(N, L)`` for
             sequences, ``(N, F)`` for features, ``(N, L)`` integer ids for tokens.
         y: ``N`` labels: class indices ``0..K-1`` when ``class_names`` is given, else any values
-            (sorted unique values become the classes).
+            (sorted unique values become the classes). Real-valued labels are refused.
         kind: what the samples are; decides the channel axis and how statistics are pooled.
         config: fractions and ``normalize``.
         seed: the split's ``random_state``.
         source: the data set's name, for messages and the record.
         class_names: names of classes ``0..K-1``; classes absent from ``y`` are allowed.
         vocab_size: tokens only: ids must lie in ``[0, vocab_size)``.
+        rows: a split made already by :func:`split_rows` (labels must be the same).
+        test_rows: a fixed test split (a published one); val comes out of the other rows.
+        standardize: features only: a boolean mask of the columns to standardise (one-hot
+            columns are left as they are); None standardises every column.
+        encoding: the loader's own record (columns, categories, vocabulary), kept in
+            ``preprocessing`` for :func:`apply_preprocessing`.
 
     Raises:
-        DataError: inconsistent shapes or labels, or fractions that leave no training data.
+        DataError: inconsistent shapes or labels, fewer than two classes, a class too small to
+            split, or fractions that leave no training data.
     """
     import numpy as np
     import torch
@@ -71,7 +85,7 @@ def make_splits(
             f"{source}: {kind} data needs samples of rank {_SAMPLE_RANK[kind]}, "
             f"got x of shape {x.shape}"
         )
-    y_idx, names = _encode_labels(y, class_names=class_names, source=source)
+    y_idx, names = encode_labels(y, class_names=class_names, source=source)
     if len(x) != len(y_idx):
         raise DataError(f"{source}: x has {len(x)} rows but y has {len(y_idx)} labels")
     if kind == "tokens":
@@ -82,14 +96,17 @@ def make_splits(
                 f"{source}: token ids must lie in [0, {vocab_size}), "
                 f"got [{int(x.min())}, {int(x.max())}]"
             )
+    if rows is None:
+        rows = split_rows(
+            y_idx, config=config, seed=seed, source=source, test_rows=test_rows, class_names=names
+        )
 
-    train_rows, val_rows, test_rows, stratified = _split_indices(
-        y_idx, val=config.val_fraction, test=config.test_fraction, seed=seed, source=source
-    )
-    idx = {"train": train_rows, "val": val_rows, "test": test_rows}
-
-    x = x.astype(np.float32, copy=False)
-    norm = _fit_normalizer(x[idx["train"]], kind) if config.normalize and kind != "tokens" else None
+    if kind == "tokens":
+        x = x.astype(np.int64, copy=False)
+        norm = None
+    else:
+        x = x.astype(np.float32, copy=False)
+        norm = _fit_normalizer(x[rows["train"]], kind, standardize) if config.normalize else None
     preprocessing: dict[str, Any] = {
         "source": source,
         "kind": kind,
@@ -97,13 +114,16 @@ def make_splits(
         "normalize": norm,
         "seed": int(seed),
         "val_fraction": float(config.val_fraction),
-        "test_fraction": float(config.test_fraction),
-        "stratified": stratified,
+        "test_fraction": None if test_rows is not None else float(config.test_fraction),
+        "published_test_split": test_rows is not None,
+        "stratified": True,
     }
+    if encoding:
+        preprocessing["encoding"] = encoding
 
-    def tensors(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = _normalize(x[rows], norm)
-        return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(y_idx[rows])
+    def tensors(part: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = _normalize(x[part], norm)
+        return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(y_idx[part])
 
     spec = DataSpec(
         kind=kind,
@@ -113,85 +133,181 @@ def make_splits(
         vocab_size=vocab_size,
     )
     splits = Splits(
-        train=tensors(idx["train"]),
-        val=tensors(idx["val"]),
-        test=tensors(idx["test"]),
+        train=tensors(rows["train"]),
+        val=tensors(rows["val"]),
+        test=tensors(rows["test"]),
         spec=spec,
         preprocessing=preprocessing,
-        indices=idx,
+        indices=dict(rows),
     )
-    logger.debug("%s: split %s (stratified=%s)", source, splits.sizes, stratified)
+    logger.debug("%s: split %s", source, splits.sizes)
     return splits
 
 
-def apply_preprocessing(x_raw: np.ndarray, preprocessing: dict[str, Any]) -> np.ndarray:
+def apply_preprocessing(x_raw: Any, preprocessing: dict[str, Any]) -> np.ndarray:
     """Prepare new raw samples exactly as :func:`make_splits` prepared the training data.
 
     Args:
-        x_raw: samples in the source's raw layout (any shape with ``N * prod(input_shape)`` values).
+        x_raw: samples in the source's raw layout: for arrays any shape with
+            ``N * prod(input_shape)`` values; for a CSV table a pandas DataFrame (or a mapping
+            of columns) with the feature columns; for a CSV text column a DataFrame with that
+            column or a sequence of strings.
         preprocessing: ``Splits.preprocessing``, possibly after a JSON round trip.
 
     Returns:
-        float32 array of shape ``(N, *input_shape)``.
+        float32 array of shape ``(N, *input_shape)``; int64 token ids for text.
+
+    Raises:
+        DataError: a table that lacks one of the feature columns.
     """
     import numpy as np
 
+    encoding = preprocessing.get("encoding") or {}
+    if encoding.get("type") == "table":
+        from orchestrator.data._table import encode_table
+
+        x_raw = encode_table(x_raw, encoding)
+    elif encoding.get("type") == "text":
+        from orchestrator.data._text import encode_texts
+
+        return encode_texts(x_raw, encoding)
+    elif encoding.get("type") == "sequence_tf":  # (N, T, F) sources are stored channels-first
+        x_raw = np.asarray(x_raw, dtype=np.float32)
+        x_raw = x_raw.reshape(len(x_raw), -1, preprocessing["input_shape"][0]).transpose(0, 2, 1)
     shape = tuple(preprocessing["input_shape"])
     x = np.asarray(x_raw, dtype=np.float32).reshape(-1, *shape)
     return _normalize(x, preprocessing.get("normalize"))
 
 
-def _encode_labels(
-    y: np.ndarray | Sequence[Any], *, class_names: Sequence[str] | None, source: str
+def encode_labels(
+    y: np.ndarray | Sequence[Any], *, class_names: Sequence[str] | None = None, source: str
 ) -> tuple[np.ndarray, list[str]]:
+    """Class indices ``0..K-1`` and the class names for ``N`` labels.
+
+    Integer-valued numbers and strings are classes (sorted); a real-valued label is refused,
+    since hpo does classification only.
+
+    Raises:
+        DataError: labels of the wrong shape, missing or real-valued labels, fewer than two
+            classes.
+    """
     import numpy as np
 
     y = np.asarray(y)
     if y.ndim != 1:
         raise DataError(f"{source}: labels must be one value per sample, got shape {y.shape}")
     if class_names is None:
+        if np.issubdtype(y.dtype, np.floating):
+            if np.isnan(y).any():
+                raise DataError(
+                    f"{source}: {int(np.isnan(y).sum())} labels are missing (NaN); "
+                    "give every sample a class"
+                )
+            fractional = y[y != np.round(y)]
+            if fractional.size:
+                raise DataError(
+                    f"{source}: the labels are real numbers (e.g. {fractional[0]:g}), but hpo "
+                    "does classification only for now; give class labels (integers or names), "
+                    "or bin the values into classes"
+                )
+            y = y.astype(np.int64)
+        elif y.dtype == object:
+            y = np.array([str(v) for v in y])
         classes, y_idx = np.unique(y, return_inverse=True)
-        return y_idx.astype(np.int64), [str(c) for c in classes.tolist()]
-    k = len(class_names)
-    if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= k)):
-        raise DataError(f"{source}: labels must be class indices in [0, {k}) for {k} class names")
-    return y.astype(np.int64), [str(c) for c in class_names]
+        names = [str(c) for c in classes.tolist()]
+        y_idx = y_idx.astype(np.int64)
+    else:
+        k = len(class_names)
+        if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= k)):
+            raise DataError(
+                f"{source}: labels must be class indices in [0, {k}) for {k} class names"
+            )
+        y_idx, names = y.astype(np.int64), [str(c) for c in class_names]
+    present = np.unique(y_idx)
+    if len(present) < 2:
+        found = ", ".join(repr(names[i]) for i in present) or "none"
+        raise DataError(
+            f"{source}: classification needs at least two classes, found {len(present)} "
+            f"({found}); check the label column"
+        )
+    return y_idx, names
 
 
-def _split_indices(
-    y: np.ndarray, *, val: float, test: float, seed: int, source: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Row indices of train, val and test: test first, then val out of the rest."""
+def split_rows(
+    y: np.ndarray,
+    *,
+    config: DataConfig,
+    seed: int,
+    source: str,
+    test_rows: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Row indices of train, val and test (each sorted), stratified by class and seeded.
+
+    Test comes out first (``test_fraction`` of all rows), then val (``val_fraction`` of all
+    rows) out of the rest. With a fixed ``test_rows`` (a published test split), val is
+    ``val_fraction`` of the other rows.
+
+    Raises:
+        DataError: fractions that leave no training data, a class too small to appear in
+            every split, or splits too small to hold every class.
+    """
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    if val + test >= 1:
+    val, test = config.val_fraction, config.test_fraction
+    all_rows = np.arange(len(y))
+    if test_rows is None and val + test >= 1:
         raise DataError(
             f"data: val_fraction + test_fraction must be < 1 to leave training data, "
             f"got {val} + {test} = {val + test:g}"
         )
-    rows = np.arange(len(y))
+    counts = np.bincount(y)
+    # each class needs a sample in every split it is stratified into
+    needed = 3 if test_rows is None else 2
+    if test_rows is not None:
+        counts = np.bincount(np.delete(y, test_rows), minlength=len(counts))
+    small = [(int(c), int(n)) for c, n in enumerate(counts) if 0 < n < needed]
+    if small:
+        cls, n = small[0]
+        name = class_names[cls] if class_names is not None else str(cls)
+        where = "" if test_rows is None else " outside the test split"
+        raise DataError(
+            f"{source}: class {name!r} has {n} sample{'s' * (n != 1)}{where}, too few to "
+            f"split: a stratified train/val{'/test' * (test_rows is None)} split needs at "
+            f"least {needed} per class; add samples of it or remove the class"
+        )
     state = seed % 2**32
-    val_of_rest = val / (1 - test)
     try:
-        rest, test_rows = train_test_split(rows, test_size=test, random_state=state, stratify=y)
-        train_rows, val_rows = train_test_split(
+        if test_rows is None:
+            rest, test_part = train_test_split(
+                all_rows, test_size=test, random_state=state, stratify=y
+            )
+            val_of_rest = val / (1 - test)
+        else:
+            test_part = np.asarray(test_rows, dtype=np.int64)
+            rest = np.setdiff1d(all_rows, test_part)
+            val_of_rest = val
+        train_part, val_part = train_test_split(
             rest, test_size=val_of_rest, random_state=state, stratify=y[rest]
         )
-        stratified = True
-    except ValueError as exc:  # a class too rare to appear in every split
-        logger.warning("%s: stratified split impossible (%s); splitting at random", source, exc)
-        try:
-            rest, test_rows = train_test_split(rows, test_size=test, random_state=state)
-            train_rows, val_rows = train_test_split(rest, test_size=val_of_rest, random_state=state)
-        except ValueError as exc2:
-            raise DataError(f"{source}: cannot split {len(y)} samples: {exc2}") from exc2
-        stratified = False
-    return np.sort(train_rows), np.sort(val_rows), np.sort(test_rows), stratified
+    except ValueError as exc:  # e.g. a val split smaller than the number of classes
+        raise DataError(
+            f"{source}: cannot split {len(y)} samples of {len(counts)} classes with "
+            f"val_fraction={val}, test_fraction={test} ({exc}); raise the fractions or add "
+            "samples"
+        ) from exc
+    return {"train": np.sort(train_part), "val": np.sort(val_part), "test": np.sort(test_part)}
 
 
-def _fit_normalizer(x_train: np.ndarray, kind: str) -> dict[str, Any]:
-    """Mean and std from the training split: per channel for images/sequences, per feature else."""
+def _fit_normalizer(
+    x_train: np.ndarray, kind: str, columns: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Mean and std from the training split: per channel for images/sequences, per feature else.
+
+    ``columns`` (features only) limits standardisation to a boolean mask of columns; the others
+    keep mean 0 and std 1, so they pass through unchanged.
+    """
     import numpy as np
 
     if kind in ("image", "sequence"):
@@ -203,6 +319,10 @@ def _fit_normalizer(x_train: np.ndarray, kind: str) -> dict[str, Any]:
     mean = x_train.mean(axis=axes, dtype=np.float64)
     std = x_train.std(axis=axes, dtype=np.float64)
     std = np.where(std < _STD_FLOOR, 1.0, std)
+    if columns is not None and mode == "per_feature":
+        keep = np.asarray(columns, dtype=bool)
+        mean = np.where(keep, mean, 0.0)
+        std = np.where(keep, std, 1.0)
     return {"mode": mode, "mean": mean.tolist(), "std": std.tolist()}
 
 

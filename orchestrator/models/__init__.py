@@ -6,7 +6,13 @@ A family module defines:
   (unknown keys rejected, frozen);
 - ``DATA_KINDS``: the data kinds (see :class:`orchestrator.data.DataSpec`) it can take;
 - ``build(config, spec) -> torch.nn.Module``: the model, sized from the :class:`DataSpec`; it may
-  raise :class:`~orchestrator.errors.TrialFailure` for a sampled combination that cannot work.
+  raise :class:`~orchestrator.errors.TrialFailure` for a sampled combination that cannot work;
+- optionally ``check(model, spec)``: run once before any trial on the space's ``model:`` mapping
+  (search parameters unsampled), for what must fail early (the custom family's factory path).
+
+Families: ``mlp`` (any data, flattened), ``cnn`` (2D on images, 1D on sequences and tokens),
+``rnn`` (LSTM/GRU on sequences and tokens), ``transformer`` (tokens, sequences, images) and
+``custom`` (the user's own factory).
 
 Family modules import torch only inside ``build``, so parsing a config stays cheap.
 """
@@ -39,6 +45,9 @@ __all__ = [
 FAMILIES: dict[str, str] = {
     "mlp": "orchestrator.models.mlp",
     "cnn": "orchestrator.models.cnn",
+    "rnn": "orchestrator.models.rnn",
+    "transformer": "orchestrator.models.transformer",
+    "custom": "orchestrator.models.custom",
 }
 
 
@@ -72,19 +81,33 @@ def parse_model_config(data: Mapping[str, Any]) -> BaseModel:
     return family_config(str(data["family"])).model_validate(dict(data))
 
 
-def check_compatible(family: str, spec: DataSpec) -> None:
+def check_compatible(
+    family: str, spec: DataSpec, *, model: Mapping[str, Any] | None = None
+) -> None:
     """Check, before any trial runs, that ``family`` can take data described by ``spec``.
+
+    Args:
+        family: the model family.
+        spec: the data.
+        model: the space's ``model:`` mapping (search parameters unsampled), for the family's own
+            early checks (the custom family imports its factory and checks its signature).
 
     Raises:
         DataError: naming the family, the data's kind and shape, and the families that fit.
+        ConfigError: the family's own check failed (e.g. a factory that cannot be imported).
         ValueError: an unknown family.
     """
-    kinds: tuple[str, ...] = _family(family).DATA_KINDS
+    module = _family(family)
+    kinds: tuple[str, ...] = module.DATA_KINDS
     if spec.kind in kinds:
+        hook = getattr(module, "check", None)
+        if hook is not None and model is not None:
+            hook(model, spec)
         return
     fitting = [name for name in sorted(FAMILIES) if spec.kind in _family(name).DATA_KINDS]
+    either = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
     raise DataError(
-        f"model.family: {family} takes {' or '.join(kinds)} data, but the data is {spec.kind} "
+        f"model.family: {family} takes {either} data, but the data is {spec.kind} "
         f"of shape {tuple(spec.input_shape)}; use one of: {', '.join(fitting) or '(none yet)'}"
     )
 

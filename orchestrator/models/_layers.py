@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
-__all__ = ["activation", "dense_block"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "AttentionPool",
+    "activation",
+    "dense_block",
+    "pool_steps",
+    "sinusoidal_positions",
+    "token_embedding",
+]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -49,3 +61,61 @@ def dense_block(
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return layers
+
+
+def token_embedding(vocab_size: int | None, dim: int) -> nn.Embedding:
+    """An embedding for token ids; id 0 is padding (a zero vector, never updated).
+
+    Raises:
+        ValueError: no vocabulary size (the data spec of token data always has one).
+    """
+    if not vocab_size:
+        raise ValueError("token data needs spec.vocab_size")
+    return nn.Embedding(vocab_size, dim, padding_idx=0)
+
+
+def pool_steps(h: torch.Tensor, mask: torch.Tensor | None, how: str) -> torch.Tensor:
+    """``(N, L, D) -> (N, D)``: the mean or max over the steps that ``mask`` (N, L) keeps."""
+    import torch
+
+    if how == "mean":
+        if mask is None:
+            return h.mean(dim=1)
+        keep = mask.unsqueeze(-1).to(h.dtype)
+        return (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
+    if how == "max":
+        if mask is None:
+            return h.amax(dim=1)
+        return h.masked_fill(~mask.unsqueeze(-1), torch.finfo(h.dtype).min).amax(dim=1)
+    raise ValueError(f"unknown pooling {how!r}; valid: mean, max")
+
+
+class AttentionPool(nn.Module):
+    """Additive attention over steps: a learnt score per step, softmax over the kept steps."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        import torch
+
+        scores = self.score(h).squeeze(-1)  # (N, L)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores.float(), dim=1).to(h.dtype)
+        return (weights.unsqueeze(-1) * h).sum(dim=1)
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """``(length, dim)`` fixed sine/cosine position codes (Vaswani et al., 2017)."""
+    import math
+
+    import torch
+
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    codes = torch.zeros(length, dim)
+    codes[:, 0::2] = torch.sin(position * freq)
+    codes[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return codes

@@ -1,0 +1,1 @@
+"""Examples for hpo: a user's own model factory (custom_model.py) and a small text data set."""
