@@ -1,35 +1,47 @@
-"""The Optuna study: storage, sampler, pruner, the trial loop, budgets and the end-of-study test.
+"""The Optuna study: sampler, pruner, the trial loop, budgets, deadlines and the end-of-study test.
 
 ``run_study`` drives an ask-and-tell loop rather than ``study.optimize`` so that the budget is the
-study's total of finished trials (exact across resumes and workers), every way a trial can end is
-mirrored in MLflow, and an interrupt leaves nothing RUNNING in either store.
+study's total of finished trials (exact across resumes and workers: counting and asking happen
+under a lock shared by every worker), every way a trial can end is mirrored in MLflow, and an
+interrupt leaves nothing RUNNING in either store.
 
 Failure policy per trial: pruned -> PRUNED; an expected failure (:class:`TrialFailure`: NaN loss,
-out of memory, an impossible shape) -> FAIL and the study goes on; an interrupt -> FAIL with
-``fail_kind=interrupted`` and its parameters queued again for the next run; any other exception is
-a programming error -> FAIL, and the run stops.
+out of memory, an impossible shape, a trial timeout) -> FAIL and the study goes on, its
+parameters retried if ``study.retries`` allows it for that class; an interrupt or a deadline ->
+FAIL (``interrupted``/``deadline``), not counted, parameters queued again; any other exception is a
+programming error -> FAIL, and the run stops. ``study.max_failures`` consecutive failures stop the
+run (the circuit breaker).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import logging
-import os
+import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator import __version__
 from orchestrator.config import DataConfig, StudyConfig
-from orchestrator.errors import ConfigError, HpoError, Problem, SpaceError, StudyError, TrialFailure
+from orchestrator.errors import ConfigError, Problem, SpaceError, StudyError, TrialFailure
+from orchestrator.recovery import Heartbeat, fail_stale_trials, fail_trial
 from orchestrator.redact import redact_url
 from orchestrator.space import Space, parse_space_dict, suggest
+from orchestrator.storage import (
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    budget_lock,
+    describe_storage,
+    open_storage,
+    with_retries,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -41,75 +53,37 @@ __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
     "EpochEvent",
+    "RepairReport",
+    "SpaceChange",
     "StudyInfo",
     "StudyResult",
     "TrialEvent",
     "build_pruner",
     "build_sampler",
     "describe_storage",
+    "diff_spaces",
     "get_best",
     "list_studies",
     "load_study",
     "open_storage",
+    "prepare_study",
+    "repair_study",
     "run_study",
+    "stored_space",
     "trial_seed",
 ]
 
 logger = logging.getLogger(__name__)
 
-STORAGE_ENV = "HPO_STORAGE"
-DEFAULT_STORAGE = "mlruns/optuna.journal"  # Optuna journal file: fast, safe for many processes
-MAX_CONSECUTIVE_FAILURES = 5  # stop a run whose last trials all failed: the space is broken
-NOT_COUNTED = ("interrupted", "stale")  # FAIL kinds that do not use up the budget
+# FAIL kinds that do not use up the budget: the trial was stopped, not broken
+NOT_COUNTED = ("interrupted", "stale", "deadline")
 ATTR_SPACE = "hpo.space"
 ATTR_SPACE_TEXT = "hpo.space_text"
 ATTR_SOURCE = "hpo.space_source"
 ATTR_PARENT_RUN = "hpo.mlflow_parent_run_id"
 ATTR_TEST = "hpo.test_metrics"
-
-
-# --- storage -----------------------------------------------------------------------------------
-
-
-def _is_rdb(url: str) -> bool:
-    return url.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "postgres", "mysql")
-
-
-def describe_storage(url: str | None) -> str:
-    """The storage in use, for output and tags, with any password redacted."""
-    return redact_url(url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE) or DEFAULT_STORAGE
-
-
-def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL, HPO_STORAGE, or the default journal file under ``mlruns/``.
-
-    Any SQLAlchemy URL (``sqlite:///``, ``postgresql://``, ``mysql://``) gives an RDB storage with
-    pooled, pre-pinged connections; anything else is a journal file path (``journal:`` optional).
-    """
-    import optuna
-
-    url = url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-    try:
-        if _is_rdb(url):
-            kwargs: dict[str, Any] = {"pool_pre_ping": True}
-            if url.startswith("sqlite"):
-                kwargs["connect_args"] = {
-                    "timeout": 30
-                }  # FACTS: default 5 s locks under contention
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        path = Path(url.removeprefix("journal:").removeprefix("//"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
-        return optuna.storages.JournalStorage(backend)
-    except HpoError:
-        raise
-    except Exception as exc:  # a bad URL or an unreachable server: bad input, one line
-        raise ConfigError(
-            f"--storage {redact_url(url)}: cannot open the Optuna storage "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "give a path to a journal file or a database URL such as postgresql://host/db"
-        ) from exc
-
+ATTR_METRICS = "hpo.metrics"
+LATENCY_BATCH = 256  # samples per timed forward pass for the latency_ms objective
 
 # --- sampler and pruner ------------------------------------------------------------------------
 
@@ -271,7 +245,7 @@ class TrialEvent:
 
     number: int
     state: str  # COMPLETE, PRUNED, FAIL
-    value: float | None
+    value: float | None  # the primary objective
     best_value: float | None
     best_number: int | None
     seconds: float
@@ -279,6 +253,15 @@ class TrialEvent:
     reason: str | None = None
     finished: int = 0  # trials counted towards the budget so far
     n_trials: int = 0
+    values: tuple[float, ...] | None = None  # every objective of a multi-objective study
+    pareto: int | None = None  # size of the Pareto front (multi-objective)
+
+
+@dataclass(frozen=True)
+class NoticeEvent:
+    """Something the person running the study should read (a repair, a dead worker, a note)."""
+
+    text: str
 
 
 @dataclass
@@ -291,14 +274,21 @@ class StudyResult:
     parent_run_id: str | None
     n_trials: int
     finished: int
+    metrics: list[str] = field(default_factory=list)
     ran: int = 0
     states: dict[str, int] = field(default_factory=dict)
     best_number: int | None = None
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
+    pareto: list[int] = field(default_factory=list)
     test_metrics: dict[str, float] = field(default_factory=dict)
-    stopped_by: str = "budget"  # budget, timeout, failures, interrupt
+    failures: dict[str, list[str]] = field(default_factory=dict)  # kind -> reasons (this run)
+    repaired: list[int] = field(default_factory=list)  # stale trials failed by this run
+    stopped_by: str = "budget"  # budget, timeout, deadline, failures, interrupt
     seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
 
 Progress = Callable[[object], None]
@@ -312,7 +302,7 @@ def load_study(name: str, *, storage: str | None = None) -> optuna.Study:
     import optuna
 
     store = open_storage(storage)
-    names = optuna.get_all_study_names(store)
+    names = with_retries(lambda: optuna.get_all_study_names(store))
     if name not in names:
         known = ", ".join(sorted(names)) or "none yet"
         raise StudyError(
@@ -326,7 +316,9 @@ def stored_space(study: optuna.Study) -> Space:
     """The search space stored with a study when it was created."""
     raw = study.user_attrs.get(ATTR_SPACE)
     if raw is None:
-        raise StudyError(f"study '{study.study_name}' has no stored search space; give --space")
+        raise StudyError(
+            f"study '{study.study_name}' has no stored search space; start it with hpo run --space"
+        )
     return parse_space_dict(
         raw,
         source=study.user_attrs.get(ATTR_SOURCE, study.study_name),
@@ -339,24 +331,41 @@ def _is_counted(trial: optuna.trial.FrozenTrial) -> bool:
 
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_kind") not in NOT_COUNTED
+    if trial.state != TrialState.FAIL or trial.user_attrs.get("hpo.requeued"):
+        return False
+    return trial.user_attrs.get("fail_kind") not in NOT_COUNTED
 
 
 def _budget_counts(study: optuna.Study) -> tuple[int, int]:
     """(trials counted towards the budget, trials running now)."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
+    trials = with_retries(lambda: study.get_trials(deepcopy=False))
     finished = sum(1 for t in trials if _is_counted(t))
     running = sum(1 for t in trials if t.state == TrialState.RUNNING)
     return finished, running
 
 
 def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best trial; for several objectives, the Pareto trial best on the first one."""
+    if len(study.directions) > 1:
+        front = study.best_trials
+        if not front:
+            return None
+        sign = 1 if study.directions[0].name == "MAXIMIZE" else -1
+        return max(front, key=lambda t: (sign * t.values[0], -t.number))
     try:
         return study.best_trial
     except ValueError:
         return None
+
+
+def _metrics_of(study: optuna.Study) -> list[str]:
+    metrics = study.user_attrs.get(ATTR_METRICS)
+    if metrics:
+        return list(metrics)
+    metric = study.user_attrs.get("hpo.metric")
+    return [metric] if metric else ["value"]
 
 
 @dataclass(frozen=True)
@@ -370,48 +379,59 @@ class StudyInfo:
 
 
 def list_studies(*, storage: str | None = None) -> list[StudyInfo]:
-    """Every study in a storage: trials by state and best value."""
+    """Every study in a storage: trials by state and best value (first objective)."""
     import optuna
 
     store = open_storage(storage)
     infos = []
-    for summary in optuna.get_all_study_summaries(store, include_best_trial=True):
-        study = optuna.load_study(study_name=summary.study_name, storage=store)
+    for name in sorted(with_retries(lambda: optuna.get_all_study_names(store))):
+        study = optuna.load_study(study_name=name, storage=store)
         states: dict[str, int] = {}
         for t in study.get_trials(deepcopy=False):
             states[t.state.name] = states.get(t.state.name, 0) + 1
-        best = summary.best_trial
+        best = _best(study)
         infos.append(
             StudyInfo(
-                name=summary.study_name,
+                name=name,
                 states=states,
-                best_value=best.value if best is not None else None,
+                best_value=best.values[0] if best is not None else None,
                 best_number=best.number if best is not None else None,
-                direction=summary.direction.name.lower(),
-                metric=study.user_attrs.get("hpo.metric"),
+                direction=", ".join(d.name.lower() for d in study.directions),
+                metric=", ".join(_metrics_of(study)),
             )
         )
     return infos
 
 
 def get_best(name: str, *, storage: str | None = None) -> dict[str, Any]:
-    """The best trial of a study: number, value, params, seed and its MLflow run id."""
+    """The best trial of a study: number, value, params, seed and its MLflow run id.
+
+    For a multi-objective study: the Pareto trial best on the first objective, its ``values``,
+    and the numbers of the whole ``pareto_front``.
+    """
     study = load_study(name, storage=storage)
     best = _best(study)
     if best is None:
         raise StudyError(f"study '{name}' has no completed trial yet; run it first: hpo run ...")
-    return {
+    metrics = _metrics_of(study)
+    info = {
         "study": name,
-        "metric": study.user_attrs.get("hpo.metric"),
-        "direction": study.direction.name.lower(),
+        "metric": metrics[0],
+        "direction": study.directions[0].name.lower(),
         "number": best.number,
-        "value": best.value,
+        "value": best.values[0],
         "params": best.params,
         "seed": best.user_attrs.get("seed"),
         "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
         "mlflow_parent_run_id": study.user_attrs.get(ATTR_PARENT_RUN),
         "test_metrics": study.user_attrs.get(ATTR_TEST),
     }
+    if len(study.directions) > 1:
+        info["metrics"] = metrics
+        info["directions"] = [d.name.lower() for d in study.directions]
+        info["values"] = dict(zip(metrics, best.values, strict=False))
+        info["pareto_front"] = sorted(t.number for t in study.best_trials)
+    return info
 
 
 def _git_commit() -> str | None:
@@ -422,6 +442,118 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# --- resume safety and warm start --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpaceChange:
+    """One difference between the stored space of a study and the one given now."""
+
+    name: str
+    before: str
+    after: str
+    compatible: bool  # a new parameter or a wider range
+
+    def describe(self) -> str:
+        verdict = "compatible" if self.compatible else "incompatible"
+        return f"{self.name}: {self.before} -> {self.after} ({verdict})"
+
+
+def _wider(old: Any, new: Any) -> bool:
+    if old.type != new.type:
+        return False
+    if old.type == "categorical":
+        return set(map(repr, old.choices)) <= set(map(repr, new.choices))
+    return (
+        old.log == new.log and old.step == new.step and new.low <= old.low and new.high >= old.high
+    )
+
+
+def diff_spaces(before: Space, after: Space) -> list[SpaceChange]:
+    """What changed in the searched space (the ``study`` section, how to search, is ignored).
+
+    Compatible: new parameters, wider ranges, more choices. Anything else (a removed or narrowed
+    parameter, a changed fixed value) would make old and new trials incomparable.
+    """
+    changes = []
+    old = {p.name: p for p in before.parameters()}
+    new = {p.name: p for p in after.parameters()}
+    for name in sorted(old.keys() | new.keys()):
+        a, b = old.get(name), new.get(name)
+        if a is None:
+            changes.append(SpaceChange(name, "absent", b.describe(), True))
+        elif b is None:
+            changes.append(SpaceChange(name, a.describe(), "absent", False))
+        elif a.describe() != b.describe():
+            changes.append(SpaceChange(name, a.describe(), b.describe(), _wider(a, b)))
+    fixed_a = {k: v for k, v in before.fixed_params().items() if not k.startswith("study.")}
+    fixed_b = {k: v for k, v in after.fixed_params().items() if not k.startswith("study.")}
+    for name in sorted(fixed_a.keys() | fixed_b.keys()):
+        a, b = fixed_a.get(name, "absent"), fixed_b.get(name, "absent")
+        if a != b:
+            changes.append(SpaceChange(name, json.dumps(a), json.dumps(b), False))
+    return changes
+
+
+def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bool:
+    """Refuse a changed space on resume (with a readable diff); True when the stored one changes."""
+    stored_raw = study.user_attrs.get(ATTR_SPACE)
+    if stored_raw is None:
+        return True
+    changes = diff_spaces(stored_space(study), space)
+    if not changes:
+        return False
+    listing = "\n".join(f"  {c.describe()}" for c in changes)
+    if not allow:
+        raise ConfigError(
+            f"{space.source}: the search space differs from the one study "
+            f"'{study.study_name}' was created with:\n{listing}\n"
+            "Use the original file, another --study name, or --allow-space-change "
+            "(compatible changes only: new parameters, wider ranges)"
+        )
+    bad = [c for c in changes if not c.compatible]
+    if bad:
+        listing = "\n".join(f"  {c.describe()}" for c in bad)
+        raise ConfigError(
+            f"{space.source}: --allow-space-change accepts only new parameters and wider "
+            f"ranges; these changes would make old and new trials incomparable:\n{listing}\n"
+            "Use another --study name for this space"
+        )
+    return True
+
+
+def warm_start(
+    study: optuna.Study, space: Space, *, source: str, top: int, storage: str | None
+) -> list[int]:
+    """Enqueue the best ``top`` configurations of study ``source``, keeping only the parameters
+    that exist in ``space`` (and values inside their current ranges). Returns their numbers."""
+    other = load_study(source, storage=storage)
+    from optuna.trial import TrialState
+
+    done = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    sign = -1 if other.directions[0].name == "MAXIMIZE" else 1
+    done.sort(key=lambda t: (sign * t.values[0], t.number))
+    specs = {p.name: p for p in space.parameters()}
+    queued = []
+    for trial in done[:top]:
+        params = {k: v for k, v in trial.params.items() if k in specs and _inside(specs[k], v)}
+        if not params:
+            continue
+        study.enqueue_trial(
+            params,
+            user_attrs={"hpo.warm_start_from": f"{source}#{trial.number}"},
+            skip_if_exists=True,
+        )
+        queued.append(trial.number)
+    return queued
+
+
+def _inside(spec: Any, value: Any) -> bool:
+    if spec.type == "categorical":
+        return any(value == c and type(value) is type(c) for c in spec.choices)
+    return spec.low <= value <= spec.high
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -448,87 +580,271 @@ class _Context:
             self._data[key] = load_data(config, seed=self.space.study.seed)
         return self._data[key]
 
+    @property
+    def metrics(self) -> list[str]:
+        return self.space.study.metrics
+
+    def notice(self, text: str) -> None:
+        logger.info(text)
+        if self.progress is not None:
+            self.progress(NoticeEvent(text))
+
 
 def _fixed_data_config(space: Space) -> DataConfig:
     section = dict(space.raw.get("data") or {})
-    if any(isinstance(v, dict) and "type" in v for v in section.values()):
+
+    def searched(mapping: dict[str, Any], prefix: str) -> list[str]:  # nested groups too
+        return [
+            path
+            for key, value in mapping.items()
+            if isinstance(value, dict)
+            for path in (
+                [f"{prefix}.{key}"] if "type" in value else searched(value, f"{prefix}.{key}")
+            )
+        ]
+
+    paths = searched(section, "data")
+    if paths:
         raise SpaceError(
-            space.source, [Problem("data", "data settings must be fixed, not searched")]
+            space.source,
+            [Problem(p, "data settings are fixed for a study; give one value") for p in paths],
         )
     return DataConfig.model_validate(section)
 
 
 def _prepare_data(ctx: _Context) -> Splits:
-    """Load the data and check the model family can take it, before any trial runs."""
+    """Load the data and check the model family (and a custom factory) and the augmentation can
+    take it, before any trial runs."""
+    from orchestrator.augment import check_augment_space
     from orchestrator.models import check_compatible
 
     splits = ctx.data(_fixed_data_config(ctx.space))
-    family = (ctx.space.raw.get("model") or {}).get("family")
+    model = ctx.space.raw.get("model") or {}
+    family = model.get("family")
     if isinstance(family, str):
-        check_compatible(family, splits.spec)
+        check_compatible(family, splits.spec, model=model)
+    check_augment_space(ctx.space.raw.get("train"), splits.spec.kind, source=ctx.space.source)
     return splits
 
 
-def _ensure_study(space: Space, *, storage: str | None, name: str) -> optuna.Study:
+def _epochs_of(space: Space) -> int:
+    epochs = (space.raw.get("train") or {}).get("epochs", 10)
+    return epochs if isinstance(epochs, int) else int((epochs or {}).get("high", 10))
+
+
+def prepare_study(
+    space: Space,
+    *,
+    name: str,
+    storage: str | None,
+    allow_space_change: bool = False,
+) -> optuna.Study:
+    """Create the study, or load it and check the space given now against the stored one.
+
+    Raises:
+        StudyError: the stored study optimizes other objectives.
+        ConfigError: the space changed (see :func:`diff_spaces`), unless allowed and compatible.
+    """
     import optuna
 
     store = open_storage(storage)
-    direction = space.study.resolved_direction
-    exists = name in optuna.get_all_study_names(store)
+    study_cfg = space.study
+    exists = name in with_retries(lambda: optuna.get_all_study_names(store))
     n_existing = 0
     if exists:
         existing = optuna.load_study(study_name=name, storage=store)
         n_existing = len(existing.get_trials(deepcopy=False))
-        stored = existing.direction.name.lower()
-        if stored != direction:
+        stored = [d.name.lower() for d in existing.directions]
+        stored_metrics = _metrics_of(existing)
+        if stored != study_cfg.directions or stored_metrics != study_cfg.metrics:
+            before = ", ".join(f"{d} {m}" for d, m in zip(stored, stored_metrics, strict=False))
+            now = ", ".join(
+                f"{d} {m}" for d, m in zip(study_cfg.directions, study_cfg.metrics, strict=True)
+            )
             raise StudyError(
-                f"study '{name}' was created to {stored} {existing.user_attrs.get('hpo.metric')}, "
-                f"but the space asks to {direction} {space.study.metric}; "
+                f"study '{name}' was created to {before}, but the space asks to {now}; "
                 "use another --study name"
             )
     # the sampler seed moves on with the study, so a resumed run does not replay its first samples
-    sampler = build_sampler(space, seed=space.study.seed + n_existing)
-    epochs = (
-        int((space.raw.get("train") or {}).get("epochs", 10))
-        if isinstance((space.raw.get("train") or {}).get("epochs", 10), int)
-        else 10
-    )
-    pruner = build_pruner(space.study, epochs=epochs, source=space.source)
+    sampler = build_sampler(space, seed=study_cfg.seed + n_existing)
+    if study_cfg.is_multi_objective:
+        pruner = optuna.pruners.NopPruner()  # Optuna cannot prune multi-objective trials
+    else:
+        pruner = build_pruner(study_cfg, epochs=_epochs_of(space), source=space.source)
     study = optuna.create_study(
         study_name=name,
         storage=store,
         sampler=sampler,
         pruner=pruner,
-        direction=direction,
+        directions=study_cfg.directions,
         load_if_exists=True,
     )
-    if not exists:
+    if _check_space_change(study, space, allow=allow_space_change):
         study.set_user_attr(ATTR_SPACE, space.raw)
         study.set_user_attr(ATTR_SPACE_TEXT, space.text)
         study.set_user_attr(ATTR_SOURCE, space.source)
-        study.set_user_attr("hpo.metric", space.study.metric)
+    if not exists:
+        study.set_user_attr("hpo.metric", study_cfg.primary_metric)
+        study.set_user_attr(ATTR_METRICS, study_cfg.metrics)
         study.set_user_attr("hpo.version", __version__)
     return study
 
 
-def _parent_tags(
-    space: Space, *, storage: str | None, device: Any, precision: str
-) -> dict[str, Any]:
+def _parent_tags(space: Space, *, storage: str | None) -> dict[str, Any]:
+    study = space.study
     tags = {
-        "hpo.sampler": space.study.sampler.name,
-        "hpo.pruner": space.study.pruner.name,
-        "hpo.metric": space.study.metric,
-        "hpo.direction": space.study.resolved_direction,
+        "hpo.sampler": study.sampler.name,
+        "hpo.pruner": study.pruner.name if not study.is_multi_objective else "none",
+        "hpo.metric": ",".join(study.metrics),
+        "hpo.direction": ",".join(study.directions),
         "hpo.storage": describe_storage(storage),
         "hpo.version": __version__,
-        "hpo.device": str(device),
-        "hpo.precision": precision,
         "hpo.space_file": space.source,
     }
+    if study.is_multi_objective:
+        tags["hpo.pruning"] = "off: Optuna cannot prune a multi-objective trial"
     commit = _git_commit()
     if commit:
         tags["hpo.git_commit"] = commit
     return tags
+
+
+class _StopRequests:
+    """Ctrl-C and SIGTERM, as requested by the CLI's signal handler.
+
+    The handler raises at once (so a blocking call is interrupted) and also records the request
+    here: an interrupt that Python had to swallow (one that landed in a weakref callback or a
+    ``__del__``) is raised again at the next safe point, the end of an epoch or of a trial.
+    """
+
+    def __init__(self) -> None:
+        self.pending: type[BaseException] | None = None
+        self.handling = False
+
+    def request(self, exc_type: type[BaseException]) -> bool:
+        """Record a stop request; False when one is already being handled (ignore it)."""
+        if self.pending is not None:
+            return False
+        self.pending = exc_type
+        return True
+
+    def check(self) -> None:
+        if self.pending is not None and not self.handling:
+            self.handling = True
+            raise self.pending()
+
+    def reset(self) -> None:
+        self.pending, self.handling = None, False
+
+
+STOP_REQUESTS = _StopRequests()
+
+
+class _Stop(BaseException):
+    """Stops a running trial: its time limit (``timeout``) or the run's deadline (``deadline``)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Limits:
+    """A trial's time limit and the run's deadline, checked after every optimizer step.
+
+    Checked at that safe point rather than raised from a timer signal: an exception raised at an
+    arbitrary point (in the middle of an import, say) could leave the process broken for the
+    trials that follow.
+    """
+
+    def __init__(self, *, trial_timeout: float | None, deadline: float | None) -> None:
+        self.trial_timeout = trial_timeout
+        self.deadline = deadline
+        self.started = time.time()
+
+    def start(self) -> None:
+        self.started = time.time()
+
+    def check(self) -> None:
+        now = time.time()
+        if self.deadline is not None and now >= self.deadline:
+            raise _Stop("deadline", "stopped at the --until deadline")
+        if self.trial_timeout is not None and now - self.started >= self.trial_timeout:
+            raise _Stop("timeout", f"timeout: trial ran longer than {self.trial_timeout:g}s")
+
+
+def _median_trial_seconds(study: optuna.Study) -> float | None:
+    from optuna.trial import TrialState
+
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.datetime_complete and t.datetime_start
+    ]
+    return statistics.median(durations) if durations else None
+
+
+ParentPolicy = Literal["always", "never", "last"]
+
+
+def open_run(
+    space: Space,
+    *,
+    name: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    allow_space_change: bool = False,
+    warm_start_from: str | None = None,
+    warm_start_top: int = 5,
+    load_data: bool = True,
+) -> _Context:
+    """Everything a run needs before its first trial: the study (created, or resumed after the
+    space check), the device, the data (loaded and checked against the family) and the parent
+    MLflow run (created, or reopened)."""
+    from orchestrator.device import resolve_device, resolve_precision
+    from orchestrator.tracking import Tracker
+
+    torch_device = resolve_device(device)
+    train_precision = (space.raw.get("train") or {}).get("precision", "auto")
+    precision = resolve_precision(
+        train_precision if isinstance(train_precision, str) else "auto", torch_device
+    )
+    with budget_lock(storage, name):
+        study = prepare_study(
+            space, name=name, storage=storage, allow_space_change=allow_space_change
+        )
+    tracker = Tracker(name, tracking_uri=tracking_uri)
+    ctx = _Context(
+        space=space,
+        study=study,
+        tracker=tracker,
+        device=torch_device,
+        precision=precision,
+        metric=space.study.primary_metric,
+        direction=space.study.resolved_direction,
+        progress=progress,
+    )
+    if load_data:
+        _prepare_data(ctx)
+    parent = tracker.start_parent(
+        name,
+        run_id=study.user_attrs.get(ATTR_PARENT_RUN),
+        params=space.fixed_params(),
+        tags=_parent_tags(space, storage=storage),
+    )
+    if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
+        study.set_user_attr(ATTR_PARENT_RUN, parent)
+        tracker.log_text(parent, space.text, "space.yaml")
+        tracker.log_dict(parent, space.raw, "space_resolved.json")
+    if space.study.is_multi_objective:
+        ctx.notice("pruning is off: Optuna cannot prune a multi-objective trial")
+    if warm_start_from:
+        queued = warm_start(
+            study, space, source=warm_start_from, top=warm_start_top, storage=storage
+        )
+        ctx.notice(f"warm start: queued {len(queued)} configurations of '{warm_start_from}'")
+    return ctx
 
 
 def run_study(
@@ -539,11 +855,18 @@ def run_study(
     tracking_uri: str | None = None,
     n_trials: int | None = None,
     timeout: float | None = None,
+    until: float | None = None,
+    trial_timeout: float | None = None,
     device: str = "auto",
     threads: int | None = None,
     progress: Progress | None = None,
+    allow_space_change: bool = False,
+    warm_start_from: str | None = None,
+    warm_start_top: int = 5,
+    max_failures: int | None = None,
+    parent_policy: ParentPolicy = "always",
 ) -> StudyResult:
-    """Create or resume a study and run trials until its budget, a timeout or an interrupt.
+    """Create or resume a study and run trials until its budget, a time limit or an interrupt.
 
     Args:
         space: the loaded search space.
@@ -553,85 +876,101 @@ def run_study(
         tracking_uri: MLflow tracking URI; default MLFLOW_TRACKING_URI, else MLflow's own.
         n_trials: the study's total of finished trials; default ``study.n_trials`` of the space.
         timeout: seconds after which this call starts no new trial; default ``study.timeout``.
+        until: a deadline (epoch seconds): no trial starts that cannot finish by then (estimated
+            from finished trials), and a trial still running then is stopped and queued again.
+        trial_timeout: seconds after which a trial fails with reason ``timeout``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         threads: CPU threads for torch in this process; None leaves torch's default.
-        progress: called with :class:`EpochEvent` and :class:`TrialEvent` objects.
+        progress: called with :class:`EpochEvent`, :class:`TrialEvent` and :class:`NoticeEvent`.
+        allow_space_change: accept compatible changes of the stored space (new parameters,
+            wider ranges) when resuming.
+        warm_start_from: a study whose best ``warm_start_top`` configurations are queued first.
+        max_failures: consecutive failed trials that stop the run; default ``study.max_failures``.
+        parent_policy: who ends the study's MLflow parent run: ``always`` this call, ``never``
+            (a worker managed by ``hpo run --jobs``), ``last`` (the last worker out).
 
     Raises:
         KeyboardInterrupt: after marking the running trial and its run; the study stays resumable.
     """
     import torch
 
-    from orchestrator.device import resolve_device, resolve_precision
-    from orchestrator.tracking import Tracker
-
     started = time.monotonic()
     name = study_name or space.name
     n_trials = n_trials or space.study.n_trials
     timeout = timeout if timeout is not None else space.study.timeout_seconds
+    max_failures = max_failures or space.study.max_failures
     if threads:
         torch.set_num_threads(threads)
-    torch_device = resolve_device(device)
-    train_precision = (space.raw.get("train") or {}).get("precision", "auto")
-    precision = resolve_precision(
-        train_precision if isinstance(train_precision, str) else "auto", torch_device
-    )
-
-    study = _ensure_study(space, storage=storage, name=name)
-    tracker = Tracker(name, tracking_uri=tracking_uri)
-    ctx = _Context(
-        space=space,
-        study=study,
-        tracker=tracker,
-        device=torch_device,
-        precision=precision,
-        metric=space.study.metric,
-        direction=space.study.resolved_direction,
+    ctx = open_run(
+        space,
+        name=name,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        device=device,
         progress=progress,
+        allow_space_change=allow_space_change,
+        warm_start_from=warm_start_from,
+        warm_start_top=warm_start_top,
     )
-    _prepare_data(ctx)
-    parent = tracker.start_parent(
-        name,
-        run_id=study.user_attrs.get(ATTR_PARENT_RUN),
-        params=space.fixed_params(),
-        tags=_parent_tags(space, storage=storage, device=torch_device, precision=precision),
-    )
-    if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
-        study.set_user_attr(ATTR_PARENT_RUN, parent)
-        tracker.log_text(parent, space.text, "space.yaml")
-        tracker.log_dict(parent, space.raw, "space_resolved.json")
-
+    study, parent = ctx.study, ctx.tracker.parent_run_id
     result = StudyResult(
         study_name=name,
         storage=describe_storage(storage),
-        tracking_uri=redact_url(tracker.tracking_uri) or "",
+        tracking_uri=redact_url(ctx.tracker.tracking_uri) or "",
         parent_run_id=parent,
         n_trials=n_trials,
         finished=0,
+        metrics=space.study.metrics,
     )
     consecutive_failures = 0
     status = "KILLED"
     try:
         while True:
-            finished, running = _budget_counts(study)
-            result.finished = finished
-            if finished + running >= n_trials:
-                result.stopped_by = "budget"
-                break
+            STOP_REQUESTS.check()
             if timeout is not None and time.monotonic() - started >= timeout:
                 result.stopped_by = "timeout"
                 break
-            event = _run_one_trial(ctx, n_trials=n_trials)
+            if until is not None:
+                estimate = _median_trial_seconds(study) or 0.0
+                if time.time() + estimate >= until:
+                    result.stopped_by = "deadline"
+                    break
+            with budget_lock(storage, name):
+                _repair(ctx, result)
+                finished, running = _budget_counts(study)
+                result.finished = finished
+                if finished + running >= n_trials:
+                    result.stopped_by = "budget"
+                    break
+                trial = with_retries(study.ask)
+                # claim it at once, so that no other worker takes it for stale
+                with_retries(functools.partial(_claim, study, trial))
+            event = _run_one_trial(
+                ctx,
+                trial,
+                n_trials=n_trials,
+                limits=_Limits(trial_timeout=trial_timeout, deadline=until),
+            )
             result.ran += 1
             result.states[event.state] = result.states.get(event.state, 0) + 1
-            consecutive_failures = consecutive_failures + 1 if event.state == "FAIL" else 0
-            if consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+            if event.state == "FAIL":
+                kind = event.reason.split(":", 1)[0] if event.reason else "error"
+                result.failures.setdefault(kind, []).append(event.reason or "")
+                consecutive_failures += 1
+            else:
+                consecutive_failures = 0
+            if event.reason and event.reason.startswith("deadline"):
+                result.stopped_by = "deadline"
+                break
+            if consecutive_failures >= max_failures:
                 result.stopped_by = "failures"
                 break
         result.finished = _budget_counts(study)[0]
-        _finish(ctx, result)
+        if result.stopped_by != "failures":
+            _finish(ctx, result)
         status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
     except KeyboardInterrupt:
+        STOP_REQUESTS.handling = True
         result.stopped_by = "interrupt"
         raise
     except BaseException:
@@ -639,16 +978,61 @@ def run_study(
         raise
     finally:
         result.seconds = time.monotonic() - started
-        tracker.end_parent(status)  # type: ignore[arg-type]
+        _end_parent(ctx, status, parent_policy)
+    _record_best(ctx, result)
     return result
+
+
+def _claim(study: optuna.Study, trial: optuna.Trial) -> None:
+    from orchestrator.recovery import LEASE, WORKER, worker_identity
+
+    storage = study._storage
+    storage.set_trial_user_attr(trial._trial_id, WORKER, worker_identity())
+    storage.set_trial_user_attr(trial._trial_id, LEASE, time.time())
+
+
+def _end_parent(ctx: _Context, status: str, policy: ParentPolicy) -> None:
+    from optuna.trial import TrialState
+
+    if policy == "never":
+        return
+    if policy == "last":
+        running = ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if running:
+            return  # other workers are still at it: the last one out ends the parent run
+    ctx.tracker.end_parent(status)  # type: ignore[arg-type]
+
+
+def _repair(ctx: _Context, result: StudyResult | None = None) -> list[Any]:
+    actions = fail_stale_trials(
+        ctx.study,
+        retries=ctx.space.study.retries,
+        kill_run=lambda run_id, reason: ctx.tracker.kill_run(run_id, reason=reason, kind="stale"),
+    )
+    for action in actions:
+        again = "queued again" if action.requeued else "retry limit reached"
+        ctx.notice(f"trial {action.trial} was stale ({action.reason}): failed, {again}")
+        if result is not None:
+            result.repaired.append(action.trial)
+    return actions
+
+
+def _record_best(ctx: _Context, result: StudyResult) -> None:
+    best = _best(ctx.study)
+    if best is None:
+        return
+    result.best_number, result.best_value = best.number, best.values[0]
+    result.best_params = best.params
+    if len(ctx.study.directions) > 1:
+        result.pareto = sorted(t.number for t in ctx.study.best_trials)
 
 
 def _finish(ctx: _Context, result: StudyResult) -> None:
     """Record the best trial and evaluate it once on the held-out test split."""
+    _record_best(ctx, result)
     best = _best(ctx.study)
     if best is None:
         return
-    result.best_number, result.best_value, result.best_params = best.number, best.value, best.params
     stored = ctx.study.user_attrs.get(ATTR_TEST) or {}
     if stored.get("trial") == best.number:
         result.test_metrics = {k: v for k, v in stored.items() if k != "trial"}
@@ -705,7 +1089,44 @@ def evaluate_trial_on_test(
     return metrics
 
 
-def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
+def _latency_ms(model: Any, splits: Splits, ctx: _Context) -> float:
+    """Inference milliseconds per sample: median of 5 timed forward passes of a batch."""
+    import torch
+
+    from orchestrator.device import autocast
+
+    x = splits.val[0][:LATENCY_BATCH].to(ctx.device)
+    model.eval()
+    times = []
+    with torch.inference_mode(), autocast(ctx.device, ctx.precision):
+        model(x)  # warm-up
+        for _ in range(5):
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize(ctx.device)
+            start = time.perf_counter()
+            model(x)
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize(ctx.device)
+            times.append(time.perf_counter() - start)
+    model.train()
+    return 1000.0 * statistics.median(times) / len(x)
+
+
+def _objective_values(ctx: _Context, fit_result: Any, model: Any, splits: Splits) -> list[float]:
+    values = []
+    for metric in ctx.metrics:
+        if metric == "n_parameters":
+            values.append(float(fit_result.n_parameters))
+        elif metric == "latency_ms":
+            values.append(_latency_ms(model, splits, ctx))
+        else:
+            values.append(float(fit_result.best_metrics[metric]))
+    return values
+
+
+def _run_one_trial(
+    ctx: _Context, trial: optuna.Trial, *, n_trials: int, limits: _Limits
+) -> TrialEvent:
     import optuna
     from optuna.trial import TrialState
 
@@ -713,7 +1134,6 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
     from orchestrator.train import fit
 
     study = ctx.study
-    trial = study.ask()
     started = time.monotonic()
     seed = trial_seed(ctx.space.study.seed, trial.number)
     trial.set_user_attr("seed", seed)
@@ -728,63 +1148,89 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
         tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
     )
     trial.set_user_attr("mlflow_run_id", run.run_id)
+    multi = ctx.space.study.is_multi_objective
     epochs_done = 0
-    value, reason, last_value = None, None, None
+    value, values, reason, last_value = None, None, None, None
+    heartbeat = Heartbeat(study, trial._trial_id)
+    limits.start()
     try:
-        if failure is not None:
-            raise failure
-        assert config is not None
-        trial.set_user_attr("config", config.to_dict())
-        ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
-        splits = ctx.data(config.data)
-        model = build_model(config.model, splits.spec, seed=seed)
-        epochs = config.train.epochs
+        with heartbeat:
+            if failure is not None:
+                raise failure
+            assert config is not None
+            trial.set_user_attr("config", config.to_dict())
+            ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
+            splits = ctx.data(config.data)
+            model = build_model(config.model, splits.spec, seed=seed)
+            epochs = config.train.epochs
 
-        def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-            nonlocal epochs_done, last_value
-            epochs_done, last_value = epoch, metrics.get(ctx.metric)
-            run.log_epoch(epoch, metrics)
-            if ctx.progress is not None:
-                ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
-            trial.report(metrics[ctx.metric], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+            def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+                nonlocal epochs_done, last_value
+                epochs_done, last_value = epoch, metrics.get(ctx.metric)
+                run.log_epoch(epoch, metrics)
+                if ctx.progress is not None:
+                    ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
+                STOP_REQUESTS.check()
+                limits.check()
+                if not multi:
+                    trial.report(metrics[ctx.metric], epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-        fit_result = fit(
-            model,
-            splits,
-            config.train,
-            device=ctx.device,
-            precision=ctx.precision,
-            seed=seed,
-            metric=ctx.metric,
-            direction=ctx.direction,
-            callbacks=[on_epoch_end],
-        )
-        value = float(fit_result.best_metrics[ctx.metric])
-        run.log_state_dict(fit_result.best_state)
-        trial.set_user_attr("n_parameters", fit_result.n_parameters)
-        trial.set_user_attr("best_epoch", fit_result.best_epoch)
-        study.tell(trial, value)
+            def on_step() -> None:
+                STOP_REQUESTS.check()
+                limits.check()
+
+            fit_result = fit(
+                model,
+                splits,
+                config.train,
+                device=ctx.device,
+                precision=ctx.precision,
+                seed=seed,
+                metric=ctx.metric,
+                direction=ctx.direction,
+                callbacks=[on_epoch_end],
+                on_step=on_step,
+            )
+            values = _objective_values(ctx, fit_result, model, splits)
+            value = values[0]
+            run.log_state_dict(fit_result.best_state)
+            trial.set_user_attr("n_parameters", fit_result.n_parameters)
+            trial.set_user_attr("best_epoch", fit_result.best_epoch)
+            trial.set_user_attr("epochs_run", fit_result.epochs_run)
+            trial.set_user_attr(
+                "best_metrics", {k: float(v) for k, v in fit_result.best_metrics.items()}
+            )
+        with_retries(lambda: study.tell(trial, values if multi else value))
         state = "COMPLETE"
         run.end(
             "FINISHED",
             state=state,
             tags={"hpo.best_epoch": fit_result.best_epoch},
-            metrics={f"best_{ctx.metric}": value, "n_parameters": fit_result.n_parameters},
+            metrics={
+                **{f"best_{m}": v for m, v in zip(ctx.metrics, values, strict=False)},
+                "n_parameters": fit_result.n_parameters,
+            },
         )
     except optuna.TrialPruned:
-        study.tell(trial, state=TrialState.PRUNED)
+        trial.set_user_attr("epochs_run", epochs_done)
+        with_retries(lambda: study.tell(trial, state=TrialState.PRUNED))
         state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
         run.end("FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
-    except TrialFailure as exc:
-        state, reason = "FAIL", str(exc)
-        _tell_failed(study, trial, reason=reason, kind=exc.kind)
-        run.end("FAILED", state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": exc.kind})
+    except (TrialFailure, _Stop) as exc:
+        state, kind = "FAIL", exc.kind
+        reason = str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
+        trial.set_user_attr("epochs_run", epochs_done)
+        queued = _fail(ctx, trial, kind=kind, reason=reason)
+        if queued:
+            ctx.notice(f"trial {trial.number} ({kind}): configuration queued again")
+        status = "KILLED" if kind == "deadline" else "FAILED"
+        run.end(status, state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": kind})
     except KeyboardInterrupt:
-        _tell_failed(study, trial, reason="interrupted", kind="interrupted")
-        # queue the same parameters again so that the next run finishes this configuration
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        STOP_REQUESTS.handling = True
+        # queued again, so that the next run finishes this configuration
+        _fail(ctx, trial, kind="interrupted", reason="interrupted")
         run.end(
             "KILLED",
             state="FAIL",
@@ -792,8 +1238,8 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
         )
         raise
     except BaseException as exc:  # a programming error: record it, then stop the run
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        _tell_failed(study, trial, reason=reason, kind="error")
+        reason = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        _fail(ctx, trial, kind="error", reason=reason)
         run.end("FAILED", state="FAIL", tags={"hpo.fail_reason": reason, "hpo.fail_kind": "error"})
         raise
     finally:
@@ -801,35 +1247,93 @@ def _run_one_trial(ctx: _Context, *, n_trials: int) -> TrialEvent:
             run.end("FAILED", state="FAIL")
     seconds = time.monotonic() - started
     best = _best(study)
-    if state == "COMPLETE" and best is not None and best.number == trial.number:
-        parent = ctx.tracker.parent_run_id
+    parent = ctx.tracker.parent_run_id
+    pareto = None
+    if multi and state == "COMPLETE":
+        pareto = len(study.best_trials)
         if parent is not None:
-            ctx.tracker.log_metrics(parent, {"best_value": best.value}, step=trial.number)
-            ctx.tracker.set_tags(parent, {"hpo.best_trial": trial.number})
+            ctx.tracker.log_metrics(parent, {"pareto_size": pareto}, step=trial.number)
+    elif state == "COMPLETE" and best is not None and best.number == trial.number and parent:
+        ctx.tracker.log_metrics(parent, {"best_value": best.value}, step=trial.number)
+        ctx.tracker.set_tags(parent, {"hpo.best_trial": trial.number})
     event = TrialEvent(
         number=trial.number,
         state=state,
         value=value,
-        best_value=best.value if best is not None else None,
+        best_value=best.values[0] if best is not None else None,
         best_number=best.number if best is not None else None,
         seconds=seconds,
         epochs=epochs_done,
         reason=reason,
         finished=_budget_counts(study)[0],
         n_trials=n_trials,
+        values=tuple(values) if values is not None else None,
+        pareto=pareto,
     )
     if ctx.progress is not None:
         ctx.progress(event)
     return event
 
 
-def _tell_failed(study: optuna.Study, trial: optuna.Trial, *, reason: str, kind: str) -> None:
+def _fail(ctx: _Context, trial: optuna.Trial, *, kind: str, reason: str) -> bool:
+    frozen = with_retries(lambda: ctx.study._storage.get_trial(trial._trial_id))
+    return with_retries(
+        lambda: fail_trial(
+            ctx.study, frozen, kind=kind, reason=reason, retries=ctx.space.study.retries
+        )
+    )
+
+
+# --- repair ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepairReport:
+    """What ``hpo repair`` changed."""
+
+    study_name: str
+    stale: list[Any] = field(default_factory=list)  # RepairAction
+    runs_closed: list[tuple[str, int, str]] = field(default_factory=list)  # run id, trial, status
+
+
+def repair_study(
+    name: str,
+    *,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    grace: float | None = None,
+) -> RepairReport:
+    """Fail stale trials (queued again per the retry policy), KILL their MLflow runs, and close
+    MLflow trial runs left RUNNING although their trial has finished."""
     from optuna.trial import TrialState
 
-    trial.set_user_attr("fail_reason", reason[:1000])
-    trial.set_user_attr("fail_kind", kind)
-    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    from orchestrator.recovery import GRACE_SECONDS
+    from orchestrator.tracking import Tracker
 
-
-def result_as_dict(result: StudyResult) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(result), default=str))
+    study = load_study(name, storage=storage)
+    space = stored_space(study)
+    tracker = Tracker(name, tracking_uri=tracking_uri)
+    report = RepairReport(study_name=name)
+    with budget_lock(storage, name):
+        report.stale = fail_stale_trials(
+            study,
+            retries=space.study.retries,
+            kill_run=lambda run_id, reason: tracker.kill_run(run_id, reason=reason, kind="stale"),
+            grace=GRACE_SECONDS if grace is None else grace,
+        )
+    finished = {
+        t.number: t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING
+    }
+    for run_id, number in tracker.running_trial_runs():
+        trial = finished.get(number)
+        if trial is None:
+            continue
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            status = "FINISHED"
+        elif trial.user_attrs.get("fail_kind") in ("interrupted", "stale", "deadline"):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        tracker.close_run(run_id, status=status, state=trial.state.name)
+        report.runs_closed.append((run_id, number, status))
+    return report

@@ -10,19 +10,34 @@ Status mapping (Optuna -> MLflow): COMPLETE -> FINISHED; PRUNED -> FINISHED with
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from orchestrator.errors import ConfigError
 from orchestrator.redact import redact_text
 
-__all__ = ["RunStatus", "Tracker", "TrialRun", "default_tracking_uri"]
+__all__ = [
+    "LoggedModel",
+    "RunStatus",
+    "Tracker",
+    "TrialRun",
+    "default_tracking_uri",
+    "download_model",
+    "load_pytorch_model",
+    "pinned_requirements",
+    "resolve_model_uri",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +46,12 @@ PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
 _MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limit
 _MAX_PARAM_LENGTH = 6000  # MLflow's param value limit
+MODEL_ARTIFACT = "model"  # the logged model's name (runs:/<run id>/model)
+_SEARCH_PAGE = 1000  # runs per search_runs page
 FLUSH_SECONDS = 5.0  # per-epoch metrics are written at most this often (and at the end)
+_MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
+_MAX_TAGS_PER_BATCH = 100
+_WAL_STORES: set[str] = set()  # SQLite tracking stores of this process in WAL mode (real paths)
 
 
 def default_tracking_uri() -> str:
@@ -59,6 +79,7 @@ class Tracker:
 
         # artifact downloads print a progress bar to stderr: not wanted in per-trial output or cron
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        _use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = self.client._tracking_client.tracking_uri
         self.experiment_name = experiment
@@ -187,6 +208,17 @@ class Tracker:
         if batch:
             self.client.log_batch(run_id, metrics=batch)
 
+    def log_batch(
+        self, run_id: str, *, metrics: Sequence[Any] = (), tags: Sequence[Any] = ()
+    ) -> None:
+        """Write MLflow ``Metric`` and ``RunTag`` entities in as few calls as MLflow allows."""
+        metrics, tags = list(metrics), list(tags)
+        while metrics or tags:
+            tag_part = tags[:_MAX_TAGS_PER_BATCH]
+            metric_part = metrics[: _MAX_METRICS_PER_BATCH - len(tag_part)]
+            self.client.log_batch(run_id, metrics=metric_part, tags=tag_part)
+            metrics, tags = metrics[len(metric_part) :], tags[len(tag_part) :]
+
     def log_dict(self, run_id: str, data: Any, artifact_file: str) -> None:
         self.client.log_text(
             run_id, redact_text(json.dumps(data, indent=2, default=str)), artifact_file
@@ -202,21 +234,26 @@ class Tracker:
         """Download one artifact of a run into ``dst`` and return its local path."""
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 
-    def kill_running_trial_runs(self, *, trial_numbers: set[int] | None = None) -> list[str]:
-        """Set KILLED on trial runs still RUNNING (optionally only those of some trials)."""
+    def kill_run(self, run_id: str, *, reason: str, kind: str) -> None:
+        """End a trial run whose worker is gone: KILLED, with the failure class and reason."""
+        self.set_tags(
+            run_id, {"hpo.state": "FAIL", "hpo.fail_kind": kind, "hpo.fail_reason": reason}
+        )
+        self.client.set_terminated(run_id, status="KILLED")
+
+    def running_trial_runs(self) -> list[tuple[str, int]]:
+        """(run id, trial number) of every trial run of this experiment still RUNNING."""
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`hpo.role` = '{TRIAL_ROLE}' and attributes.status = 'RUNNING'",
             max_results=10_000,
         )
-        killed = []
-        for run in runs:
-            number = int(run.data.tags.get("hpo.trial", -1))
-            if trial_numbers is None or number in trial_numbers:
-                self.set_tags(run.info.run_id, {"hpo.state": "FAIL"})
-                self.client.set_terminated(run.info.run_id, status="KILLED")
-                killed.append(run.info.run_id)
-        return killed
+        return [(r.info.run_id, int(r.data.tags.get("hpo.trial", -1))) for r in runs]
+
+    def close_run(self, run_id: str, *, status: RunStatus, state: str) -> None:
+        """End a run left RUNNING although its trial finished (a crash between the two stores)."""
+        self.set_tags(run_id, {"hpo.state": state})
+        self.client.set_terminated(run_id, status=status)
 
     def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -224,6 +261,137 @@ class Tracker:
         items = [Param(k, _param_value(v)) for k, v in dict(params).items()]
         for start in range(0, len(items), _MAX_PARAMS_PER_BATCH):
             self.client.log_batch(run_id, params=items[start : start + _MAX_PARAMS_PER_BATCH])
+
+    # --- reading runs back; retraining and shipping models ---------------------------------
+
+    @classmethod
+    def open_existing(cls, experiment: str, *, tracking_uri: str | None = None) -> Tracker | None:
+        """The tracker of an experiment that exists already, else None; creates nothing.
+
+        For read-only commands (leaderboard, report): a missing SQLite file or experiment means
+        there is nothing in MLflow to read, and no empty database is left behind.
+        """
+        from mlflow import MlflowClient
+
+        uri = tracking_uri or default_tracking_uri()
+        path = _sqlite_path(uri)
+        if path is not None and not path.exists():
+            return None
+        try:
+            found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+        except Exception as exc:  # an unreachable server: the caller goes on without MLflow
+            logger.warning("MLflow at %s cannot be read (%s)", redact_text(uri), exc)
+            return None
+        if found is None or found.lifecycle_stage == "deleted":
+            return None
+        return cls(experiment, tracking_uri=uri)
+
+    def runs_by_id(self, *, role: str = TRIAL_ROLE) -> dict[str, Any]:
+        """Every run of this experiment tagged ``hpo.role=role``, by run id (paged searches)."""
+        runs: dict[str, Any] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`hpo.role` = '{role}'",
+                max_results=_SEARCH_PAGE,
+                page_token=token,
+            )
+            runs.update((run.info.run_id, run) for run in page)
+            token = page.token
+            if not token:
+                return runs
+
+    def metric_histories(self, run_id: str, keys: Sequence[str]) -> dict[str, dict[int, float]]:
+        """Each metric's values by step (the epoch) for one run; keys never logged are left out."""
+        histories = {}
+        for key in keys:
+            points = self.client.get_metric_history(run_id, key)
+            if points:
+                histories[key] = {m.step: m.value for m in sorted(points, key=lambda m: m.step)}
+        return histories
+
+    def start_run(
+        self,
+        run_name: str,
+        *,
+        role: str,
+        params: Mapping[str, Any] = (),
+        tags: Mapping[str, Any] = (),
+        parent_run_id: str | None = None,
+    ) -> TrialRun:
+        """Open a run of this experiment (nested under ``parent_run_id`` if given), e.g. one
+        retraining seed; per-epoch metrics go through :meth:`TrialRun.log_epoch`, and
+        :meth:`TrialRun.end` closes it with a status."""
+        all_tags = {"hpo.role": role, "hpo.study": self.experiment_name, **dict(tags)}
+        if parent_run_id is not None:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=run_name,
+            tags={k: _param_value(v) for k, v in all_tags.items()},
+        )
+        self._log_params(run.info.run_id, params)
+        return TrialRun(self, run.info.run_id)
+
+    def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file under a local folder as artifacts of a run."""
+        self.client.log_artifacts(run_id, str(path), artifact_path)
+
+    def log_pytorch_model(
+        self,
+        run_id: str,
+        model: Any,
+        *,
+        input_example: Any,
+        extra_files: Sequence[str | Path] = (),
+        registered_model_name: str | None = None,
+    ) -> LoggedModel:
+        """Log ``model`` with ``mlflow.pytorch.log_model`` on a run, optionally registering it.
+
+        The model is saved in the pt2 format (``torch.export``: no pickle to trust on loading),
+        traced on ``input_example`` (a few samples; the batch dimension stays dynamic), with
+        pinned pip requirements so that MLflow does not spend seconds inferring them (FACTS.md).
+        ``extra_files`` (e.g. ``preprocessing.json``) are stored inside the model's folder.
+        The model must be in eval mode: the graph is traced as it is.
+        """
+        import mlflow.pytorch
+
+        started = time.perf_counter()
+        said = io.StringIO()  # MLflow prints "Created version ..." itself: logged here instead
+        with _fluent_tracking_uri(self.tracking_uri), contextlib.redirect_stderr(said):
+            info = mlflow.pytorch.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                input_example=input_example,
+                pip_requirements=pinned_requirements(),
+                extra_files=[str(f) for f in extra_files] or None,
+                serialization_format="pt2",
+                registered_model_name=registered_model_name,
+                run_id=run_id,
+            )
+        for line in said.getvalue().splitlines():
+            logger.info("mlflow: %s", line)
+        version = info.registered_model_version
+        return LoggedModel(
+            model_uri=(
+                f"models:/{registered_model_name}/{version}"
+                if registered_model_name and version is not None
+                else info.model_uri
+            ),
+            run_id=run_id,
+            name=registered_model_name,
+            version=None if version is None else str(version),
+            seconds=time.perf_counter() - started,
+        )
+
+    def describe_model_version(
+        self, name: str, version: str, *, description: str, tags: Mapping[str, Any] = ()
+    ) -> None:
+        """Set the description and tags of a registered model version."""
+        self.client.update_model_version(name, version, description=redact_text(description))
+        for key, value in dict(tags).items():
+            self.client.set_model_version_tag(name, version, key, _param_value(value))
 
 
 class TrialRun:
@@ -242,11 +410,10 @@ class TrialRun:
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
+    def _take_pending(self) -> list[Any]:
+        """The buffered epochs as MLflow metrics (non-finite ones left out); empties the buffer."""
         from mlflow.entities import Metric
 
-        if not self._pending:
-            return
         batch = [
             Metric(k, float(v), ts, step)
             for step, metrics, ts in self._pending
@@ -255,8 +422,11 @@ class TrialRun:
         ]
         self._pending.clear()
         self._last_flush = time.monotonic()
-        for start in range(0, len(batch), 1000):  # MLflow's log_batch limit
-            self.tracker.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
+        return batch
+
+    def flush(self) -> None:
+        if self._pending:
+            self.tracker.log_batch(self.run_id, metrics=self._take_pending())
 
     def log_state_dict(
         self, state_dict: Mapping[str, Any], *, artifact_file: str = "model.pt"
@@ -278,13 +448,186 @@ class TrialRun:
         metrics: Mapping[str, float] = (),
     ) -> None:
         """Flush what is buffered, set the final tags and status. Safe to call twice."""
+        from mlflow.entities import Metric, RunTag
+
         if self.ended:
             return
         self.ended = True
         try:
-            self.flush()
-            if metrics:
-                self.tracker.log_metrics(self.run_id, metrics)
-            self.tracker.set_tags(self.run_id, {"hpo.state": state, **dict(tags)})
+            # one write for all that is left (buffered epochs, final metrics, tags), then the
+            # status: each MLflow call is a database commit, the main cost of a short trial
+            now = int(time.time() * 1000)
+            final = [
+                Metric(k, float(v), now, 0)
+                for k, v in dict(metrics).items()
+                if v is not None and math.isfinite(float(v))
+            ]
+            all_tags = {"hpo.state": state, **dict(tags)}
+            labels = [RunTag(k, _param_value(v)) for k, v in all_tags.items()]
+            self.tracker.log_batch(self.run_id, metrics=self._take_pending() + final, tags=labels)
         finally:
             self.tracker.client.set_terminated(self.run_id, status=status)
+
+
+# --- shipped models ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged with ``mlflow.pytorch.log_model``, and its registry version if registered."""
+
+    model_uri: str  # models:/NAME/VERSION when registered, else MLflow's models:/m-... URI
+    run_id: str
+    name: str | None
+    version: str | None
+    seconds: float  # how long log_model took
+
+
+def pinned_requirements() -> list[str]:
+    """The exact packages a logged model needs to load: torch, mlflow and numpy as installed."""
+    import importlib.metadata
+
+    return [
+        f"{package}=={importlib.metadata.version(package)}"
+        for package in ("torch", "mlflow", "numpy")
+    ]
+
+
+@contextlib.contextmanager
+def _fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking URI at ``uri`` meanwhile: ``mlflow.pytorch`` uses it."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    use = getattr(utils, "_use_tracking_uri", None)
+    if use is not None:
+        with use(uri):
+            yield
+        return
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def resolve_model_uri(ref: str) -> str:
+    """An MLflow model URI from what a person types.
+
+    ``models:/NAME/VERSION``, ``models:/NAME@alias``, ``models:/NAME/latest`` and ``runs:/...``
+    are used as they are; a bare run id means the model logged on that run (``runs:/ID/model``);
+    a local folder holding an ``MLmodel`` file is used as it is.
+    """
+    ref = ref.strip()
+    if ref.startswith(("models:/", "runs:/")):
+        return ref
+    if _RUN_ID.fullmatch(ref):
+        return f"runs:/{ref}/{MODEL_ARTIFACT}"
+    if (Path(ref) / "MLmodel").is_file():
+        return str(Path(ref).resolve())
+    raise ConfigError(
+        f"--model {ref}: not a model reference; give models:/NAME/VERSION (see hpo retrain), "
+        "models:/NAME/latest, a run id, runs:/RUN_ID/model or a local model folder"
+    )
+
+
+def download_model(ref: str, dst: str | Path, *, tracking_uri: str | None = None) -> Path:
+    """Download the model ``ref`` (see :func:`resolve_model_uri`) into ``dst``; its local folder.
+
+    Raises:
+        ConfigError: no such model, version or run in this tracking store.
+    """
+    import mlflow.artifacts
+
+    uri = resolve_model_uri(ref)
+    if Path(uri).is_dir():
+        return Path(uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    store = tracking_uri or default_tracking_uri()
+    try:
+        if uri.startswith("runs:/"):  # MLflow 3 keeps logged models apart from run artifacts
+            uri = _logged_model_uri(uri, store) or uri
+        with _fluent_tracking_uri(store):
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(dst), tracking_uri=store
+            )
+    except Exception as exc:  # MlflowException (not found) or an OSError from the artifact store
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"--model {ref}: cannot load it from MLflow at {redact_text(store)} ({first}); "
+            "check the name and version (hpo retrain prints them) and --tracking-uri"
+        ) from exc
+    path = Path(local)
+    if not (path / "MLmodel").is_file():
+        raise ConfigError(
+            f"--model {ref}: {uri} is not a logged model (no MLmodel file); a trial run holds "
+            "only weights: ship a model with hpo retrain"
+        )
+    return path
+
+
+def _logged_model_uri(uri: str, tracking_uri: str) -> str | None:
+    """``models:/<model id>`` of the model logged on a run under a name (``runs:/ID/NAME``)."""
+    from mlflow import MlflowClient
+
+    run_id, _, name = uri.removeprefix("runs:/").partition("/")
+    client = MlflowClient(tracking_uri=tracking_uri)
+    outputs = client.get_run(run_id).outputs
+    for output in getattr(outputs, "model_outputs", None) or []:
+        if client.get_logged_model(output.model_id).name == (name or MODEL_ARTIFACT):
+            return f"models:/{output.model_id}"
+    return None
+
+
+def load_pytorch_model(path: str | Path) -> Any:
+    """The PyTorch module of a model folder downloaded by :func:`download_model`, in eval mode."""
+    import mlflow.pytorch
+
+    model = mlflow.pytorch.load_model(str(path))
+    if hasattr(model, "eval"):
+        with contextlib.suppress(Exception):  # an exported graph module may refuse eval()
+            model.eval()
+    return model
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (relative or absolute), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _use_wal(uri: str) -> None:
+    """Open a local SQLite tracking store in WAL mode with ``synchronous=NORMAL``.
+
+    MLflow commits once per call, and in SQLite's default mode every commit waits for the disk
+    twice; in WAL mode with ``synchronous=NORMAL`` it waits for none, and several processes (the
+    workers of ``hpo run --jobs``, ``hpo ui``) still read and write the file safely. A power cut
+    can lose the last commits but leaves the database consistent. WAL needs the file on a local
+    disk (not NFS). Applies to connections opened from now on, the first (creation) included.
+    """
+    path = _sqlite_path(uri)
+    if path is None:
+        return
+    if not _WAL_STORES:
+        from sqlalchemy import event
+        from sqlalchemy.pool import Pool
+
+        event.listen(Pool, "connect", _on_sqlite_connect)
+    _WAL_STORES.add(os.path.realpath(path))
+
+
+def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    import sqlite3
+
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    row = dbapi_connection.execute("PRAGMA database_list").fetchone()
+    if row and row[2] and os.path.realpath(row[2]) in _WAL_STORES:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")

@@ -1,0 +1,208 @@
+"""Crash recovery: trial leases, stale-trial detection, retries by failure class, repair.
+
+Every running trial holds a lease: a heartbeat thread writes the time into the trial's user
+attributes every ``HEARTBEAT_SECONDS``, beside who runs it (host, pid, process start time). A
+RUNNING trial is stale when its process is gone (same host: the pid is dead or reused) or its lease
+is older than ``GRACE_SECONDS`` (another host, or a machine that was lost). Works the same on a
+journal file and on PostgreSQL (Optuna's own heartbeat exists only on RDB storages and only
+inside ``study.optimize``).
+
+A stale trial is failed with ``fail_kind=stale``, its MLflow run set to KILLED, and its parameters
+queued again up to the retry limit of its failure class (``study.retries`` in the space file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "GRACE_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "Heartbeat",
+    "RepairAction",
+    "fail_stale_trials",
+    "fail_trial",
+    "stale_reason",
+    "worker_identity",
+]
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0  # how often a running trial renews its lease
+GRACE_SECONDS = 90.0  # a lease older than this marks the trial stale (trials on other hosts)
+LEASE = "hpo.lease"
+WORKER = "hpo.worker"
+RETRY = "hpo.retry"  # how many times this configuration was retried before (0: first run)
+RETRY_OF = "hpo.retry_of"  # the trial number of the first run of this configuration
+REQUEUED = "hpo.requeued"  # True on a failed trial whose configuration was queued again
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process (Linux /proc), to tell a live pid from a reused one."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def worker_identity() -> dict[str, Any]:
+    """Who runs a trial: host, pid and the process start time."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_reason(
+    trial: optuna.trial.FrozenTrial, *, now: float | None = None, grace: float = GRACE_SECONDS
+) -> str | None:
+    """Why a RUNNING trial is stale, or None while its worker is alive."""
+    now = time.time() if now is None else now
+    worker = trial.user_attrs.get(WORKER) or {}
+    lease = trial.user_attrs.get(LEASE)
+    if worker.get("host") == socket.gethostname() and worker.get("pid"):
+        pid = int(worker["pid"])
+        if worker.get("pid") == os.getpid() and worker.get("start") == _process_start(pid):
+            return None  # our own trial
+        if not _pid_alive(pid):
+            return f"worker process {pid} on {worker['host']} is gone"
+        start = _process_start(pid)
+        if worker.get("start") and start and start != worker["start"]:
+            return f"worker process {pid} on {worker['host']} is gone (pid reused)"
+        return None
+    if lease is None:
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        if now - started > grace:
+            return f"no lease for {now - started:.0f}s"
+        return None
+    if now - float(lease) > grace:
+        who = f"{worker.get('host', '?')}:{worker.get('pid', '?')}"
+        return f"lease of worker {who} expired {now - float(lease):.0f}s ago"
+    return None
+
+
+class Heartbeat:
+    """Renews a running trial's lease from a daemon thread until stopped."""
+
+    def __init__(
+        self, study: optuna.Study, trial_id: int, *, interval: float = HEARTBEAT_SECONDS
+    ) -> None:
+        self._storage = study._storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hpo-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._storage.set_trial_user_attr(self._trial_id, WORKER, worker_identity())
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        self._storage.set_trial_user_attr(self._trial_id, LEASE, time.time())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except Exception as exc:  # a lost connection: the next beat may succeed
+                logger.warning("heartbeat of trial %d failed: %s", self._trial_id, exc)
+
+
+def fail_trial(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    kind: str,
+    reason: str,
+    retries: Mapping[str, int],
+) -> bool:
+    """Mark a trial FAIL with its failure class and reason; queue its parameters again when the
+    retry policy of that class allows it. Returns whether it was queued again.
+
+    ``interrupted`` and ``deadline`` trials are always queued again: they were stopped, not
+    broken. The attributes are written before the state, which Optuna freezes.
+    """
+    from optuna.trial import TrialState
+
+    done = int(trial.user_attrs.get(RETRY, 0))
+    again = kind in ("interrupted", "deadline") or done < int(retries.get(kind, 0))
+    storage = study._storage
+    storage.set_trial_user_attr(trial._trial_id, "fail_kind", kind)
+    storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason[:1000])
+    if again:
+        storage.set_trial_user_attr(trial._trial_id, REQUEUED, True)
+    study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+    if again:
+        study.enqueue_trial(
+            dict(trial.params),
+            user_attrs={RETRY_OF: trial.user_attrs.get(RETRY_OF, trial.number), RETRY: done + 1},
+        )
+    return again
+
+
+@dataclass(frozen=True)
+class RepairAction:
+    """One change made by a repair."""
+
+    trial: int
+    reason: str
+    requeued: bool
+    mlflow_run_id: str | None
+
+
+def fail_stale_trials(
+    study: optuna.Study,
+    *,
+    retries: Mapping[str, int],
+    kill_run: Callable[[str, str], None] | None = None,
+    grace: float = GRACE_SECONDS,
+) -> list[RepairAction]:
+    """Fail every stale RUNNING trial, queue it again per the retry policy, KILL its MLflow run.
+
+    Call it under the study's budget lock, so that two workers never repair the same trial.
+    """
+    from optuna.trial import TrialState
+
+    actions = []
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        reason = stale_reason(trial, now=now, grace=grace)
+        if reason is None:
+            continue
+        requeued = fail_trial(
+            study, trial, kind="stale", reason=f"stale: {reason}", retries=retries
+        )
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id and kill_run is not None:
+            try:
+                kill_run(run_id, f"stale: {reason}")
+            except Exception as exc:  # the tracking server may be the thing that is down
+                logger.warning("could not mark MLflow run %s KILLED: %s", run_id, exc)
+        logger.warning("trial %d was stale (%s); requeued=%s", trial.number, reason, requeued)
+        actions.append(RepairAction(trial.number, reason, requeued, run_id))
+    return actions

@@ -1,0 +1,196 @@
+"""Many workers on one study in PostgreSQL: an exact shared budget, kill -9 recovery, secrets.
+
+Each test creates its own database on the PostgreSQL server at 127.0.0.1:5432 and drops it after.
+Outside CI the tests skip (with the reason) when no server answers; in CI they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+
+SENTINEL = "SENTINEL-pw-4f9c1e"  # trust auth accepts any password: it must never be logged
+
+
+def _admin_connection():
+    import psycopg2
+
+    return psycopg2.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
+    )
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, as a URL with a sentinel password."""
+    try:
+        conn = _admin_connection()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL on 127.0.0.1:5432, none answers: {exc}")
+        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432 ({exc})")
+    conn.autocommit = True
+    name = f"hpo_test_{uuid.uuid4().hex[:12]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres:{SENTINEL}@127.0.0.1:5432/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+def _trials(storage: str, name: str) -> list:
+    from orchestrator.study import load_study
+
+    return load_study(name, storage=storage).get_trials(deepcopy=False)
+
+
+def _runs(tracking_uri: str, experiment: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+def test_three_workers_reach_the_budget_exactly(
+    tiny_space: Path, stores: dict[str, str], pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # credentials from the environment, not argv
+    monkeypatch.setenv("HPO_STORAGE", pg_url)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--space",
+            str(tiny_space),
+            "--tracking-uri",
+            stores["tracking_uri"],
+            "--jobs",
+            "3",
+            "--n-trials",
+            "12",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    trials = _trials(pg_url, "tiny")
+    # exactly 12 finished trials with unique numbers, none beyond the budget
+    assert sorted(t.number for t in trials) == list(range(12))
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert len({t.user_attrs["hpo.worker"]["pid"] for t in trials}) >= 2
+    # 12 trial runs under one parent run
+    runs = _runs(stores["tracking_uri"], "tiny")
+    parents = [r for r in runs if r.data.tags["hpo.role"] == "study"]
+    children = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
+    assert len(parents) == 1 and len(children) == 12
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert SENTINEL not in result.output
+
+
+def test_kill_9_then_resume(tiny_space: Path, stores: dict[str, str], pg_url: str) -> None:
+    env = {**os.environ, "HPO_STORAGE": pg_url, "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "orchestrator",
+        "run",
+        "--space",
+        str(tiny_space),
+        "--tracking-uri",
+        stores["tracking_uri"],
+        "--set",
+        "train.epochs=6",
+    ]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                running = [
+                    t
+                    for t in _trials(pg_url, "tiny")
+                    if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
+                ]
+            except Exception:
+                running = []
+            if running:
+                break
+            time.sleep(0.2)
+        assert running, "no trial started"
+        # the worker dies mid-trial, without a chance to clean up
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    victim = running[0]
+    assert _trials(pg_url, "tiny")[victim.number].state.name == "RUNNING"
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    # the stale trial is failed and retried with the same parameters; the budget is reached
+    trials = _trials(pg_url, "tiny")
+    dead = trials[victim.number]
+    assert dead.state.name == "FAIL" and dead.user_attrs["fail_kind"] == "stale"
+    retries = [t for t in trials if t.user_attrs.get("hpo.retry_of") == victim.number]
+    assert retries and retries[0].params == dead.params
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 2
+    assert f"trial {victim.number} was stale" in resumed.stdout
+    # its MLflow run is KILLED, nothing is left RUNNING
+    from mlflow import MlflowClient
+
+    client = MlflowClient(stores["tracking_uri"])
+    assert client.get_run(dead.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+    assert not [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"]
+    assert SENTINEL not in resumed.stdout + resumed.stderr
+
+
+def test_password_never_reaches_mlflow_or_output(
+    tiny_space: Path, stores: dict[str, str], pg_url: str, workdir: Path
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--space",
+            str(tiny_space),
+            "--storage",
+            pg_url,
+            "--tracking-uri",
+            stores["tracking_uri"],
+            "--n-trials",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    # the storage is shown, and tagged, with the password redacted
+    assert "postgres:***@127.0.0.1" in result.output
+    parent = [
+        r for r in _runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
+    ]
+    assert parent[0].data.tags["hpo.storage"].startswith("postgresql://postgres:***@")
+    # the sentinel appears nowhere: output, the MLflow database, any artifact
+    assert SENTINEL not in result.output
+    for path in workdir.rglob("*"):
+        if path.is_file() and "optuna" not in path.name:
+            assert SENTINEL.encode() not in path.read_bytes(), path
+    # errors that quote the URL are redacted too
+    bad = CliRunner().invoke(
+        cli, ["studies", "--storage", pg_url.replace("127.0.0.1:5432", "127.0.0.1:1")]
+    )
+    assert bad.exit_code == 2
+    assert SENTINEL not in bad.output and "***" in bad.output
