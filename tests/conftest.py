@@ -62,3 +62,52 @@ def tiny_space(workdir: Path) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     # tests are small: one CPU thread each is fastest on a 2-core machine (FACTS.md)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# --- one real study per session, for the tests that read studies back (report, retrain, predict)
+
+
+def _invoke_in(root: Path, *args: str) -> str:
+    """Run an hpo command in ``root`` (MLflow keeps artifacts under the working directory)."""
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for var in ("HPO_STORAGE", "MLFLOW_TRACKING_URI", "HPO_DEVICE"):
+            mp.delenv(var, raising=False)
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="session")
+def real_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The tiny space run for real once per session: study 'tiny', 3 trials x 1 epoch, its Optuna
+    journal and MLflow store in its own folder. Read it; do not add trials to it."""
+    root = tmp_path_factory.mktemp("real_study")
+    (root / "tiny.yaml").write_text(TINY_SPACE)
+    stores = {
+        "root": str(root),
+        "storage": str(root / "optuna.journal"),
+        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+    }
+    _invoke_in(
+        root,
+        *("run", "--space", "tiny.yaml", "--n-trials", "3"),
+        *("--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"]),
+    )
+    return stores
+
+
+@pytest.fixture(scope="session")
+def retrained(real_study: dict[str, str]) -> dict[str, str]:
+    """`hpo retrain --study tiny --seeds 3` of the session's real study, run once: the stores and
+    the command's output (the registered model is models:/tiny/1)."""
+    output = _invoke_in(
+        Path(real_study["root"]),
+        *("retrain", "--study", "tiny", "--seeds", "3", "--threads", "1"),
+        *("--storage", real_study["storage"], "--tracking-uri", real_study["tracking_uri"]),
+    )
+    return {**real_study, "output": output}
