@@ -255,6 +255,24 @@ def cli(debug: bool) -> None:
     _configure_logging(debug)
 
 
+def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--space FILE`` (Click reports a missing file) and repeatable ``--set KEY=VALUE``."""
+    func = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a value of the space, e.g. --set train.epochs=2 (repeatable).",
+    )(func)
+    return click.option(
+        "--space",
+        "space_path",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="Search-space YAML file.",
+    )(func)
+
+
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by `hpo run` and `hpo worker`: budgets, limits, device."""
     options = [
@@ -300,20 +318,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command()
-@click.option(
-    "--space",
-    "space_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Search-space YAML file.",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a value of the space, e.g. --set train.epochs=2 (repeatable).",
-)
+@space_options
 @study_option
 @run_options
 @click.option(
@@ -555,14 +560,7 @@ def _print_summary(result: Any) -> None:
 
 
 @cli.command()
-@click.option(
-    "--space",
-    "space_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Search-space YAML file.",
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value.")
+@space_options
 @handle_errors
 def validate(space_path: str, overrides: tuple[str, ...]) -> None:
     """Check a search-space file and summarise its parameters."""

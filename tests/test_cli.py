@@ -14,38 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.helpers import mlflow_runs, run_cli, study_trials
 
 
 def _invoke(*args: str) -> object:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def _run(space: Path, stores: dict[str, str], *extra: str) -> object:
-    return _invoke(
-        "run",
-        "--space",
-        str(space),
-        "--storage",
-        stores["storage"],
-        "--tracking-uri",
-        stores["tracking_uri"],
-        *extra,
-    )
-
-
-def _runs(tracking_uri: str, experiment: str) -> list:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, f"experiment {experiment} missing"
-    return client.search_runs([exp.experiment_id], max_results=1000)
-
-
-def _trials(storage: str, study: str) -> list:
-    from orchestrator.study import load_study
-
-    return load_study(study, storage=storage).get_trials(deepcopy=False)
 
 
 def test_every_command_has_help() -> None:
@@ -59,13 +32,13 @@ def test_every_command_has_help() -> None:
 def test_run_logs_parent_and_nested_runs(tiny_space: Path, stores: dict[str, str]) -> None:
     from mlflow import MlflowClient
 
-    result = _run(tiny_space, stores)
+    result = run_cli(tiny_space, stores)
     assert result.exit_code == 0, result.output
     # a line per trial and a closing summary
     assert result.output.count("COMPLETE") >= 2
     assert "Best trial #" in result.output
 
-    runs = _runs(stores["tracking_uri"], "tiny")
+    runs = mlflow_runs(stores["tracking_uri"], "tiny")
     parents = [r for r in runs if r.data.tags.get("hpo.role") == "study"]
     trials = [r for r in runs if r.data.tags.get("hpo.role") == "trial"]
     # one parent run per study, one nested run per trial
@@ -96,17 +69,17 @@ def test_run_logs_parent_and_nested_runs(tiny_space: Path, stores: dict[str, str
 
 
 def test_resume_reaches_the_total_budget(tiny_space: Path, stores: dict[str, str]) -> None:
-    assert _run(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
     # running again with a larger total adds only the remainder
-    result = _run(tiny_space, stores, "--n-trials", "3")
+    result = run_cli(tiny_space, stores, "--n-trials", "3")
     assert result.exit_code == 0, result.output
-    assert len(_trials(stores["storage"], "tiny")) == 3
+    assert len(study_trials(stores["storage"], "tiny")) == 3
     assert "3/3 trials finished" in result.output
     # and once the budget is reached, running again runs nothing
-    again = _run(tiny_space, stores, "--n-trials", "3")
+    again = run_cli(tiny_space, stores, "--n-trials", "3")
     assert "(0 run now" in again.output
     parents = [
-        r for r in _runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
+        r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
     ]
     assert len(parents) == 1  # resumed runs reuse the study's parent run
 
@@ -126,24 +99,26 @@ def test_interrupt_leaves_nothing_running(
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(train, "fit", interrupted_fit)
-    result = _run(tiny_space, stores)
+    result = run_cli(tiny_space, stores)
     # Ctrl-C: exit 130, the trial marked, its run KILLED, the parent KILLED
     assert result.exit_code == 130
-    trials = _trials(stores["storage"], "tiny")
+    trials = study_trials(stores["storage"], "tiny")
     assert trials[0].state.name == "FAIL" and trials[0].user_attrs["fail_kind"] == "interrupted"
     statuses = {
-        r.data.tags["hpo.role"]: r.info.status for r in _runs(stores["tracking_uri"], "tiny")
+        r.data.tags["hpo.role"]: r.info.status for r in mlflow_runs(stores["tracking_uri"], "tiny")
     }
     assert statuses == {"study": "KILLED", "trial": "KILLED"}
 
     monkeypatch.setattr(train, "fit", real_fit)
-    result = _run(tiny_space, stores)
+    result = run_cli(tiny_space, stores)
     # the next run resumes: the interrupted configuration runs again and the budget is reached
     assert result.exit_code == 0, result.output
-    trials = _trials(stores["storage"], "tiny")
+    trials = study_trials(stores["storage"], "tiny")
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     assert trials[1].params == trials[0].params
-    assert not [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"]
+    assert not [
+        r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"
+    ]
 
 
 def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, str]) -> None:
@@ -153,11 +128,11 @@ def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, st
         "model: {family: cnn, depth: 4, blocks: {channels: 4, pool: max}}\n"
         "train: {epochs: 1}\n"
     )
-    result = _run(space, stores)
+    result = run_cli(space, stores)
     # each trial fails with its reason, the study still finishes its budget
     assert result.exit_code == 0, result.output
     assert result.output.count("FAIL") >= 2
-    runs = _runs(stores["tracking_uri"], "bad")
+    runs = mlflow_runs(stores["tracking_uri"], "bad")
     trials = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
     assert len(trials) == 2
     assert all(r.info.status == "FAILED" for r in trials)
@@ -165,14 +140,14 @@ def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, st
 
 
 def test_best_json(tiny_space: Path, stores: dict[str, str]) -> None:
-    assert _run(tiny_space, stores).exit_code == 0
+    assert run_cli(tiny_space, stores).exit_code == 0
     result = _invoke("best", "--study", "tiny", "--json", "--storage", stores["storage"])
     info = json.loads(result.output)
     # number, value, params and the MLflow run id of the best trial
     assert info["number"] in (0, 1)
     assert 0.0 <= info["value"] <= 1.0
     assert "train.optimizer" in info["params"]
-    run_ids = {r.info.run_id for r in _runs(stores["tracking_uri"], "tiny")}
+    run_ids = {r.info.run_id for r in mlflow_runs(stores["tracking_uri"], "tiny")}
     assert info["mlflow_run_id"] in run_ids
     studies = _invoke("studies", "--storage", stores["storage"])
     assert "tiny: 2 trials (2 complete)" in studies.output
@@ -270,7 +245,7 @@ def test_sigint_in_a_real_process(tiny_space: Path, stores: dict[str, str]) -> N
             # wait until a trial is running (the journal holds it) and has a run
             if Path(stores["storage"]).exists():
                 try:
-                    trials = _trials(stores["storage"], "tiny")
+                    trials = study_trials(stores["storage"], "tiny")
                 except Exception:
                     trials = []
                 if trials and "mlflow_run_id" in trials[0].user_attrs:
@@ -284,6 +259,8 @@ def test_sigint_in_a_real_process(tiny_space: Path, stores: dict[str, str]) -> N
             proc.kill()
     assert proc.returncode == 130, out
     assert "Traceback" not in out
-    trials = _trials(stores["storage"], "tiny")
+    trials = study_trials(stores["storage"], "tiny")
     assert not [t for t in trials if t.state.name == "RUNNING"]
-    assert not [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"]
+    assert not [
+        r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"
+    ]

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.helpers import mlflow_runs, study_trials
 
 SENTINEL = "SENTINEL-pw-4f9c1e"  # trust auth accepts any password: it must never be logged
 
@@ -52,20 +53,6 @@ def pg_url() -> Iterator[str]:
         conn.close()
 
 
-def _trials(storage: str, name: str) -> list:
-    from orchestrator.study import load_study
-
-    return load_study(name, storage=storage).get_trials(deepcopy=False)
-
-
-def _runs(tracking_uri: str, experiment: str) -> list:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
-
-
 def test_three_workers_reach_the_budget_exactly(
     tiny_space: Path, stores: dict[str, str], pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -86,13 +73,13 @@ def test_three_workers_reach_the_budget_exactly(
         ],
     )
     assert result.exit_code == 0, result.output
-    trials = _trials(pg_url, "tiny")
+    trials = study_trials(pg_url, "tiny")
     # exactly 12 finished trials with unique numbers, none beyond the budget
     assert sorted(t.number for t in trials) == list(range(12))
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert len({t.user_attrs["hpo.worker"]["pid"] for t in trials}) >= 2
     # 12 trial runs under one parent run
-    runs = _runs(stores["tracking_uri"], "tiny")
+    runs = mlflow_runs(stores["tracking_uri"], "tiny")
     parents = [r for r in runs if r.data.tags["hpo.role"] == "study"]
     children = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
     assert len(parents) == 1 and len(children) == 12
@@ -122,7 +109,7 @@ def test_kill_9_then_resume(tiny_space: Path, stores: dict[str, str], pg_url: st
             try:
                 running = [
                     t
-                    for t in _trials(pg_url, "tiny")
+                    for t in study_trials(pg_url, "tiny")
                     if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
                 ]
             except Exception:
@@ -138,12 +125,12 @@ def test_kill_9_then_resume(tiny_space: Path, stores: dict[str, str], pg_url: st
         if proc.poll() is None:
             proc.kill()
     victim = running[0]
-    assert _trials(pg_url, "tiny")[victim.number].state.name == "RUNNING"
+    assert study_trials(pg_url, "tiny")[victim.number].state.name == "RUNNING"
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     # the stale trial is failed and retried with the same parameters; the budget is reached
-    trials = _trials(pg_url, "tiny")
+    trials = study_trials(pg_url, "tiny")
     dead = trials[victim.number]
     assert dead.state.name == "FAIL" and dead.user_attrs["fail_kind"] == "stale"
     retries = [t for t in trials if t.user_attrs.get("hpo.retry_of") == victim.number]
@@ -155,7 +142,9 @@ def test_kill_9_then_resume(tiny_space: Path, stores: dict[str, str], pg_url: st
 
     client = MlflowClient(stores["tracking_uri"])
     assert client.get_run(dead.user_attrs["mlflow_run_id"]).info.status == "KILLED"
-    assert not [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"]
+    assert not [
+        r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"
+    ]
     assert SENTINEL not in resumed.stdout + resumed.stderr
 
 
@@ -180,7 +169,7 @@ def test_password_never_reaches_mlflow_or_output(
     # the storage is shown, and tagged, with the password redacted
     assert "postgres:***@127.0.0.1" in result.output
     parent = [
-        r for r in _runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
+        r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
     ]
     assert parent[0].data.tags["hpo.storage"].startswith("postgresql://postgres:***@")
     # the sentinel appears nowhere: output, the MLflow database, any artifact

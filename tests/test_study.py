@@ -14,6 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.helpers import mlflow_runs, run_cli, study_trials
 
 FAILING_SPACE = (
     "study: {name: broken, n_trials: 10, sampler: random, pruner: none}\n"
@@ -22,46 +23,30 @@ FAILING_SPACE = (
 )
 
 
-def _run(space: Path, stores: dict[str, str], *extra: str) -> object:
-    args = ["run", "--space", str(space), "--storage", stores["storage"]]
-    args += ["--tracking-uri", stores["tracking_uri"], *extra]
-    return CliRunner().invoke(cli, args)
-
-
-def _trials(storage: str, name: str) -> list:
-    from orchestrator.study import load_study
-
-    return load_study(name, storage=storage).get_trials(deepcopy=False)
-
-
-def _runs(tracking_uri: str, experiment: str) -> list:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
-
-
 def test_circuit_breaker_stops_the_run(workdir: Path, stores: dict[str, str]) -> None:
     space = workdir / "broken.yaml"
     space.write_text(FAILING_SPACE)
-    result = _run(space, stores, "--max-failures", "3")
+    result = run_cli(space, stores, "--max-failures", "3")
     # three failures in a row stop the run with exit 1 and a summary of the reasons
     assert result.exit_code == 1, result.output
     assert "stopped after consecutive failed trials: error x3" in result.output
     assert "pool" in result.output
     # the study stays resumable: 3 trials recorded, none running, nothing RUNNING in MLflow
-    trials = _trials(stores["storage"], "broken")
+    trials = study_trials(stores["storage"], "broken")
     assert [t.state.name for t in trials] == ["FAIL"] * 3
-    assert not [r for r in _runs(stores["tracking_uri"], "broken") if r.info.status == "RUNNING"]
+    assert not [
+        r for r in mlflow_runs(stores["tracking_uri"], "broken") if r.info.status == "RUNNING"
+    ]
     parent = [
-        r for r in _runs(stores["tracking_uri"], "broken") if r.data.tags["hpo.role"] == "study"
+        r
+        for r in mlflow_runs(stores["tracking_uri"], "broken")
+        if r.data.tags["hpo.role"] == "study"
     ]
     assert parent[0].info.status == "FAILED"
 
 
 def test_trial_timeout_fails_the_trial(tiny_space: Path, stores: dict[str, str]) -> None:
-    result = _run(
+    result = run_cli(
         tiny_space,
         stores,
         "--trial-timeout",
@@ -75,9 +60,11 @@ def test_trial_timeout_fails_the_trial(tiny_space: Path, stores: dict[str, str])
     )
     assert result.exit_code == 0, result.output
     # the trial ends FAIL with reason timeout, recorded in both stores
-    (trial,) = _trials(stores["storage"], "tiny")
+    (trial,) = study_trials(stores["storage"], "tiny")
     assert trial.state.name == "FAIL" and trial.user_attrs["fail_kind"] == "timeout"
-    runs = [r for r in _runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "trial"]
+    runs = [
+        r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "trial"
+    ]
     assert runs[0].info.status == "FAILED"
     assert runs[0].data.tags["hpo.fail_kind"] == "timeout"
 
@@ -89,7 +76,7 @@ def test_until_stops_running_trials_at_the_deadline(
     from orchestrator.study import run_study
 
     # warm the stores first, so that the deadline falls inside the trial and not in start-up
-    assert _run(tiny_space, stores, "--study", "warm", "--n-trials", "1").exit_code == 0
+    assert run_cli(tiny_space, stores, "--study", "warm", "--n-trials", "1").exit_code == 0
     space = load_space(tiny_space, overrides=["train.epochs=500", "train.batch_size=16"])
     result = run_study(
         space,
@@ -100,13 +87,13 @@ def test_until_stops_running_trials_at_the_deadline(
     )
     # the run ends normally at the deadline; the trial it stopped is marked in both stores
     assert result.stopped_by == "deadline"
-    trials = _trials(stores["storage"], "tiny")
+    trials = study_trials(stores["storage"], "tiny")
     stopped = [t for t in trials if t.state.name == "FAIL"]
     assert stopped, [t.state.name for t in trials]
     assert stopped[0].user_attrs["fail_kind"] == "deadline"
     # it does not use up the budget, and its configuration waits for the next run
     assert [t.state.name for t in trials if t.state.name == "WAITING"] == ["WAITING"]
-    killed = [r for r in _runs(stores["tracking_uri"], "tiny") if r.info.status == "KILLED"]
+    killed = [r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.info.status == "KILLED"]
     assert {r.data.tags["hpo.role"] for r in killed} == {"trial"}
     assert killed[0].data.tags["hpo.fail_kind"] == "deadline"
 
@@ -115,7 +102,7 @@ def test_until_starts_no_trial_that_cannot_finish(tiny_space: Path, stores: dict
     from orchestrator.space import load_space
     from orchestrator.study import run_study
 
-    assert _run(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
     space = load_space(tiny_space)
     # finished trials took about a second or more; a deadline 0.2 s away leaves no room for one
     result = run_study(
@@ -139,21 +126,21 @@ def test_parse_until_is_the_next_occurrence() -> None:
 
 
 def test_until_rejects_a_malformed_time(tiny_space: Path, stores: dict[str, str]) -> None:
-    result = _run(tiny_space, stores, "--until", "25:99")
+    result = run_cli(tiny_space, stores, "--until", "25:99")
     # a bad deadline is bad input: exit 2, the value and the expected form
     assert result.exit_code == 2
     assert "expected a local time HH:MM" in result.output and "25:99" in result.output
 
 
 def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, str]) -> None:
-    assert _run(tiny_space, stores, "--n-trials", "1").exit_code == 0
-    wider = _run(tiny_space, stores, "--n-trials", "2", "--set", "model.depth.high=3")
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    wider = run_cli(tiny_space, stores, "--n-trials", "2", "--set", "model.depth.high=3")
     # a changed space is refused with a readable diff
     assert wider.exit_code == 2, wider.output
     assert "model.depth: int [1, 2] -> int [1, 3] (compatible)" in wider.output
     assert "--allow-space-change" in wider.output
     # with the flag a compatible change (a wider range) is accepted and stored
-    allowed = _run(
+    allowed = run_cli(
         tiny_space,
         stores,
         "--n-trials",
@@ -164,7 +151,7 @@ def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, 
     )
     assert allowed.exit_code == 0, allowed.output
     # an incompatible change (a different fixed value) is refused even with the flag
-    narrowed = _run(
+    narrowed = run_cli(
         tiny_space,
         stores,
         "--n-trials",
@@ -182,11 +169,11 @@ def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, 
 def test_warm_start_enqueues_the_best_configurations(
     tiny_space: Path, stores: dict[str, str]
 ) -> None:
-    assert _run(tiny_space, stores, "--n-trials", "2").exit_code == 0
+    assert run_cli(tiny_space, stores, "--n-trials", "2").exit_code == 0
     from orchestrator.study import get_best
 
     best = get_best("tiny", storage=stores["storage"])
-    result = _run(
+    result = run_cli(
         tiny_space,
         stores,
         "--study",
@@ -200,7 +187,7 @@ def test_warm_start_enqueues_the_best_configurations(
     )
     assert result.exit_code == 0, result.output
     # the new study's first trial is the other study's best configuration
-    (first,) = _trials(stores["storage"], "tiny-warm")
+    (first,) = study_trials(stores["storage"], "tiny-warm")
     assert first.params == best["params"]
     assert first.user_attrs["hpo.warm_start_from"] == f"tiny#{best['number']}"
 
@@ -220,7 +207,7 @@ def test_repair_fails_stale_trials_and_requeues_them(
     from orchestrator.study import load_study
     from orchestrator.tracking import Tracker
 
-    assert _run(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
     study = load_study("tiny", storage=stores["storage"])
     # a trial left RUNNING by a worker that died (its pid is gone), with a RUNNING MLflow run
     trial = study.ask()
@@ -249,7 +236,7 @@ def test_repair_fails_stale_trials_and_requeues_them(
     assert f"trial {trial.number}: stale" in result.output and "queued again" in result.output
     frozen = load_study("tiny", storage=stores["storage"]).trials[trial.number]
     assert frozen.state.name == "FAIL" and frozen.user_attrs["fail_kind"] == "stale"
-    waiting = [t for t in _trials(stores["storage"], "tiny") if t.state.name == "WAITING"]
+    waiting = [t for t in study_trials(stores["storage"], "tiny") if t.state.name == "WAITING"]
     assert waiting and waiting[0].user_attrs["hpo.retry_of"] == trial.number
     from mlflow import MlflowClient
 
@@ -323,10 +310,10 @@ def test_sigterm_stops_like_ctrl_c(tiny_space: Path, stores: dict[str, str]) -> 
             proc.kill()
     assert proc.returncode == 143, out
     assert "Stopped by SIGTERM" in out and "Traceback" not in out
-    trials = _trials(stores["storage"], "tiny")
+    trials = study_trials(stores["storage"], "tiny")
     assert trials[0].state.name == "FAIL" and trials[0].user_attrs["fail_kind"] == "interrupted"
     statuses = {
-        r.data.tags["hpo.role"]: r.info.status for r in _runs(stores["tracking_uri"], "tiny")
+        r.data.tags["hpo.role"]: r.info.status for r in mlflow_runs(stores["tracking_uri"], "tiny")
     }
     assert statuses == {"study": "KILLED", "trial": "KILLED"}
 
@@ -336,7 +323,7 @@ def _wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> No
     while time.monotonic() < deadline:
         if Path(storage).exists() or "://" in storage:
             try:
-                trials = _trials(storage, name)
+                trials = study_trials(storage, name)
             except Exception:
                 trials = []
             if any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials):
@@ -346,15 +333,15 @@ def _wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> No
 
 
 def test_two_local_workers_share_the_budget(tiny_space: Path, stores: dict[str, str]) -> None:
-    result = _run(tiny_space, stores, "--jobs", "2", "--n-trials", "4")
+    result = run_cli(tiny_space, stores, "--jobs", "2", "--n-trials", "4")
     assert result.exit_code == 0, result.output
     # exactly the budget, with unique numbers, and one nested run per trial under one parent
-    trials = _trials(stores["storage"], "tiny")
+    trials = study_trials(stores["storage"], "tiny")
     assert len(trials) == 4 and sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     workers = {json.dumps(t.user_attrs["hpo.worker"]["pid"]) for t in trials}
     assert len(workers) == 2  # both workers ran trials
-    runs = _runs(stores["tracking_uri"], "tiny")
+    runs = mlflow_runs(stores["tracking_uri"], "tiny")
     parents = [r for r in runs if r.data.tags["hpo.role"] == "study"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
