@@ -30,6 +30,7 @@ __all__ = [
     "HEARTBEAT_SECONDS",
     "Heartbeat",
     "RepairAction",
+    "claim",
     "fail_stale_trials",
     "fail_trial",
     "stale_reason",
@@ -100,6 +101,13 @@ def stale_reason(
     return None
 
 
+def claim(study: optuna.Study, trial_id: int) -> None:
+    """Take a new trial: record who runs it and its first lease."""
+    storage = study._storage
+    storage.set_trial_user_attr(trial_id, WORKER, worker_identity())
+    storage.set_trial_user_attr(trial_id, LEASE, time.time())
+
+
 class Heartbeat:
     """Renews a running trial's lease from a daemon thread until stopped."""
 
@@ -113,8 +121,8 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="hpo-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
-        self._storage.set_trial_user_attr(self._trial_id, WORKER, worker_identity())
-        self._beat()
+        # the first lease and the worker's identity are written when the trial is claimed
+        # (claim()), under the budget lock; from here on the thread only renews the lease
         self._thread.start()
         return self
 

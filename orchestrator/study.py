@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from orchestrator import __version__
 from orchestrator.config import DataConfig, StudyConfig
 from orchestrator.errors import ConfigError, Problem, SpaceError, StudyError, TrialFailure
-from orchestrator.recovery import Heartbeat, fail_stale_trials, fail_trial
+from orchestrator.recovery import Heartbeat, claim, fail_stale_trials, fail_trial
 from orchestrator.redact import redact_url
 from orchestrator.space import Space, parse_space_dict, suggest
 from orchestrator.storage import (
@@ -944,7 +944,7 @@ def run_study(
                     break
                 trial = with_retries(study.ask)
                 # claim it at once, so that no other worker takes it for stale
-                with_retries(functools.partial(_claim, study, trial))
+                with_retries(functools.partial(claim, study, trial._trial_id))
             event = _run_one_trial(
                 ctx,
                 trial,
@@ -981,14 +981,6 @@ def run_study(
         _end_parent(ctx, status, parent_policy)
     _record_best(ctx, result)
     return result
-
-
-def _claim(study: optuna.Study, trial: optuna.Trial) -> None:
-    from orchestrator.recovery import LEASE, WORKER, worker_identity
-
-    storage = study._storage
-    storage.set_trial_user_attr(trial._trial_id, WORKER, worker_identity())
-    storage.set_trial_user_attr(trial._trial_id, LEASE, time.time())
 
 
 def _end_parent(ctx: _Context, status: str, policy: ParentPolicy) -> None:
