@@ -1570,9 +1570,9 @@ def storage_part(ctx: Context) -> dict[str, Any]:
             notes.append(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: its rows are missing.")
         else:
             notes.append(
-                "PostgreSQL URL: `postgresql+psycopg2://...`; a plain `postgresql://` URL fails "
-                "here, as SQLAlchemy 2.1 maps it to the psycopg (3) driver, which is not "
-                "installed (psycopg2-binary is)."
+                "PostgreSQL URL: `postgresql+psycopg2://...`. (A plain `postgresql://` URL "
+                "works too: SQLAlchemy 2.1 would map it to psycopg 3, which is not installed, so "
+                "`orchestrator/storage.py` names psycopg2, a dependency, for it.)"
             )
             for n_total in s.storage_points:
                 results.append(time_storage(ctx, pg, "PostgreSQL 127.0.0.1", n_total))
