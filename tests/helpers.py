@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -29,3 +33,35 @@ def mlflow_runs(tracking_uri: str, experiment: str) -> list:
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+def start_long_run(space: Path, stores: dict[str, str]) -> subprocess.Popen[str]:
+    """`python -m orchestrator run` in a real process, with trials long enough to interrupt."""
+    command = [
+        sys.executable, "-m", "orchestrator", "run", "--space", str(space),
+        "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"],
+        "--set", "train.epochs=500", "--set", "train.batch_size=16",
+        "--set", "train.early_stopping.patience=null",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        command,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> None:
+    """Wait until a trial of the study is RUNNING and has its MLflow run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Path(storage).exists() or "://" in storage:
+            try:
+                trials = study_trials(storage, name)
+            except Exception:  # the journal may be mid-write
+                trials = []
+            if any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials):
+                return
+        time.sleep(0.3)
+    raise AssertionError("no trial started in time")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.helpers import mlflow_runs, run_cli, study_trials
+from tests.helpers import (
+    mlflow_runs,
+    run_cli,
+    start_long_run,
+    study_trials,
+    wait_for_running_trial,
+)
 
 
 def _invoke(*args: str) -> object:
@@ -216,41 +219,9 @@ def test_missing_space_file(workdir: Path) -> None:
 
 def test_sigint_in_a_real_process(tiny_space: Path, stores: dict[str, str]) -> None:
     """A real Ctrl-C (SIGINT) mid-trial: exit 130 and nothing RUNNING in either store."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "run",
-            "--space",
-            str(tiny_space),
-            "--storage",
-            stores["storage"],
-            "--tracking-uri",
-            stores["tracking_uri"],
-            "--set",
-            "train.epochs=200",
-            "--set",
-            "train.early_stopping.patience=null",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
+    proc = start_long_run(tiny_space, stores)
     try:
-        while time.monotonic() < deadline:
-            # wait until a trial is running (the journal holds it) and has a run
-            if Path(stores["storage"]).exists():
-                try:
-                    trials = study_trials(stores["storage"], "tiny")
-                except Exception:
-                    trials = []
-                if trials and "mlflow_run_id" in trials[0].user_attrs:
-                    break
-            time.sleep(0.5)
+        wait_for_running_trial(stores["storage"], "tiny")
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.helpers import mlflow_runs, run_cli, study_trials
+from tests.helpers import (
+    mlflow_runs,
+    run_cli,
+    start_long_run,
+    study_trials,
+    wait_for_running_trial,
+)
 
 FAILING_SPACE = (
     "study: {name: broken, n_trials: 10, sampler: random, pruner: none}\n"
@@ -278,30 +283,9 @@ def test_retry_policy_per_failure_class(workdir: Path) -> None:
 
 def test_sigterm_stops_like_ctrl_c(tiny_space: Path, stores: dict[str, str]) -> None:
     """SIGTERM mid-trial: exit 143, the trial failed as interrupted, nothing RUNNING anywhere."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "run",
-            "--space",
-            str(tiny_space),
-            "--storage",
-            stores["storage"],
-            "--tracking-uri",
-            stores["tracking_uri"],
-            "--set",
-            "train.epochs=500",
-            "--set",
-            "train.batch_size=16",
-        ],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_long_run(tiny_space, stores)
     try:
-        _wait_for_running_trial(stores["storage"], "tiny")
+        wait_for_running_trial(stores["storage"], "tiny")
         time.sleep(1)
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
@@ -316,20 +300,6 @@ def test_sigterm_stops_like_ctrl_c(tiny_space: Path, stores: dict[str, str]) -> 
         r.data.tags["hpo.role"]: r.info.status for r in mlflow_runs(stores["tracking_uri"], "tiny")
     }
     assert statuses == {"study": "KILLED", "trial": "KILLED"}
-
-
-def _wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if Path(storage).exists() or "://" in storage:
-            try:
-                trials = study_trials(storage, name)
-            except Exception:
-                trials = []
-            if any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials):
-                return
-        time.sleep(0.3)
-    raise AssertionError("no trial started in time")
 
 
 def test_two_local_workers_share_the_budget(tiny_space: Path, stores: dict[str, str]) -> None:
