@@ -375,7 +375,11 @@ def run(
         f"Study '{name}': {objectives}, {n_trials or study.n_trials} trials, "
         f"sampler {study.sampler.name}, pruner {study.pruner.name}"
     )
-    printer = ProgressPrinter(study.metrics, live=sys.stdout.isatty() and not jobs)
+    parallel = (jobs or 1) > 1 or jobs_per_device > 1
+    # under --jobs this process is worker 0: its lines are labelled like the other workers'
+    printer = ProgressPrinter(
+        study.metrics, live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
+    )
     common: dict[str, Any] = {
         "study_name": study_name,
         "storage": storage,
@@ -392,10 +396,12 @@ def run(
         "max_failures": max_failures,
     }
     with _sigterm_as_interrupt():
-        if (jobs or 1) > 1 or jobs_per_device > 1:
+        if parallel:
             from orchestrator.workers import run_parallel
 
-            result = run_parallel(space, jobs=jobs, jobs_per_device=jobs_per_device, **common)
+            result = run_parallel(
+                space, jobs=jobs, jobs_per_device=jobs_per_device, threads=threads, **common
+            )
         else:
             from orchestrator.study import run_study
 

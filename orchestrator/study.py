@@ -922,49 +922,18 @@ def run_study(
         finished=0,
         metrics=space.study.metrics,
     )
-    consecutive_failures = 0
     status = "KILLED"
     try:
-        while True:
-            STOP_REQUESTS.check()
-            if timeout is not None and time.monotonic() - started >= timeout:
-                result.stopped_by = "timeout"
-                break
-            if until is not None:
-                estimate = _median_trial_seconds(study) or 0.0
-                if time.time() + estimate >= until:
-                    result.stopped_by = "deadline"
-                    break
-            with budget_lock(storage, name):
-                _repair(ctx, result)
-                finished, running = _budget_counts(study)
-                result.finished = finished
-                if finished + running >= n_trials:
-                    result.stopped_by = "budget"
-                    break
-                trial = with_retries(study.ask)
-                # claim it at once, so that no other worker takes it for stale
-                with_retries(functools.partial(claim, study, trial._trial_id))
-            event = _run_one_trial(
-                ctx,
-                trial,
-                n_trials=n_trials,
-                limits=_Limits(trial_timeout=trial_timeout, deadline=until),
-            )
-            result.ran += 1
-            result.states[event.state] = result.states.get(event.state, 0) + 1
-            if event.state == "FAIL":
-                kind = event.reason.split(":", 1)[0] if event.reason else "error"
-                result.failures.setdefault(kind, []).append(event.reason or "")
-                consecutive_failures += 1
-            else:
-                consecutive_failures = 0
-            if event.reason and event.reason.startswith("deadline"):
-                result.stopped_by = "deadline"
-                break
-            if consecutive_failures >= max_failures:
-                result.stopped_by = "failures"
-                break
+        run_trials(
+            ctx,
+            result,
+            storage=storage,
+            started=started,
+            timeout=timeout,
+            until=until,
+            trial_timeout=trial_timeout,
+            max_failures=max_failures,
+        )
         result.finished = _budget_counts(study)[0]
         if result.stopped_by != "failures":
             _finish(ctx, result)
@@ -981,6 +950,67 @@ def run_study(
         _end_parent(ctx, status, parent_policy)
     _record_best(ctx, result)
     return result
+
+
+def run_trials(
+    ctx: _Context,
+    result: StudyResult,
+    *,
+    storage: str | None,
+    started: float,
+    timeout: float | None,
+    until: float | None,
+    trial_timeout: float | None,
+    max_failures: int,
+) -> None:
+    """One worker's trial loop on an opened run, until the study's budget (``result.n_trials``),
+    a time limit, the circuit breaker or an interrupt; ``result.stopped_by`` says which.
+
+    Raises:
+        KeyboardInterrupt: after the running trial and its run are marked.
+    """
+    study, name, n_trials = ctx.study, ctx.study.study_name, result.n_trials
+    consecutive_failures = 0
+    while True:
+        STOP_REQUESTS.check()
+        if timeout is not None and time.monotonic() - started >= timeout:
+            result.stopped_by = "timeout"
+            break
+        if until is not None:
+            estimate = _median_trial_seconds(study) or 0.0
+            if time.time() + estimate >= until:
+                result.stopped_by = "deadline"
+                break
+        with budget_lock(storage, name):
+            _repair(ctx, result)
+            finished, running = _budget_counts(study)
+            result.finished = finished
+            if finished + running >= n_trials:
+                result.stopped_by = "budget"
+                break
+            trial = with_retries(study.ask)
+            # claim it at once, so that no other worker takes it for stale
+            with_retries(functools.partial(claim, study, trial._trial_id))
+        event = _run_one_trial(
+            ctx,
+            trial,
+            n_trials=n_trials,
+            limits=_Limits(trial_timeout=trial_timeout, deadline=until),
+        )
+        result.ran += 1
+        result.states[event.state] = result.states.get(event.state, 0) + 1
+        if event.state == "FAIL":
+            kind = event.reason.split(":", 1)[0] if event.reason else "error"
+            result.failures.setdefault(kind, []).append(event.reason or "")
+            consecutive_failures += 1
+        else:
+            consecutive_failures = 0
+        if event.reason and event.reason.startswith("deadline"):
+            result.stopped_by = "deadline"
+            break
+        if consecutive_failures >= max_failures:
+            result.stopped_by = "failures"
+            break
 
 
 def _end_parent(ctx: _Context, status: str, policy: ParentPolicy) -> None:

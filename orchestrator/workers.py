@@ -1,24 +1,28 @@
 """Parallel workers on one machine: ``hpo run --jobs N``.
 
 The coordinator prepares the study and its parent MLflow run, then starts N worker processes
-(``hpo worker --managed``), each on its own device slot with its share of the CPU threads. Every
+(each runs ``hpo worker --managed``), each on its own device slot with its share of the CPU
+threads. Workers are forked from a server process that imports torch, Optuna and MLflow once, while
+the coordinator sets the study up, so a worker's first trial does not wait for seconds of imports
+(where ``forkserver`` is not available, each worker starts fresh, as ``spawn`` does). Every
 worker runs the same trial loop against the same storage; the budget lock keeps the study's total
 exact. A worker that dies is reported and the others go on; its trial is found stale by the next
 worker to look (same host: at once) and queued again. When every worker is done, the coordinator
 evaluates the best trial on the test split and ends the parent run.
 
-Secrets stay out of argv: the storage URL and the tracking URI reach the workers through the
-environment (HPO_STORAGE, MLFLOW_TRACKING_URI), never on their command lines.
+Secrets stay out of argv: the storage URL and the tracking URI reach the workers through their
+environment (HPO_STORAGE, MLFLOW_TRACKING_URI), never on a command line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +31,9 @@ from orchestrator.errors import ConfigError
 from orchestrator.storage import STORAGE_ENV, budget_lock, resolve_storage_url
 
 if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+    from multiprocessing.process import BaseProcess
+
     from orchestrator.space import Space
     from orchestrator.study import Progress, StudyResult
 
@@ -35,6 +42,22 @@ __all__ = ["WorkerSlot", "plan_workers", "run_parallel"]
 logger = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 60.0  # after an interrupt, how long workers get to mark their trials
+# imported once by the server that workers are forked from; nothing here touches a device
+PRELOAD = (
+    "torch",
+    "torch._dynamo",  # imported by the first optimizer step (with sympy): ~1 s per process
+    "optuna",
+    "mlflow",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "sklearn.model_selection",
+    "sklearn.metrics",
+    "orchestrator.cli",
+    "orchestrator.study",
+    "orchestrator.tracking",
+    "orchestrator.train",
+    "orchestrator.models",
+    "orchestrator.data",
+)
 
 
 @dataclass(frozen=True)
@@ -53,13 +76,18 @@ def _visible_cuda_devices() -> int:
 
 
 def plan_workers(
-    *, jobs: int | None, jobs_per_device: int, device: str, cpu_count: int | None = None
+    *,
+    jobs: int | None,
+    jobs_per_device: int,
+    device: str,
+    cpu_count: int | None = None,
+    threads: int | None = None,
 ) -> list[WorkerSlot]:
     """Assign each worker a device and threads.
 
     With GPUs (``device`` auto or cuda; CUDA_VISIBLE_DEVICES respected), K = ``jobs_per_device``
     workers share each GPU and ``jobs`` defaults to K per GPU. On the CPU, ``jobs`` (default 1)
-    workers divide the cores between them.
+    workers divide the cores between them, unless ``threads`` sets each worker's count.
     """
     if jobs_per_device < 1:
         raise ConfigError(f"--jobs-per-device must be >= 1, got {jobs_per_device}")
@@ -72,17 +100,15 @@ def plan_workers(
     else:
         n = jobs or 1
         devices = [device if device != "auto" or not gpus else "cpu"] * n
-    threads = max(1, cpus // n)
-    return [WorkerSlot(i, devices[i], threads) for i in range(n)]
+    per_worker = threads or max(1, cpus // n)
+    return [WorkerSlot(i, devices[i], per_worker) for i in range(n)]
 
 
-def _worker_command(
+def _worker_args(
     name: str, slot: WorkerSlot, *, n_trials: int, options: dict[str, Any]
 ) -> list[str]:
+    """The ``hpo`` arguments one managed worker runs with."""
     command = [
-        sys.executable,
-        "-m",
-        "orchestrator",
         "worker",
         "--study",
         name,
@@ -102,6 +128,32 @@ def _worker_command(
     return command
 
 
+def _process_context() -> BaseContext:
+    """Workers fork from a server that has imported the heavy modules once (no CUDA touched: safe
+    for GPUs); started here, it imports them while the coordinator sets up. ``spawn`` elsewhere."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()  # returns at once; the server imports in the background
+    return context
+
+
+def _worker_main(args: list[str], env: dict[str, str]) -> None:
+    """A worker process: ``hpo worker --managed`` in a session of its own (a Ctrl-C reaches the
+    coordinator only, which forwards exactly one signal); its exit code is the command's."""
+    if hasattr(os, "setsid"):
+        os.setsid()
+    os.environ.update(env)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    from orchestrator.cli import cli
+
+    cli.main(args=args, prog_name="hpo")
+
+
 def run_parallel(
     space: Space,
     *,
@@ -115,17 +167,23 @@ def run_parallel(
     until: float | None = None,
     trial_timeout: float | None = None,
     device: str = "auto",
+    threads: int | None = None,
     progress: Progress | None = None,
     allow_space_change: bool = False,
     warm_start_from: str | None = None,
     warm_start_top: int = 5,
     max_failures: int | None = None,
 ) -> StudyResult:
-    """Run a study with several worker processes on this machine; returns the whole run's result.
+    """Run a study with several workers on this machine; returns the whole run's result.
+
+    This process is worker 0: once the study, the data and the parent run are set up it starts
+    the other workers and runs trials itself, so its set-up is not paid twice.
 
     Raises:
         KeyboardInterrupt: after every worker has stopped and marked its trial.
     """
+    import torch
+
     from orchestrator.redact import redact_url
     from orchestrator.study import (
         STOP_REQUESTS,
@@ -137,26 +195,29 @@ def run_parallel(
         _repair,
         describe_storage,
         open_run,
+        run_trials,
     )
 
     started = time.monotonic()
     name = study_name or space.name
     n_trials = n_trials or space.study.n_trials
+    max_failures = max_failures or space.study.max_failures
+    processes = _process_context()  # first: its imports overlap this process's set-up
+    slots = plan_workers(jobs=jobs, jobs_per_device=jobs_per_device, device=device, threads=threads)
+    torch.set_num_threads(slots[0].threads)
     ctx = open_run(
         space,
         name=name,
         storage=storage,
         tracking_uri=tracking_uri,
-        device="cpu" if device == "auto" else device.split(":")[0],
+        device=slots[0].device,
         progress=progress,
         allow_space_change=allow_space_change,
         warm_start_from=warm_start_from,
         warm_start_top=warm_start_top,
     )
     first_new = len(ctx.study.get_trials(deepcopy=False))
-    slots = plan_workers(jobs=jobs, jobs_per_device=jobs_per_device, device=device)
     env = {
-        **os.environ,
         STORAGE_ENV: resolve_storage_url(storage),
         "MLFLOW_TRACKING_URI": ctx.tracker.tracking_uri,
         "PYTHONUNBUFFERED": "1",
@@ -172,16 +233,19 @@ def run_parallel(
         if progress is not None:
             progress(NoticeEvent(text))
 
-    procs: dict[int, subprocess.Popen[bytes]] = {}
-    for slot in slots:
-        command = _worker_command(name, slot, n_trials=n_trials, options=options)
-        # own session: a Ctrl-C reaches the coordinator only, which forwards exactly one signal
-        procs[slot.index] = subprocess.Popen(command, env=env, start_new_session=True)
-        notice(
-            f"worker w{slot.index} (pid {procs[slot.index].pid}) on {slot.device}, "
-            f"{slot.threads} thread(s)"
+    procs: dict[int, BaseProcess] = {}
+    for slot in slots[1:]:
+        args = _worker_args(name, slot, n_trials=n_trials, options=options)
+        procs[slot.index] = processes.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(args, env), name=f"hpo-worker-w{slot.index}"
         )
+        procs[slot.index].start()
+    for slot in slots:
+        pid = os.getpid() if slot.index == 0 else procs[slot.index].pid
+        notice(f"worker w{slot.index} (pid {pid}) on {slot.device}, {slot.threads} thread(s)")
     codes: dict[int, int] = {}
+    watcher = _Watcher(procs, codes, notice)
+    watcher.start()
     status = "KILLED"
     result = StudyResult(
         study_name=name,
@@ -193,24 +257,26 @@ def run_parallel(
         metrics=space.study.metrics,
     )
     try:
-        while len(codes) < len(procs):
+        run_trials(
+            ctx,
+            result,
+            storage=storage,
+            started=started,
+            timeout=timeout,
+            until=until,
+            trial_timeout=trial_timeout,
+            max_failures=max_failures,
+        )
+        own_stop = result.stopped_by
+        while watcher.is_alive():  # the other workers finish their trials
             STOP_REQUESTS.check()
-            for index, proc in procs.items():
-                if index in codes or proc.poll() is None:
-                    continue
-                codes[index] = proc.returncode
-                if proc.returncode != 0:
-                    notice(
-                        f"worker w{index} (pid {proc.pid}) exited with code {proc.returncode}; "
-                        "the others go on"
-                    )
-            time.sleep(0.2)
+            watcher.join(timeout=0.2)
         with budget_lock(storage, name):
             _repair(ctx, result)  # the trials of workers that died: stale at once on this host
         result.finished = _budget_counts(ctx.study)[0]
         if result.finished >= n_trials:
             result.stopped_by = "budget"
-        elif any(code == 1 for code in codes.values()):
+        elif own_stop == "failures" or any(code == 1 for code in codes.values()):
             result.stopped_by = "failures"
         elif until is not None and time.time() >= until - 1:
             result.stopped_by = "deadline"
@@ -234,6 +300,7 @@ def run_parallel(
         result.seconds = time.monotonic() - started
         ctx.tracker.end_parent(status)  # type: ignore[arg-type]
     _record_best(ctx, result)
+    result.ran, result.states, result.failures = 0, {}, {}  # counted again over all workers
     for trial in ctx.study.get_trials(deepcopy=False)[first_new:]:
         if trial.state.name in ("COMPLETE", "PRUNED", "FAIL"):
             result.ran += 1
@@ -244,22 +311,45 @@ def run_parallel(
     return result
 
 
+class _Watcher(threading.Thread):
+    """Reports each worker process as it exits (a death at once, not at worker 0's next trial);
+    ends when all have."""
+
+    def __init__(self, procs: dict[int, BaseProcess], codes: dict[int, int], notice: Any) -> None:
+        super().__init__(name="hpo-worker-watcher", daemon=True)
+        self.procs, self.codes, self.notice = procs, codes, notice
+
+    def run(self) -> None:
+        from multiprocessing.connection import wait
+
+        waiting = dict(self.procs)
+        while waiting:
+            for sentinel in wait([p.sentinel for p in waiting.values()]):
+                index = next(i for i, p in waiting.items() if p.sentinel == sentinel)
+                proc = waiting.pop(index)
+                proc.join()
+                self.codes[index] = code = proc.exitcode if proc.exitcode is not None else -1
+                if code != 0:
+                    self.notice(
+                        f"worker w{index} (pid {proc.pid}) exited with code {code}; "
+                        "the others go on"
+                    )
+
+
 def _is_sigterm(exc: BaseException) -> bool:
     return type(exc).__name__ == "Terminated"
 
 
-def _stop_workers(procs: dict[int, subprocess.Popen[bytes]], *, forward: int) -> None:
+def _stop_workers(procs: dict[int, BaseProcess], *, forward: int) -> None:
     """Ask every live worker to stop (they mark their trials), then wait; kill the stragglers."""
     for proc in procs.values():
-        if proc.poll() is None:
+        if proc.exitcode is None and proc.pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(forward)
+                os.kill(proc.pid, forward)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for proc in procs.values():
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            proc.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
+        proc.join(timeout=max(0.1, deadline - time.monotonic()))
+        if proc.exitcode is None:
             logger.warning("worker pid %d did not stop in time; killing it", proc.pid)
             proc.kill()
-            proc.wait()
+            proc.join()

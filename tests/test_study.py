@@ -105,16 +105,18 @@ def test_until_stops_running_trials_at_the_deadline(
 
 def test_until_starts_no_trial_that_cannot_finish(tiny_space: Path, stores: dict[str, str]) -> None:
     from orchestrator.space import load_space
-    from orchestrator.study import run_study
+    from orchestrator.study import _median_trial_seconds, load_study, run_study
 
     assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
     space = load_space(tiny_space)
-    # finished trials took about a second or more; a deadline 0.2 s away leaves no room for one
+    estimate = _median_trial_seconds(load_study("tiny", storage=stores["storage"]))
+    assert estimate is not None and estimate > 0
+    # a deadline half a trial away leaves no room for one (however fast this process trains)
     result = run_study(
         space,
         storage=stores["storage"],
         tracking_uri=stores["tracking_uri"],
-        until=time.time() + 0.2,
+        until=time.time() + estimate / 2,
         device="cpu",
     )
     assert result.stopped_by == "deadline" and result.ran == 0

@@ -1,0 +1,106 @@
+"""Local workers (`hpo run --jobs N`): how slots are planned, and what happens when one dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import ConfigError
+from orchestrator.workers import plan_workers
+from tests.helpers import study_trials
+
+
+def test_cpu_workers_divide_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("orchestrator.workers._visible_cuda_devices", lambda: 0)
+    slots = plan_workers(jobs=2, jobs_per_device=1, device="auto", cpu_count=8)
+    # two workers on the CPU, four threads each
+    assert [(s.index, s.device, s.threads) for s in slots] == [(0, "auto", 4), (1, "auto", 4)]
+    # more workers than cores: one thread each, never zero
+    assert all(
+        s.threads == 1 for s in plan_workers(jobs=3, jobs_per_device=1, device="cpu", cpu_count=2)
+    )
+    # --threads sets each worker's count
+    slots = plan_workers(jobs=2, jobs_per_device=1, device="cpu", cpu_count=8, threads=1)
+    assert [s.threads for s in slots] == [1, 1]
+
+
+def test_gpu_workers_pack_k_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("orchestrator.workers._visible_cuda_devices", lambda: 2)
+    slots = plan_workers(jobs=None, jobs_per_device=2, device="auto", cpu_count=8)
+    # K = 2 trials on each of the 2 visible GPUs: 4 workers by default
+    assert [s.device for s in slots] == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
+    assert all(s.threads == 2 for s in slots)
+    # an explicit --jobs cycles over the slots
+    assert [s.device for s in plan_workers(jobs=3, jobs_per_device=1, device="cuda")] == [
+        "cuda:0",
+        "cuda:1",
+        "cuda:0",
+    ]
+
+
+def test_jobs_per_device_below_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--jobs-per-device must be >= 1, got 0"):
+        plan_workers(jobs=2, jobs_per_device=0, device="cpu")
+
+
+def test_a_killed_worker_is_reported_and_the_others_finish_the_budget(
+    tiny_space: Path, stores: dict[str, str]
+) -> None:
+    command = [
+        sys.executable, "-m", "orchestrator", "run", "--space", str(tiny_space),
+        "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"],
+        "--jobs", "2", "--n-trials", "4", "--device", "cpu",
+        "--set", "train.epochs=40", "--set", "train.batch_size=16",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    victim = None
+    try:
+        deadline = time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline:
+            try:
+                trials = study_trials(stores["storage"], "tiny")
+            except Exception:  # not created yet, or mid-write
+                trials = []
+            # a trial of the forked worker (w1); the coordinator itself is worker 0
+            victim = next(
+                (
+                    t
+                    for t in trials
+                    if t.state.name == "RUNNING"
+                    and "mlflow_run_id" in t.user_attrs
+                    and t.user_attrs["hpo.worker"]["pid"] != proc.pid
+                ),
+                None,
+            )
+            time.sleep(0.2)
+        assert victim is not None, "worker w1 started no trial"
+        worker_pid = victim.user_attrs["hpo.worker"]["pid"]
+        os.kill(worker_pid, signal.SIGKILL)  # dies mid-trial, no chance to clean up
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # reported at once; worker 0 goes on and the run still succeeds
+    assert f"worker w1 (pid {worker_pid}) exited with code -9; the others go on" in out, out
+    assert proc.returncode == 0, out
+    trials = study_trials(stores["storage"], "tiny")
+    dead = trials[victim.number]
+    # the dead worker's trial is failed as stale and its configuration ran again
+    assert dead.state.name == "FAIL" and dead.user_attrs["fail_kind"] == "stale"
+    assert any(
+        t.params == dead.params and t.state.name == "COMPLETE" for t in trials[victim.number + 1 :]
+    )
+    # the budget counts the finished trials only: exactly 4
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 4
