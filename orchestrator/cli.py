@@ -25,8 +25,7 @@ import click
 
 from orchestrator import __version__
 from orchestrator.errors import HpoError, SpaceError
-from orchestrator.report import FORMATS as REPORT_FORMATS
-from orchestrator.report import STATES as TRIAL_STATES
+from orchestrator.names import REPORT_FORMATS, TRIAL_STATES
 
 EXIT_INTERRUPT = 130
 EXIT_TERMINATED = 143

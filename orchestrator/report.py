@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import ConfigError, StudyError
+from orchestrator.names import REPORT_FORMATS, TRIAL_STATES
 
 if TYPE_CHECKING:
     import optuna
@@ -60,8 +61,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Format = Literal["table", "csv", "json", "markdown"]
-FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+FORMATS: tuple[str, ...] = REPORT_FORMATS
+STATES = TRIAL_STATES
 VAL_METRICS = ("val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1")
 CURVE_METRICS = ("train_loss", *VAL_METRICS)
 TOP_CURVES = 5  # learning curves drawn for this many of the best trials

@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -202,11 +202,12 @@ def build_pruner(study: StudyConfig, *, epochs: int, source: str) -> optuna.prun
         return optuna.pruners.PatientPruner(inner, **options)
     _check_options("pruner", cfg.name, pruners[cfg.name], options, source)
     if cfg.name == "median":
-        options.setdefault("n_warmup_steps", 1)  # never judge a trial on its first epoch alone
+        # steps are 1-based epochs: a trial is never judged on its first epoch alone
+        options.setdefault("n_warmup_steps", 2)
         options.setdefault("n_startup_trials", 5)
     elif cfg.name == "percentile":
         options.setdefault("percentile", 25.0)
-        options.setdefault("n_warmup_steps", 1)
+        options.setdefault("n_warmup_steps", 2)
     elif cfg.name == "hyperband":
         options.setdefault("min_resource", 1)
         options.setdefault("max_resource", epochs)
@@ -219,6 +220,21 @@ def build_pruner(study: StudyConfig, *, epochs: int, source: str) -> optuna.prun
         return pruners[cfg.name](**options)
     except (TypeError, ValueError) as exc:
         raise SpaceError(source, [Problem("study.pruner", str(exc).splitlines()[0])]) from exc
+
+
+def prunes_from(pruner: optuna.pruners.BasePruner) -> int | None:
+    """The first step (epoch) at which ``pruner`` may prune; None if it never prunes.
+
+    Asking a median or percentile pruner earlier reads every finished trial of the study (a
+    database query per epoch on PostgreSQL) for an answer known in advance: no.
+    """
+    import optuna
+
+    if isinstance(pruner, optuna.pruners.NopPruner):
+        return None
+    if isinstance(pruner, optuna.pruners.PercentilePruner):  # MedianPruner is one
+        return int(getattr(pruner, "_n_warmup_steps", 0))
+    return 0
 
 
 # --- trial seeds and events --------------------------------------------------------------------
@@ -336,18 +352,39 @@ def _is_counted(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get("fail_kind") not in NOT_COUNTED
 
 
-def _budget_counts(study: optuna.Study) -> tuple[int, int]:
-    """(trials counted towards the budget, trials running now)."""
+def _all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Every trial of the study, read once (not copied) with retries on transient errors."""
+    return with_retries(lambda: study.get_trials(deepcopy=False))
+
+
+def _budget_counts(
+    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+) -> tuple[int, int]:
+    """(trials counted towards the budget, trials running now); ``trials`` if just read."""
     from optuna.trial import TrialState
 
-    trials = with_retries(lambda: study.get_trials(deepcopy=False))
+    if trials is None:
+        trials = _all_trials(study)
     finished = sum(1 for t in trials if _is_counted(t))
     running = sum(1 for t in trials if t.state == TrialState.RUNNING)
     return finished, running
 
 
-def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The best trial; for several objectives, the Pareto trial best on the first one."""
+def _best(
+    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+) -> optuna.trial.FrozenTrial | None:
+    """The best trial; for several objectives, the Pareto trial best on the first one.
+
+    ``trials``: the study's trials if just read, so that one objective needs no other read.
+    """
+    from optuna.trial import TrialState
+
+    if trials is not None and len(study.directions) == 1:
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        if not done:
+            return None
+        sign = 1 if study.direction.name == "MAXIMIZE" else -1
+        return max(done, key=lambda t: (sign * t.value, -t.number))  # first of equals, as Optuna
     if len(study.directions) > 1:
         front = study.best_trials
         if not front:
@@ -982,8 +1019,10 @@ def run_trials(
                 result.stopped_by = "deadline"
                 break
         with budget_lock(storage, name):
-            _repair(ctx, result)
-            finished, running = _budget_counts(study)
+            trials = _all_trials(study)  # one read for the repair and the budget
+            if _repair(ctx, result, trials=trials):
+                trials = _all_trials(study)
+            finished, running = _budget_counts(study, trials)
             result.finished = finished
             if finished + running >= n_trials:
                 result.stopped_by = "budget"
@@ -1025,11 +1064,17 @@ def _end_parent(ctx: _Context, status: str, policy: ParentPolicy) -> None:
     ctx.tracker.end_parent(status)  # type: ignore[arg-type]
 
 
-def _repair(ctx: _Context, result: StudyResult | None = None) -> list[Any]:
+def _repair(
+    ctx: _Context,
+    result: StudyResult | None = None,
+    *,
+    trials: Sequence[optuna.trial.FrozenTrial] | None = None,
+) -> list[Any]:
     actions = fail_stale_trials(
         ctx.study,
         retries=ctx.space.study.retries,
         kill_run=lambda run_id, reason: ctx.tracker.kill_run(run_id, reason=reason, kind="stale"),
+        trials=trials,
     )
     for action in actions:
         again = "queued again" if action.requeued else "retry limit reached"
@@ -1101,8 +1146,9 @@ def evaluate_trial_on_test(
     }
     parent = ctx.tracker.parent_run_id
     if parent is not None:
-        ctx.tracker.log_metrics(parent, metrics, step=trial.number)
-        ctx.tracker.set_tags(parent, {"hpo.test_trial": trial.number})
+        ctx.tracker.log_metrics(
+            parent, metrics, step=trial.number, tags={"hpo.test_trial": trial.number}
+        )
         ctx.tracker.log_dict(
             parent,
             {"trial": trial.number, "class_names": splits.spec.class_names, **report},
@@ -1171,6 +1217,7 @@ def _run_one_trial(
     )
     trial.set_user_attr("mlflow_run_id", run.run_id)
     multi = ctx.space.study.is_multi_objective
+    prune_from = prunes_from(study.pruner)
     epochs_done = 0
     value, values, reason, last_value = None, None, None, None
     heartbeat = Heartbeat(study, trial._trial_id)
@@ -1196,7 +1243,7 @@ def _run_one_trial(
                 limits.check()
                 if not multi:
                     trial.report(metrics[ctx.metric], epoch)
-                    if trial.should_prune():
+                    if prune_from is not None and epoch >= prune_from and trial.should_prune():
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
             def on_step() -> None:
@@ -1268,7 +1315,8 @@ def _run_one_trial(
         if not run.ended:  # whatever happened, the run must not stay RUNNING
             run.end("FAILED", state="FAIL")
     seconds = time.monotonic() - started
-    best = _best(study)
+    trials = _all_trials(study)  # one read for the best trial and the budget count
+    best = _best(study, trials)
     parent = ctx.tracker.parent_run_id
     pareto = None
     if multi and state == "COMPLETE":
@@ -1276,8 +1324,12 @@ def _run_one_trial(
         if parent is not None:
             ctx.tracker.log_metrics(parent, {"pareto_size": pareto}, step=trial.number)
     elif state == "COMPLETE" and best is not None and best.number == trial.number and parent:
-        ctx.tracker.log_metrics(parent, {"best_value": best.value}, step=trial.number)
-        ctx.tracker.set_tags(parent, {"hpo.best_trial": trial.number})
+        ctx.tracker.log_metrics(
+            parent,
+            {"best_value": best.value},
+            step=trial.number,
+            tags={"hpo.best_trial": trial.number},
+        )
     event = TrialEvent(
         number=trial.number,
         state=state,
@@ -1287,7 +1339,7 @@ def _run_one_trial(
         seconds=seconds,
         epochs=epochs_done,
         reason=reason,
-        finished=_budget_counts(study)[0],
+        finished=_budget_counts(study, trials)[0],
         n_trials=n_trials,
         values=tuple(values) if values is not None else None,
         pareto=pareto,

@@ -196,8 +196,16 @@ class Tracker:
             batch = [RunTag(k, _param_value(v)) for k, v in tags.items()]
             self.client.log_batch(run_id, tags=batch)
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], *, step: int = 0) -> None:
-        from mlflow.entities import Metric
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        *,
+        step: int = 0,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Metrics at ``step`` (non-finite ones left out), and ``tags`` in the same write."""
+        from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
         batch = [
@@ -205,8 +213,9 @@ class Tracker:
             for k, v in metrics.items()
             if v is not None and math.isfinite(float(v))
         ]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        labels = [RunTag(k, _param_value(v)) for k, v in (tags or {}).items()]
+        if batch or labels:
+            self.log_batch(run_id, metrics=batch, tags=labels)
 
     def log_batch(
         self, run_id: str, *, metrics: Sequence[Any] = (), tags: Sequence[Any] = ()

@@ -319,3 +319,21 @@ def test_two_local_workers_share_the_budget(tiny_space: Path, stores: dict[str, 
     children = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
     assert len(children) == 4
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+
+
+def test_pruners_are_asked_only_from_the_epoch_they_can_prune(tiny_space: Path) -> None:
+    import optuna
+
+    from orchestrator.space import load_space
+    from orchestrator.study import build_pruner, prunes_from
+
+    def first_step(pruner: str) -> int | None:
+        space = load_space(tiny_space, overrides=[f"study.pruner={pruner}"])
+        return prunes_from(build_pruner(space.study, epochs=10, source="tiny.yaml"))
+
+    # median and percentile: not on the first epoch alone (steps are 1-based epochs)
+    assert first_step("median") == 2 and first_step("percentile") == 2
+    # none never prunes; hyperband may prune from the first epoch
+    assert first_step("none") is None and first_step("hyperband") == 0
+    # a warm-up set in the space is honoured
+    assert prunes_from(optuna.pruners.MedianPruner(n_warmup_steps=6)) == 6
