@@ -1128,6 +1128,38 @@ def states_text(states: dict[str, int]) -> str:
     return ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items()))
 
 
+def pruning_why(
+    *,
+    pruner: str,
+    options: dict[str, Any],
+    n_trials: int,
+    results: dict[str, dict[str, Any]],
+    seeds: Sequence[int],
+    epochs_ratio: float,
+) -> list[str]:
+    """Why the epochs target is missed, from the space's pruner settings and the measured runs."""
+    if pruner != "median" or epochs_ratio <= 0.40:
+        return []
+    # the space's own settings put a floor under the epochs the median pruner can save
+    startup = int(options.get("n_startup_trials", 5))
+    warmup = int(options.get("n_warmup_steps", 2))
+    full = statistics.fmean(
+        results[f"off-{seed}"]["epochs"] / results[f"off-{seed}"]["n_trials"] for seed in seeds
+    )
+    n = n_trials
+    first = max(warmup, 1)  # steps are 1-based epochs: a trial can be pruned at epoch `warmup`
+    floor = (min(startup, n) * full + max(n - startup, 0) * min(first, full)) / (n * full)
+    return [
+        f"Why the epochs target is missed: the median pruner prunes none of the first "
+        f"{startup} trials (n_startup_trials) and no trial before epoch {first} "
+        f"(n_warmup_steps={warmup}), and prunes only trials below the median; with "
+        f"{n} trials of {full:.1f} epochs on average unpruned, even pruning every later "
+        f"trial at its first chance would leave {pct(floor, 0)} of the epochs. Meeting 40% "
+        "needs other pruner settings in the space (fewer startup trials and warm-up epochs), "
+        "or a bracketed pruner; the hyperband row shows one such setting."
+    ]
+
+
 def bench_pruning(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
     plan = pruning_plan(ctx)
@@ -1167,27 +1199,14 @@ def bench_pruning(ctx: Context) -> dict[str, Any]:
             )
         totals[arm] = {"mean_delta": statistics.fmean(deltas), "epochs_ratio": epochs / base}
     on = totals["on"]
-    notes = []
-    options = plan["options"] or {}
-    if plan["pruner"] == "median" and on["epochs_ratio"] > 0.40:
-        # why: the space's own settings put a floor under the epochs the median pruner can save
-        startup = int(options.get("n_startup_trials", 5))
-        warmup = int(options.get("n_warmup_steps", 1))
-        full = statistics.fmean(
-            results[f"off-{seed}"]["epochs"] / results[f"off-{seed}"]["n_trials"]
-            for seed in s.quality_seeds
-        )
-        n = plan["n_trials"]
-        floor = (min(startup, n) * full + max(n - startup, 0) * min(warmup + 1, full)) / (n * full)
-        notes.append(
-            f"Why the epochs target is missed: the median pruner prunes none of the first "
-            f"{startup} trials (n_startup_trials) and no trial before epoch {warmup + 1} "
-            f"(n_warmup_steps={warmup}), and prunes only trials below the median; with "
-            f"{n} trials of {full:.1f} epochs on average unpruned, even pruning every later "
-            f"trial at its first chance would leave {pct(floor, 0)} of the epochs. Meeting 40% "
-            "needs other pruner settings in the space (fewer startup trials and warm-up epochs), "
-            "or a bracketed pruner; the hyperband row shows one such setting."
-        )
+    notes = pruning_why(
+        pruner=plan["pruner"],
+        options=plan["options"] or {},
+        n_trials=plan["n_trials"],
+        results=results,
+        seeds=s.quality_seeds,
+        epochs_ratio=on["epochs_ratio"],
+    )
     targets = [
         target(
             f"best val accuracy, {plan['pruner']} pruner − unpruned",
