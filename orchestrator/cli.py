@@ -91,6 +91,12 @@ def _debug_enabled() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
+def _managed_worker() -> bool:
+    """True in a worker that ``hpo run --jobs`` started (``hpo worker --managed``)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.params.get("managed"))
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one line each and an exit code; tracebacks only with --debug."""
 
@@ -112,15 +118,17 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"Error: {redact_text(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except Terminated:
-            click.echo(
-                "\nStopped by SIGTERM; the study is saved: run the same command to resume.",
-                err=True,
-            )
+            if not _managed_worker():  # hpo run --jobs says it once for all its workers
+                click.echo(
+                    "\nStopped by SIGTERM; the study is saved: run the same command to resume.",
+                    err=True,
+                )
             sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
-            click.echo(
-                "\nInterrupted; the study is saved: run the same command to resume.", err=True
-            )
+            if not _managed_worker():
+                click.echo(
+                    "\nInterrupted; the study is saved: run the same command to resume.", err=True
+                )
             sys.exit(EXIT_INTERRUPT)
 
     return wrapper
@@ -134,11 +142,27 @@ def _configure_logging(debug: bool) -> None:
     for noisy in ("alembic", "mlflow", "urllib3", "git"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # MLflow sets its own logger's level when imported; this is its documented knob (workers
+    # inherit it): no "Creating initial MLflow database tables" lines in hpo's output
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if debug else "WARNING")
     if not debug:
         import warnings
 
         warnings.filterwarnings("ignore", module="mlflow")
         warnings.filterwarnings("ignore", category=FutureWarning)
+        # hpo chooses Optuna's experimental options (TPE's group=True) itself: nothing to act on
+        warnings.filterwarnings("ignore", message=".* is an experimental feature")
+
+
+def _quiet_optuna() -> None:
+    """Optuna logs each study it creates or loads at INFO on a handler of its own, set up when it
+    is imported; hpo says what matters itself (``--debug`` keeps Optuna's lines). Only for the
+    commands that open studies: importing Optuna costs ``hpo --help`` and ``validate`` 0.4 s."""
+    if _debug_enabled():
+        return
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _load_space(path: str, overrides: tuple[str, ...]) -> Any:
@@ -379,6 +403,7 @@ def run(
     printer = ProgressPrinter(
         study.metrics, live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
     )
+    _quiet_optuna()
     common: dict[str, Any] = {
         "study_name": study_name,
         "storage": storage,
@@ -475,6 +500,7 @@ def worker(
     """
     from orchestrator.study import load_study, run_study, stored_space
 
+    _quiet_optuna()
     study = load_study(study_name, storage=storage)
     space = stored_space(study)
     deadline = until_epoch if until_epoch is not None else (_parse_until(until) if until else None)

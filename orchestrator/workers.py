@@ -288,11 +288,13 @@ def run_parallel(
     except KeyboardInterrupt as exc:
         STOP_REQUESTS.handling = True
         result.stopped_by = "interrupt"
+        watcher.stopping = True
         _stop_workers(procs, forward=signal.SIGTERM if _is_sigterm(exc) else signal.SIGINT)
         with budget_lock(storage, name):
             _repair(ctx, result)
         raise
     except BaseException:
+        watcher.stopping = True
         _stop_workers(procs, forward=signal.SIGTERM)
         status = "FAILED"
         raise
@@ -318,6 +320,7 @@ class _Watcher(threading.Thread):
     def __init__(self, procs: dict[int, BaseProcess], codes: dict[int, int], notice: Any) -> None:
         super().__init__(name="hpo-worker-watcher", daemon=True)
         self.procs, self.codes, self.notice = procs, codes, notice
+        self.stopping = False  # set when the run stops them: exits by that signal are expected
 
     def run(self) -> None:
         from multiprocessing.connection import wait
@@ -329,7 +332,8 @@ class _Watcher(threading.Thread):
                 proc = waiting.pop(index)
                 proc.join()
                 self.codes[index] = code = proc.exitcode if proc.exitcode is not None else -1
-                if code != 0:
+                expected = (0, 130, 143) if self.stopping else (0,)
+                if code not in expected:
                     self.notice(
                         f"worker w{index} (pid {proc.pid}) exited with code {code}; "
                         "the others go on"

@@ -35,21 +35,25 @@ def mlflow_runs(tracking_uri: str, experiment: str) -> list:
     return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
 
 
-def start_long_run(space: Path, stores: dict[str, str]) -> subprocess.Popen[str]:
-    """`python -m orchestrator run` in a real process, with trials long enough to interrupt."""
-    command = [
-        sys.executable, "-m", "orchestrator", "run", "--space", str(space),
-        "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"],
-        "--set", "train.epochs=500", "--set", "train.batch_size=16",
-        "--set", "train.early_stopping.patience=null",
-    ]  # fmt: skip
+def start_hpo(*args: str) -> subprocess.Popen[str]:
+    """`python -m orchestrator ARGS` in a real process; stdout and stderr captured together."""
     return subprocess.Popen(
-        command,
+        [sys.executable, "-m", "orchestrator", *args],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def start_long_run(space: Path, stores: dict[str, str]) -> subprocess.Popen[str]:
+    """`python -m orchestrator run` in a real process, with trials long enough to interrupt."""
+    return start_hpo(
+        "run", "--space", str(space),
+        "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"],
+        "--set", "train.epochs=500", "--set", "train.batch_size=16",
+        "--set", "train.early_stopping.patience=null",
+    )  # fmt: skip
 
 
 def wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> None:

@@ -5,15 +5,45 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import ConfigError
 from orchestrator.workers import plan_workers
-from tests.helpers import study_trials
+from tests.helpers import mlflow_runs, start_hpo, study_trials
+
+
+def _start_jobs_run(space: Path, stores: dict[str, str], *sets: str) -> subprocess.Popen[str]:
+    """`python -m orchestrator run --jobs 2` in a real process, 4 trials, output captured."""
+    args = [
+        "run", "--space", str(space),
+        "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"],
+        "--jobs", "2", "--n-trials", "4", "--device", "cpu",
+    ]  # fmt: skip
+    for assignment in sets:
+        args += ["--set", assignment]
+    return start_hpo(*args)
+
+
+def _running_trials(storage: str, *, until: Callable[[list], bool], timeout: float = 120) -> list:
+    """Poll the study until ``until(running trials that have their MLflow run)`` holds."""
+    deadline = time.monotonic() + timeout
+    running: list = []
+    while time.monotonic() < deadline:
+        try:
+            trials = study_trials(storage, "tiny")
+        except Exception:  # not created yet, or mid-write
+            trials = []
+        running = [
+            t for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
+        ]
+        if until(running):
+            break
+        time.sleep(0.2)
+    return running
 
 
 def test_cpu_workers_divide_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,39 +82,14 @@ def test_jobs_per_device_below_one_is_refused() -> None:
 def test_a_killed_worker_is_reported_and_the_others_finish_the_budget(
     tiny_space: Path, stores: dict[str, str]
 ) -> None:
-    command = [
-        sys.executable, "-m", "orchestrator", "run", "--space", str(tiny_space),
-        "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"],
-        "--jobs", "2", "--n-trials", "4", "--device", "cpu",
-        "--set", "train.epochs=40", "--set", "train.batch_size=16",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        command,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    victim = None
+    proc = _start_jobs_run(tiny_space, stores, "train.epochs=40", "train.batch_size=16")
     try:
-        deadline = time.monotonic() + 120
-        while victim is None and time.monotonic() < deadline:
-            try:
-                trials = study_trials(stores["storage"], "tiny")
-            except Exception:  # not created yet, or mid-write
-                trials = []
-            # a trial of the forked worker (w1); the coordinator itself is worker 0
-            victim = next(
-                (
-                    t
-                    for t in trials
-                    if t.state.name == "RUNNING"
-                    and "mlflow_run_id" in t.user_attrs
-                    and t.user_attrs["hpo.worker"]["pid"] != proc.pid
-                ),
-                None,
-            )
-            time.sleep(0.2)
+        # a trial of the forked worker (w1); the coordinator itself is worker 0
+        theirs = _running_trials(
+            stores["storage"],
+            until=lambda ts: any(t.user_attrs["hpo.worker"]["pid"] != proc.pid for t in ts),
+        )
+        victim = next((t for t in theirs if t.user_attrs["hpo.worker"]["pid"] != proc.pid), None)
         assert victim is not None, "worker w1 started no trial"
         worker_pid = victim.user_attrs["hpo.worker"]["pid"]
         os.kill(worker_pid, signal.SIGKILL)  # dies mid-trial, no chance to clean up
@@ -104,3 +109,37 @@ def test_a_killed_worker_is_reported_and_the_others_finish_the_budget(
     )
     # the budget counts the finished trials only: exactly 4
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 4
+
+
+def test_ctrl_c_stops_every_worker_and_marks_their_trials(
+    tiny_space: Path, stores: dict[str, str]
+) -> None:
+    proc = _start_jobs_run(
+        tiny_space,
+        stores,
+        "train.epochs=500",
+        "train.batch_size=16",
+        "train.early_stopping.patience=null",
+    )
+    try:
+        running = _running_trials(stores["storage"], until=lambda ts: len(ts) == 2)
+        assert len(running) == 2, "both workers should be training"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the coordinator; it forwards one signal
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    # said once, by the coordinator; the stopped worker is not reported as a failure
+    assert out.count("Interrupted; the study is saved") == 1, out
+    assert "exited with code" not in out, out
+    # both running trials are marked and queued again, and no trial stays RUNNING
+    trials = study_trials(stores["storage"], "tiny")
+    for t in running:
+        assert trials[t.number].state.name == "FAIL"
+        assert trials[t.number].user_attrs["fail_kind"] == "interrupted"
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert len([t for t in trials if t.state.name == "WAITING"]) == 2
+    statuses = {r.info.run_id: r.info.status for r in mlflow_runs(stores["tracking_uri"], "tiny")}
+    assert {statuses[t.user_attrs["mlflow_run_id"]] for t in running} == {"KILLED"}
+    assert "RUNNING" not in statuses.values()
