@@ -202,7 +202,8 @@ def run_parallel(
     name = study_name or space.name
     n_trials = n_trials or space.study.n_trials
     max_failures = max_failures or space.study.max_failures
-    processes = _process_context()  # first: its imports overlap this process's set-up
+    # the fork server first, so that its imports overlap this process's set-up
+    processes = _process_context() if (jobs or 1) > 1 else None
     slots = plan_workers(jobs=jobs, jobs_per_device=jobs_per_device, device=device, threads=threads)
     torch.set_num_threads(slots[0].threads)
     ctx = open_run(
@@ -234,7 +235,10 @@ def run_parallel(
             progress(NoticeEvent(text))
 
     procs: dict[int, BaseProcess] = {}
+    if len(slots) > 1 and processes is None:  # K per GPU without --jobs
+        processes = _process_context()
     for slot in slots[1:]:
+        assert processes is not None
         args = _worker_args(name, slot, n_trials=n_trials, options=options)
         procs[slot.index] = processes.Process(  # type: ignore[attr-defined]
             target=_worker_main, args=(args, env), name=f"hpo-worker-w{slot.index}"
