@@ -146,6 +146,7 @@ def _worker_main(args: list[str], env: dict[str, str]) -> None:
     coordinator only, which forwards exactly one signal); its exit code is the command's."""
     if hasattr(os, "setsid"):
         os.setsid()
+    os.environ.clear()
     os.environ.update(env)
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -218,7 +219,8 @@ def run_parallel(
         warm_start_top=warm_start_top,
     )
     first_new = len(ctx.study.get_trials(deepcopy=False))
-    env = {
+    env = {  # this process's environment as it is now, not as the fork server started with it
+        **os.environ,
         STORAGE_ENV: resolve_storage_url(storage),
         "MLFLOW_TRACKING_URI": ctx.tracker.tracking_uri,
         "PYTHONUNBUFFERED": "1",
