@@ -1,14 +1,14 @@
 """Parallel workers on one machine: ``hpo run --jobs N``.
 
-The coordinator prepares the study and its parent MLflow run, then starts N worker processes
-(each runs ``hpo worker --managed``), each on its own device slot with its share of the CPU
-threads. Workers are forked from a server process that imports torch, Optuna and MLflow once, while
-the coordinator sets the study up, so a worker's first trial does not wait for seconds of imports
-(where ``forkserver`` is not available, each worker starts fresh, as ``spawn`` does). Every
-worker runs the same trial loop against the same storage; the budget lock keeps the study's total
-exact. A worker that dies is reported and the others go on; its trial is found stale by the next
-worker to look (same host: at once) and queued again. When every worker is done, the coordinator
-evaluates the best trial on the test split and ends the parent run.
+The coordinator prepares the study and its parent MLflow run, starts N-1 worker processes (each
+runs ``hpo worker --managed``) and is worker 0 itself; each worker has its own device slot and its
+share of the CPU threads. The other workers are forked from a server process that imports torch,
+Optuna and MLflow once, while the coordinator sets the study up, so their first trial does not wait
+for seconds of imports (where ``forkserver`` is not available, each starts fresh, as ``spawn``
+does). Every worker runs the same trial loop against the same storage; the budget lock keeps
+the study's total exact. A worker that dies is reported and the others go on; its trial is found
+stale by the next worker to look (same host: at once) and queued again. When every worker is
+done, the coordinator evaluates the best trial on the test split and ends the parent run.
 
 Secrets stay out of argv: the storage URL and the tracking URI reach the workers through their
 environment (HPO_STORAGE, MLFLOW_TRACKING_URI), never on a command line.
