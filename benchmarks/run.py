@@ -112,8 +112,9 @@ class Settings:
     pack_epochs: int = 20
     deviations: tuple[str, ...] = (
         "search quality and pruning: 20 trials and 1 seed (0) per study instead of 40 trials and "
-        "3 seeds (a 40-trial MNIST-1D study of the shipped space, up to 20 epochs per trial, "
-        "takes 15-45 min on these 2 shared cores; `--preset issue` runs the issue's counts)",
+        "3 seeds (the issue's 12 studies of the shipped MNIST-1D space take about 40 min on these "
+        "2 cores when nobody else uses them, and hours when others do; `--preset issue` runs "
+        "them)",
     )
 
     @property
