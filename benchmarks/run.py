@@ -2086,6 +2086,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         md_path.write_text(render(json.loads(json_path.read_text())))
         print(f"wrote {md_path}")
         return 0
+    try:  # before anything runs: a Python without hpo would write error sections over results
+        import orchestrator  # noqa: F401
+    except ImportError:
+        parser.error(
+            f"{PY} cannot import orchestrator: run it with the Python that has hpo installed "
+            "(. .venv/bin/activate, or pip install -e .)"
+        )
 
     sys.path.insert(0, str(BENCH))
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
