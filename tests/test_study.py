@@ -226,18 +226,9 @@ def test_repair_fails_stale_trials_and_requeues_them(
     trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": _dead_pid(), "start": "1"})
     trial.set_user_attr(LEASE, time.time())
 
-    result = CliRunner().invoke(
-        cli,
-        [
-            "repair",
-            "--study",
-            "tiny",
-            "--storage",
-            stores["storage"],
-            "--tracking-uri",
-            stores["tracking_uri"],
-        ],
-    )
+    repair = ["repair", "--study", "tiny", "--storage", stores["storage"]]
+    repair += ["--tracking-uri", stores["tracking_uri"]]
+    result = CliRunner().invoke(cli, repair)
     assert result.exit_code == 0, result.output
     # the stale trial is failed (kind stale), queued again, and its MLflow run KILLED
     assert f"trial {trial.number}: stale" in result.output and "queued again" in result.output
@@ -249,18 +240,7 @@ def test_repair_fails_stale_trials_and_requeues_them(
 
     assert MlflowClient(stores["tracking_uri"]).get_run(run.run_id).info.status == "KILLED"
     # a second repair finds nothing to do
-    again = CliRunner().invoke(
-        cli,
-        [
-            "repair",
-            "--study",
-            "tiny",
-            "--storage",
-            stores["storage"],
-            "--tracking-uri",
-            stores["tracking_uri"],
-        ],
-    )
+    again = CliRunner().invoke(cli, repair)
     assert "nothing to repair" in again.output
 
 
