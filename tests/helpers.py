@@ -56,6 +56,55 @@ def start_long_run(space: Path, stores: dict[str, str]) -> subprocess.Popen[str]
     )  # fmt: skip
 
 
+RENDEZVOUS_MODULE = """
+import math
+import os
+import time
+from pathlib import Path
+
+from torch import nn
+
+
+def build(params, spec):
+    # each process's first trial waits (up to 60 s) until {parties} processes have arrived here
+    arrivals = Path("arrivals")
+    arrivals.mkdir(exist_ok=True)
+    mine = arrivals / str(os.getpid())
+    if not mine.exists():
+        mine.touch()
+        deadline = time.monotonic() + 60
+        while len(list(arrivals.iterdir())) < {parties} and time.monotonic() < deadline:
+            time.sleep(0.05)
+    width = params["width"]
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(math.prod(spec.input_shape), width), nn.ReLU(),
+        nn.Linear(width, spec.num_classes),
+    )
+"""
+
+RENDEZVOUS_SPACE = """\
+study: {{name: tiny, n_trials: 2, seed: 0, sampler: random, pruner: none}}
+data: {{name: digits}}
+model:
+  family: custom
+  factory: {module}:build
+  params: {{width: {{type: int, low: 4, high: 16}}}}
+train: {{epochs: 1, batch_size: 128}}
+"""
+
+
+def rendezvous_space(workdir: Path, parties: int) -> Path:
+    """A space (study ``tiny``) whose model factory, a module in ``workdir``, holds each worker's
+    first trial until ``parties`` worker processes have started one: with that many workers,
+    every worker runs a trial however long the others take to start. ``workdir`` must be the
+    working directory (the factory is imported from it, and so it must be for every worker)."""
+    module = f"rendezvous_{workdir.name.replace('-', '_')}"  # unique: the test process imports it
+    (workdir / f"{module}.py").write_text(RENDEZVOUS_MODULE.replace("{parties}", str(parties)))
+    space = workdir / "rendezvous.yaml"
+    space.write_text(RENDEZVOUS_SPACE.format(module=module))
+    return space
+
+
 def wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> None:
     """Wait until a trial of the study is RUNNING and has its MLflow run."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.helpers import mlflow_runs, study_trials
+from tests.helpers import mlflow_runs, rendezvous_space, study_trials
 
 SENTINEL = "SENTINEL-pw-4f9c1e"  # trust auth accepts any password: it must never be logged
 
@@ -54,8 +54,10 @@ def pg_url() -> Iterator[str]:
 
 
 def test_three_workers_reach_the_budget_exactly(
-    tiny_space: Path, stores: dict[str, str], pg_url: str, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, stores: dict[str, str], pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # each worker's first trial waits until all three have one: every worker takes part
+    space = rendezvous_space(workdir, parties=3)
     # credentials from the environment, not argv
     monkeypatch.setenv("HPO_STORAGE", pg_url)
     result = CliRunner().invoke(
@@ -63,7 +65,7 @@ def test_three_workers_reach_the_budget_exactly(
         [
             "run",
             "--space",
-            str(tiny_space),
+            str(space),
             "--tracking-uri",
             stores["tracking_uri"],
             "--jobs",
@@ -77,7 +79,7 @@ def test_three_workers_reach_the_budget_exactly(
     # exactly 12 finished trials with unique numbers, none beyond the budget
     assert sorted(t.number for t in trials) == list(range(12))
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
-    assert len({t.user_attrs["hpo.worker"]["pid"] for t in trials}) >= 2
+    assert len({t.user_attrs["hpo.worker"]["pid"] for t in trials}) == 3
     # 12 trial runs under one parent run
     runs = mlflow_runs(stores["tracking_uri"], "tiny")
     parents = [r for r in runs if r.data.tags["hpo.role"] == "study"]

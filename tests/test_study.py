@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from tests.helpers import (
     mlflow_runs,
+    rendezvous_space,
     run_cli,
     start_long_run,
     study_trials,
@@ -284,8 +285,11 @@ def test_sigterm_stops_like_ctrl_c(tiny_space: Path, stores: dict[str, str]) -> 
     assert statuses == {"study": "KILLED", "trial": "KILLED"}
 
 
-def test_two_local_workers_share_the_budget(tiny_space: Path, stores: dict[str, str]) -> None:
-    result = run_cli(tiny_space, stores, "--jobs", "2", "--n-trials", "4")
+def test_two_local_workers_share_the_budget(workdir: Path, stores: dict[str, str]) -> None:
+    # the model factory holds each worker's first trial until both have one, so that the
+    # coordinator (worker 0, ready first) cannot run the whole budget before worker 1 starts
+    space = rendezvous_space(workdir, parties=2)
+    result = run_cli(space, stores, "--jobs", "2", "--n-trials", "4")
     assert result.exit_code == 0, result.output
     # exactly the budget, with unique numbers, and one nested run per trial under one parent
     trials = study_trials(stores["storage"], "tiny")

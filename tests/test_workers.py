@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.errors import ConfigError
 from orchestrator.workers import plan_workers
-from tests.helpers import mlflow_runs, start_hpo, study_trials
+from tests.helpers import mlflow_runs, rendezvous_space, start_hpo, study_trials
 
 
 def _start_jobs_run(space: Path, stores: dict[str, str], *sets: str) -> subprocess.Popen[str]:
@@ -80,9 +80,11 @@ def test_jobs_per_device_below_one_is_refused() -> None:
 
 
 def test_a_killed_worker_is_reported_and_the_others_finish_the_budget(
-    tiny_space: Path, stores: dict[str, str]
+    workdir: Path, stores: dict[str, str]
 ) -> None:
-    proc = _start_jobs_run(tiny_space, stores, "train.epochs=40", "train.batch_size=16")
+    # both workers' first trials start together, so w1 has one to be killed in
+    space = rendezvous_space(workdir, parties=2)
+    proc = _start_jobs_run(space, stores, "train.epochs=40", "train.batch_size=16")
     try:
         # a trial of the forked worker (w1); the coordinator itself is worker 0
         theirs = _running_trials(
