@@ -5,6 +5,7 @@ No timing is asserted here: speed targets are measured by benchmarks/run.py, not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -41,3 +42,44 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert results["sections"]["throughput"]["figures"]["per_batch"]
     # the committed results are not touched by --quick
     assert results["meta"]["settings"]["preset"] == "quick"
+
+
+def _bench_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hpo_bench_run", ROOT / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_section_reports_the_counts_it_ran_with() -> None:
+    run = _bench_module()
+    default, issue = run.Settings.make("default"), run.Settings.make("issue")
+
+    def ran(key: str, settings) -> dict:
+        return {**run.section(key), "preset": settings.preset, **{
+            "deviations": settings.deviations_for(key)
+        }}  # fmt: skip
+
+    meta = {"settings": dataclasses.asdict(issue)}
+    # quality and pruning re-run with the issue's counts beside older default sections
+    mixed = {
+        "meta": meta,
+        "sections": {
+            "overhead": ran("overhead", default),
+            "quality": ran("quality", issue),
+            "pruning": ran("pruning", issue),
+        },
+    }
+    line = run.counts_line(mixed)
+    assert line.startswith("Counts: preset `default` in section 1; `issue` in sections 4, 5.")
+    # the default preset's deviation is about sections 4 and 5 only: not claimed for section 1
+    assert "The issue's numbers throughout." in line and "Deviations" not in line
+    # with section 4 at the default counts, its deviation is said
+    mixed["sections"]["quality"] = ran("quality", default)
+    assert "Deviations from the issue: search quality and pruning: 20 trials" in run.counts_line(
+        mixed
+    )
