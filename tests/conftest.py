@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,42 @@ def stores(workdir: Path) -> dict[str, str]:
         "storage": str(workdir / "optuna.journal"),
         "tracking_uri": f"sqlite:///{workdir / 'mlflow.db'}",
     }
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped after it, as a URL (no password: the
+    server trusts local connections). Outside CI the test skips, with the reason, when no server
+    answers on 127.0.0.1:5432; in CI it fails."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
+        )
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL on 127.0.0.1:5432, none answers: {exc}")
+        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432 ({exc})")
+    conn.autocommit = True
+    name = f"hpo_test_{uuid.uuid4().hex[:12]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+@pytest.fixture(params=["journal", "postgresql"])
+def any_stores(request: pytest.FixtureRequest, stores: dict[str, str]) -> dict[str, str]:
+    """``stores`` with the Optuna study on each storage in turn: the default journal file, then a
+    PostgreSQL database of the test's own (see ``pg_database``)."""
+    if request.param == "journal":
+        return stores
+    return {**stores, "storage": request.getfixturevalue("pg_database")}
 
 
 @pytest.fixture

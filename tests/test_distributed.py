@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,33 +22,10 @@ from tests.helpers import mlflow_runs, rendezvous_space, study_trials
 SENTINEL = "SENTINEL-pw-4f9c1e"  # trust auth accepts any password: it must never be logged
 
 
-def _admin_connection():
-    import psycopg2
-
-    return psycopg2.connect(
-        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-    )
-
-
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, as a URL with a sentinel password."""
-    try:
-        conn = _admin_connection()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs PostgreSQL on 127.0.0.1:5432, none answers: {exc}")
-        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432 ({exc})")
-    conn.autocommit = True
-    name = f"hpo_test_{uuid.uuid4().hex[:12]}"
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres:{SENTINEL}@127.0.0.1:5432/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+def pg_url(pg_database: str) -> str:
+    """The test's own PostgreSQL database, as a URL with a sentinel password."""
+    return pg_database.replace("postgres@", f"postgres:{SENTINEL}@", 1)
 
 
 def test_three_workers_reach_the_budget_exactly(

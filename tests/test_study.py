@@ -1,5 +1,6 @@
 """orchestrator/study.py and orchestrator/recovery.py: budgets, deadlines, failures, resume safety,
-warm start and stale-trial repair, on the journal file storage (no server needed)."""
+warm start and stale-trial repair. The tests that take ``any_stores`` run twice: on the journal
+file storage, and on a PostgreSQL database of their own (skipped outside CI without a server)."""
 
 from __future__ import annotations
 
@@ -29,23 +30,23 @@ FAILING_SPACE = (
 )
 
 
-def test_circuit_breaker_stops_the_run(workdir: Path, stores: dict[str, str]) -> None:
+def test_circuit_breaker_stops_the_run(workdir: Path, any_stores: dict[str, str]) -> None:
     space = workdir / "broken.yaml"
     space.write_text(FAILING_SPACE)
-    result = run_cli(space, stores, "--max-failures", "3")
+    result = run_cli(space, any_stores, "--max-failures", "3")
     # three failures in a row stop the run with exit 1 and a summary of the reasons
     assert result.exit_code == 1, result.output
     assert "stopped after consecutive failed trials: error x3" in result.output
     assert "pool" in result.output
     # the study stays resumable: 3 trials recorded, none running, nothing RUNNING in MLflow
-    trials = study_trials(stores["storage"], "broken")
+    trials = study_trials(any_stores["storage"], "broken")
     assert [t.state.name for t in trials] == ["FAIL"] * 3
     assert not [
-        r for r in mlflow_runs(stores["tracking_uri"], "broken") if r.info.status == "RUNNING"
+        r for r in mlflow_runs(any_stores["tracking_uri"], "broken") if r.info.status == "RUNNING"
     ]
     parent = [
         r
-        for r in mlflow_runs(stores["tracking_uri"], "broken")
+        for r in mlflow_runs(any_stores["tracking_uri"], "broken")
         if r.data.tags["hpo.role"] == "study"
     ]
     assert parent[0].info.status == "FAILED"
@@ -76,30 +77,32 @@ def test_trial_timeout_fails_the_trial(tiny_space: Path, stores: dict[str, str])
 
 
 def test_until_stops_running_trials_at_the_deadline(
-    tiny_space: Path, stores: dict[str, str]
+    tiny_space: Path, any_stores: dict[str, str]
 ) -> None:
     from orchestrator.space import load_space
     from orchestrator.study import run_study
 
     # warm the stores first, so that the deadline falls inside the trial and not in start-up
-    assert run_cli(tiny_space, stores, "--study", "warm", "--n-trials", "1").exit_code == 0
+    assert run_cli(tiny_space, any_stores, "--study", "warm", "--n-trials", "1").exit_code == 0
     space = load_space(tiny_space, overrides=["train.epochs=500", "train.batch_size=16"])
     result = run_study(
         space,
-        storage=stores["storage"],
-        tracking_uri=stores["tracking_uri"],
+        storage=any_stores["storage"],
+        tracking_uri=any_stores["tracking_uri"],
         until=time.time() + 8,
         device="cpu",
     )
     # the run ends normally at the deadline; the trial it stopped is marked in both stores
     assert result.stopped_by == "deadline"
-    trials = study_trials(stores["storage"], "tiny")
+    trials = study_trials(any_stores["storage"], "tiny")
     stopped = [t for t in trials if t.state.name == "FAIL"]
     assert stopped, [t.state.name for t in trials]
     assert stopped[0].user_attrs["fail_kind"] == "deadline"
     # it does not use up the budget, and its configuration waits for the next run
     assert [t.state.name for t in trials if t.state.name == "WAITING"] == ["WAITING"]
-    killed = [r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.info.status == "KILLED"]
+    killed = [
+        r for r in mlflow_runs(any_stores["tracking_uri"], "tiny") if r.info.status == "KILLED"
+    ]
     assert {r.data.tags["hpo.role"] for r in killed} == {"trial"}
     assert killed[0].data.tags["hpo.fail_kind"] == "deadline"
 
@@ -140,9 +143,9 @@ def test_until_rejects_a_malformed_time(tiny_space: Path, stores: dict[str, str]
     assert "expected a local time HH:MM" in result.output and "25:99" in result.output
 
 
-def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, str]) -> None:
-    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
-    wider = run_cli(tiny_space, stores, "--n-trials", "2", "--set", "model.depth.high=3")
+def test_changed_space_is_refused_on_resume(tiny_space: Path, any_stores: dict[str, str]) -> None:
+    assert run_cli(tiny_space, any_stores, "--n-trials", "1").exit_code == 0
+    wider = run_cli(tiny_space, any_stores, "--n-trials", "2", "--set", "model.depth.high=3")
     # a changed space is refused with a readable diff
     assert wider.exit_code == 2, wider.output
     assert "model.depth: int [1, 2] -> int [1, 3] (compatible)" in wider.output
@@ -150,7 +153,7 @@ def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, 
     # with the flag a compatible change (a wider range) is accepted and stored
     allowed = run_cli(
         tiny_space,
-        stores,
+        any_stores,
         "--n-trials",
         "2",
         "--set",
@@ -161,7 +164,7 @@ def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, 
     # an incompatible change (a different fixed value) is refused even with the flag
     narrowed = run_cli(
         tiny_space,
-        stores,
+        any_stores,
         "--n-trials",
         "3",
         "--set",
@@ -175,15 +178,15 @@ def test_changed_space_is_refused_on_resume(tiny_space: Path, stores: dict[str, 
 
 
 def test_warm_start_enqueues_the_best_configurations(
-    tiny_space: Path, stores: dict[str, str]
+    tiny_space: Path, any_stores: dict[str, str]
 ) -> None:
-    assert run_cli(tiny_space, stores, "--n-trials", "2").exit_code == 0
+    assert run_cli(tiny_space, any_stores, "--n-trials", "2").exit_code == 0
     from orchestrator.study import get_best
 
-    best = get_best("tiny", storage=stores["storage"])
+    best = get_best("tiny", storage=any_stores["storage"])
     result = run_cli(
         tiny_space,
-        stores,
+        any_stores,
         "--study",
         "tiny-warm",
         "--n-trials",
@@ -195,7 +198,7 @@ def test_warm_start_enqueues_the_best_configurations(
     )
     assert result.exit_code == 0, result.output
     # the new study's first trial is the other study's best configuration
-    (first,) = study_trials(stores["storage"], "tiny-warm")
+    (first,) = study_trials(any_stores["storage"], "tiny-warm")
     assert first.params == best["params"]
     assert first.user_attrs["hpo.warm_start_from"] == f"tiny#{best['number']}"
 
@@ -207,7 +210,7 @@ def _dead_pid() -> int:
 
 
 def test_repair_fails_stale_trials_and_requeues_them(
-    tiny_space: Path, stores: dict[str, str]
+    tiny_space: Path, any_stores: dict[str, str]
 ) -> None:
     import socket
 
@@ -215,31 +218,31 @@ def test_repair_fails_stale_trials_and_requeues_them(
     from orchestrator.study import load_study
     from orchestrator.tracking import Tracker
 
-    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
-    study = load_study("tiny", storage=stores["storage"])
+    assert run_cli(tiny_space, any_stores, "--n-trials", "1").exit_code == 0
+    study = load_study("tiny", storage=any_stores["storage"])
     # a trial left RUNNING by a worker that died (its pid is gone), with a RUNNING MLflow run
     trial = study.ask()
     trial.suggest_int("model.depth", 1, 2)
-    tracker = Tracker("tiny", tracking_uri=stores["tracking_uri"])
+    tracker = Tracker("tiny", tracking_uri=any_stores["tracking_uri"])
     tracker.parent_run_id = study.user_attrs["hpo.mlflow_parent_run_id"]
     run = tracker.start_trial(trial.number, params=trial.params)
     trial.set_user_attr("mlflow_run_id", run.run_id)
     trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": _dead_pid(), "start": "1"})
     trial.set_user_attr(LEASE, time.time())
 
-    repair = ["repair", "--study", "tiny", "--storage", stores["storage"]]
-    repair += ["--tracking-uri", stores["tracking_uri"]]
+    repair = ["repair", "--study", "tiny", "--storage", any_stores["storage"]]
+    repair += ["--tracking-uri", any_stores["tracking_uri"]]
     result = CliRunner().invoke(cli, repair)
     assert result.exit_code == 0, result.output
     # the stale trial is failed (kind stale), queued again, and its MLflow run KILLED
     assert f"trial {trial.number}: stale" in result.output and "queued again" in result.output
-    frozen = load_study("tiny", storage=stores["storage"]).trials[trial.number]
+    frozen = load_study("tiny", storage=any_stores["storage"]).trials[trial.number]
     assert frozen.state.name == "FAIL" and frozen.user_attrs["fail_kind"] == "stale"
-    waiting = [t for t in study_trials(stores["storage"], "tiny") if t.state.name == "WAITING"]
+    waiting = [t for t in study_trials(any_stores["storage"], "tiny") if t.state.name == "WAITING"]
     assert waiting and waiting[0].user_attrs["hpo.retry_of"] == trial.number
     from mlflow import MlflowClient
 
-    assert MlflowClient(stores["tracking_uri"]).get_run(run.run_id).info.status == "KILLED"
+    assert MlflowClient(any_stores["tracking_uri"]).get_run(run.run_id).info.status == "KILLED"
     # a second repair finds nothing to do
     again = CliRunner().invoke(cli, repair)
     assert "nothing to repair" in again.output
@@ -264,11 +267,11 @@ def test_retry_policy_per_failure_class(workdir: Path) -> None:
     assert waiting[0].user_attrs["hpo.retry"] == 1
 
 
-def test_sigterm_stops_like_ctrl_c(tiny_space: Path, stores: dict[str, str]) -> None:
+def test_sigterm_stops_like_ctrl_c(tiny_space: Path, any_stores: dict[str, str]) -> None:
     """SIGTERM mid-trial: exit 143, the trial failed as interrupted, nothing RUNNING anywhere."""
-    proc = start_long_run(tiny_space, stores)
+    proc = start_long_run(tiny_space, any_stores)
     try:
-        wait_for_running_trial(stores["storage"], "tiny")
+        wait_for_running_trial(any_stores["storage"], "tiny")
         time.sleep(1)
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
@@ -277,10 +280,11 @@ def test_sigterm_stops_like_ctrl_c(tiny_space: Path, stores: dict[str, str]) -> 
             proc.kill()
     assert proc.returncode == 143, out
     assert "Stopped by SIGTERM" in out and "Traceback" not in out
-    trials = study_trials(stores["storage"], "tiny")
+    trials = study_trials(any_stores["storage"], "tiny")
     assert trials[0].state.name == "FAIL" and trials[0].user_attrs["fail_kind"] == "interrupted"
     statuses = {
-        r.data.tags["hpo.role"]: r.info.status for r in mlflow_runs(stores["tracking_uri"], "tiny")
+        r.data.tags["hpo.role"]: r.info.status
+        for r in mlflow_runs(any_stores["tracking_uri"], "tiny")
     }
     assert statuses == {"study": "KILLED", "trial": "KILLED"}
 
