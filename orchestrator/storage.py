@@ -107,14 +107,21 @@ def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
         ) from exc
 
 
-def _is_transient(exc: BaseException) -> bool:
+def _is_transient(exc: BaseException | None) -> bool:
+    """A lost or refused database connection, also where Optuna re-raised it as its own
+    ``StorageInternalError`` (its RDB storage wraps every SQLAlchemy error of a session)."""
     try:
         from sqlalchemy.exc import DBAPIError, OperationalError
     except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
         return False
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OperationalError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc, seen = exc.__cause__, seen + 1
+    return False
 
 
 def with_retries(call: Callable[[], T], *, attempts: int = RETRIES, what: str = "storage") -> T:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import itertools
 import json
 import logging
 import statistics
@@ -45,6 +46,7 @@ from orchestrator.storage import (
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import TrialState
 
     from orchestrator.data import Splits
     from orchestrator.tracking import Tracker
@@ -70,6 +72,7 @@ __all__ = [
     "repair_study",
     "run_study",
     "stored_space",
+    "tell",
     "trial_seed",
 ]
 
@@ -1271,7 +1274,7 @@ def _run_one_trial(
             trial.set_user_attr(
                 "best_metrics", {k: float(v) for k, v in fit_result.best_metrics.items()}
             )
-        with_retries(lambda: study.tell(trial, values if multi else value))
+        tell(study, trial, values if multi else value)
         state = "COMPLETE"
         run.end(
             "FINISHED",
@@ -1284,7 +1287,7 @@ def _run_one_trial(
         )
     except optuna.TrialPruned:
         trial.set_user_attr("epochs_run", epochs_done)
-        with_retries(lambda: study.tell(trial, state=TrialState.PRUNED))
+        tell(study, trial, state=TrialState.PRUNED)
         state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
         run.end("FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
     except (TrialFailure, _Stop) as exc:
@@ -1347,6 +1350,22 @@ def _run_one_trial(
     if ctx.progress is not None:
         ctx.progress(event)
     return event
+
+
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: float | Sequence[float] | None = None,
+    *,
+    state: TrialState | None = None,
+) -> None:
+    """``study.tell``, retried on transient database errors. A retry may find the trial already
+    finished (the first attempt committed, and the connection was lost before the answer): it
+    leaves the trial as that attempt wrote it."""
+    attempts = itertools.count()
+    with_retries(
+        lambda: study.tell(trial, values, state=state, skip_if_finished=next(attempts) > 0)
+    )
 
 
 def _fail(ctx: _Context, trial: optuna.Trial, *, kind: str, reason: str) -> bool:
