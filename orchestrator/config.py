@@ -29,6 +29,7 @@ __all__ = [
     "ScheduleConfig",
     "StudyConfig",
     "TrainConfig",
+    "format_duration",
     "parse_duration",
 ]
 
@@ -61,6 +62,19 @@ def parse_duration(value: str | float | int) -> float:
     if seconds <= 0:
         raise ValueError(f"a duration must be positive, got {value!r}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m07s``, ``2h05m``: a duration for people to read (the inverse of
+    :func:`parse_duration`, rounded to the second)."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 class _Strict(BaseModel):

@@ -9,6 +9,7 @@ Importing this module is cheap: torch is imported inside the functions that need
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "Precision",
     "autocast",
     "available_devices",
+    "default_threads",
     "grad_scaler",
     "needs_grad_scaler",
     "resolve_device",
@@ -35,6 +37,16 @@ Precision = Literal["32", "bf16-mixed", "16-mixed"]
 # what `--device` accepts, in the words an error message shows
 DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def default_threads(workers: int = 1, *, cpu_count: int | None = None) -> int:
+    """CPU threads for torch in each of ``workers`` processes sharing this machine.
+
+    One process gets half the cores (at least one): tiny models run slower on every core of a
+    shared machine. Several processes divide the cores between them.
+    """
+    cpus = cpu_count or os.cpu_count() or 2
+    return max(1, cpus // 2) if workers <= 1 else max(1, cpus // workers)
 
 
 def _mps_available() -> bool:

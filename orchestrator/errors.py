@@ -7,6 +7,8 @@ traceback instead.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "SpaceError",
     "StudyError",
     "TrialFailure",
+    "closest",
+    "first_line",
 ]
 
 
@@ -77,3 +81,29 @@ class TrialFailure(HpoError):
     def __init__(self, message: str, *, kind: str = "error") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def first_line(exc: BaseException, *, with_type: bool = False) -> str:
+    """The first non-empty line of an exception's message; its type name when it has none.
+
+    ``with_type=True`` gives ``ValueError: bad shape``, for a reason that must name the error.
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if with_type:
+        return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+    return line or type(exc).__name__
+
+
+def closest(
+    word: object, names: Sequence[str], *, synonyms: Mapping[str, str] | None = None
+) -> str | None:
+    """The valid name a misspelt ``word`` most likely meant (for "did you mean ...?"), or None.
+
+    ``synonyms`` maps words of other tools to ours (``max`` -> ``high``) before spelling is tried.
+    """
+    text = str(word)
+    if synonyms and synonyms.get(text) in names:
+        return synonyms[text]
+    match = difflib.get_close_matches(text, list(names), n=1, cutoff=0.6)
+    return match[0] if match else None
