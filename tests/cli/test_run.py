@@ -1,8 +1,8 @@
-"""orchestrator/cli.py: the `hpo` commands end to end, on tiny data (2 trials x 1 epoch)."""
+"""orchestrator/cli/run.py: `hpo run` and `hpo validate` end to end, on tiny data (2 trials x 1
+epoch)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -22,14 +22,6 @@ from tests.helpers import (
 
 def _invoke(*args: str) -> object:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def test_every_command_has_help() -> None:
-    # each command documents itself (its docstring is its help text)
-    for name, command in cli.commands.items():
-        assert command.help, f"hpo {name} has no help"
-        result = _invoke(name, "--help")
-        assert result.exit_code == 0
 
 
 def test_run_logs_parent_and_nested_runs(tiny_space: Path, stores: dict[str, str]) -> None:
@@ -140,26 +132,6 @@ def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, st
     assert len(trials) == 2
     assert all(r.info.status == "FAILED" for r in trials)
     assert all("pool" in r.data.tags["hpo.fail_reason"] for r in trials)
-
-
-def test_best_json(tiny_space: Path, stores: dict[str, str]) -> None:
-    assert run_cli(tiny_space, stores).exit_code == 0
-    result = _invoke("best", "--study", "tiny", "--json", "--storage", stores["storage"])
-    info = json.loads(result.output)
-    # number, value, params and the MLflow run id of the best trial
-    assert info["number"] in (0, 1)
-    assert 0.0 <= info["value"] <= 1.0
-    assert "train.optimizer" in info["params"]
-    run_ids = {r.info.run_id for r in mlflow_runs(stores["tracking_uri"], "tiny")}
-    assert info["mlflow_run_id"] in run_ids
-    studies = _invoke("studies", "--storage", stores["storage"])
-    assert "tiny: 2 trials (2 complete)" in studies.output
-
-
-def test_best_of_unknown_study(stores: dict[str, str]) -> None:
-    result = CliRunner().invoke(cli, ["best", "--study", "nope", "--storage", stores["storage"]])
-    assert result.exit_code == 1
-    assert "no study named 'nope'" in result.output
 
 
 @pytest.mark.parametrize(

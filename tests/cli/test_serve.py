@@ -1,4 +1,5 @@
-"""orchestrator/dashboards.py, `hpo ui` and `hpo dashboard`: loopback by default, Host checked.
+"""orchestrator/cli/serve.py and orchestrator/dashboards.py: `hpo ui` and `hpo dashboard`: loopback
+by default, Host checked.
 
 Two tests start the real servers (MLflow, optuna-dashboard) on a free 127.0.0.1 port over stores
 in tmp_path, poll them (bounded), query them, send a request with a foreign Host header, and

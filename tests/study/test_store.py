@@ -1,13 +1,13 @@
-"""orchestrator/storage.py: bounded retries of transient database errors (also those Optuna wraps),
-a retried tell that is safe to repeat, and a PostgreSQL storage that outlives its server-side
-connections."""
+"""orchestrator/study/_store.py: bounded retries of transient database errors (also those Optuna
+wraps), a retried tell that is safe to repeat, and a PostgreSQL storage that outlives its
+server-side connections."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from orchestrator import storage
+from orchestrator.study import _store as storage
 
 
 def _failing(errors: list[Exception]):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ConfigError
-from orchestrator.workers import plan_workers
+from orchestrator.study import plan_workers
 from tests.helpers import mlflow_runs, rendezvous_space, start_hpo, study_trials
 
 
@@ -47,7 +47,7 @@ def _running_trials(storage: str, *, until: Callable[[list], bool], timeout: flo
 
 
 def test_cpu_workers_divide_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("orchestrator.workers._visible_cuda_devices", lambda: 0)
+    monkeypatch.setattr("orchestrator.study._parallel._visible_cuda_devices", lambda: 0)
     slots = plan_workers(jobs=2, jobs_per_device=1, device="auto", cpu_count=8)
     # two workers on the CPU, four threads each
     assert [(s.index, s.device, s.threads) for s in slots] == [(0, "auto", 4), (1, "auto", 4)]
@@ -61,7 +61,7 @@ def test_cpu_workers_divide_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gpu_workers_pack_k_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("orchestrator.workers._visible_cuda_devices", lambda: 2)
+    monkeypatch.setattr("orchestrator.study._parallel._visible_cuda_devices", lambda: 2)
     slots = plan_workers(jobs=None, jobs_per_device=2, device="auto", cpu_count=8)
     # K = 2 trials on each of the 2 visible GPUs: 4 workers by default
     assert [s.device for s in slots] == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ConfigError
-from orchestrator.storage import STORAGE_ENV, budget_lock, resolve_storage_url
+from orchestrator.study._store import STORAGE_ENV, budget_lock, resolve_storage_url
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
 
     from orchestrator.space import Space
-    from orchestrator.study import Progress, StudyResult
+    from orchestrator.study._events import Progress, StudyResult
 
 __all__ = ["WorkerSlot", "plan_workers", "run_parallel"]
 
@@ -186,18 +186,12 @@ def run_parallel(
     import torch
 
     from orchestrator.redact import redact_url
-    from orchestrator.study import (
-        STOP_REQUESTS,
-        NoticeEvent,
-        StudyResult,
-        _budget_counts,
-        _finish,
-        _record_best,
-        _repair,
-        describe_storage,
-        open_run,
-        run_trials,
-    )
+    from orchestrator.study._events import NoticeEvent, StudyResult
+    from orchestrator.study._loop import _finish, _record_best, _repair, run_trials
+    from orchestrator.study._queries import _budget_counts
+    from orchestrator.study._setup import open_run
+    from orchestrator.study._stop import STOP_REQUESTS
+    from orchestrator.study._store import describe_storage
 
     started = time.monotonic()
     name = study_name or space.name

@@ -1,0 +1,43 @@
+"""The `hpo` command group."""
+
+from __future__ import annotations
+
+import click
+
+from orchestrator import __version__
+from orchestrator.cli._output import _configure_logging
+from orchestrator.cli.inspect import best, leaderboard, studies
+from orchestrator.cli.ops import repair, worker
+from orchestrator.cli.run import run, validate
+from orchestrator.cli.serve import dashboard, ui
+from orchestrator.cli.ship import predict, report, retrain
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hpo")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+def cli(debug: bool) -> None:
+    """hpo: find the best PyTorch network for your data with Optuna, and see why in MLflow."""
+    _configure_logging(debug)
+
+
+for command in (
+    run,
+    validate,
+    worker,
+    repair,
+    studies,
+    best,
+    leaderboard,
+    report,
+    retrain,
+    predict,
+    ui,
+    dashboard,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="hpo")

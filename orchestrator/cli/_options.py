@@ -1,0 +1,158 @@
+"""Option groups and parameter types shared by the commands."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+class DurationType(click.ParamType):
+    """A duration option: 90s, 30m, 8h, 1h30m or plain seconds; converted to seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        from orchestrator.config import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = DurationType()
+
+
+storage_option = click.option(
+    "--storage",
+    envvar="HPO_STORAGE",
+    default=None,
+    metavar="URL",
+    help="Optuna storage: a journal file path or a database URL (postgresql://...). "
+    "Default: mlruns/optuna.journal. Env: HPO_STORAGE.",
+)
+
+
+tracking_option = click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    default=None,
+    metavar="URI",
+    help="MLflow tracking URI. Default: MLflow's own (sqlite:///mlflow.db here). "
+    "Env: MLFLOW_TRACKING_URI.",
+)
+
+
+study_option = click.option("--study", "study_name", metavar="NAME", help="Study name.")
+
+
+def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--space FILE`` (Click reports a missing file) and repeatable ``--set KEY=VALUE``."""
+    func = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a value of the space, e.g. --set train.epochs=2 (repeatable).",
+    )(func)
+    return click.option(
+        "--space",
+        "space_path",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="Search-space YAML file.",
+    )(func)
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by `hpo run` and `hpo worker`: budgets, limits, device."""
+    options = [
+        click.option(
+            "--n-trials", type=click.IntRange(min=1), help="The study's total of finished trials."
+        ),
+        click.option(
+            "--timeout", type=DURATION, help="Start no new trial after this long: 90s, 30m, 8h."
+        ),
+        click.option(
+            "--until",
+            metavar="HH:MM",
+            help="Deadline, local time (next occurrence): start no trial that cannot finish by "
+            "then; stop trials still running at it.",
+        ),
+        click.option(
+            "--trial-timeout", type=DURATION, help="Fail a trial that runs longer (reason timeout)."
+        ),
+        click.option(
+            "--max-failures",
+            type=click.IntRange(min=1),
+            help="Consecutive failed trials that stop the run (default: study.max_failures, 5).",
+        ),
+        click.option(
+            "--device",
+            envvar="HPO_DEVICE",
+            default="auto",
+            show_default=True,
+            help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
+        ),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            default=None,
+            help="CPU threads for training. Default: the cores divided among the workers.",
+        ),
+        storage_option,
+        tracking_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+allow_remote_option = click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback: the UI has no authentication.",
+)
+
+
+allowed_host_option = click.option(
+    "--allowed-host",
+    "extra_hosts",
+    multiple=True,
+    metavar="NAME[:PORT]",
+    help="Another Host header to accept, e.g. the name the UI is reached by (repeatable).",
+)
+
+
+def _parse_until(text: str, *, now: float | None = None) -> float:
+    """``HH:MM`` or ``HH:MM:SS`` local time -> epoch seconds of its next occurrence."""
+    import datetime as dt
+
+    try:
+        parts = [int(p) for p in text.split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
+        clock = dt.time(*parts)
+    except (ValueError, TypeError):
+        raise click.BadParameter(
+            f"expected a local time HH:MM or HH:MM:SS such as 06:30, got {text!r}",
+            param_hint="--until",
+        ) from None
+    current = dt.datetime.fromtimestamp(time.time() if now is None else now)
+    target = dt.datetime.combine(current.date(), clock)
+    if target <= current:
+        target += dt.timedelta(days=1)
+    return target.timestamp()
+
+
+def _load_space(path: str, overrides: tuple[str, ...]) -> Any:
+    from orchestrator.space import load_space
+
+    return load_space(path, overrides=overrides)

@@ -1,0 +1,150 @@
+"""What the commands print: progress lines, summaries; logging set-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import click
+
+from orchestrator.cli._errors import _debug_enabled
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("alembic", "mlflow", "urllib3", "git"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # MLflow sets its own logger's level when imported; this is its documented knob (workers
+    # inherit it): no "Creating initial MLflow database tables" lines in hpo's output
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if debug else "WARNING")
+    if not debug:
+        import warnings
+
+        warnings.filterwarnings("ignore", module="mlflow")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        # hpo chooses Optuna's experimental options (TPE's group=True) itself: nothing to act on
+        warnings.filterwarnings("ignore", message=".* is an experimental feature")
+
+
+def _quiet_optuna() -> None:
+    """Optuna logs each study it creates or loads at INFO on a handler of its own, set up when it
+    is imported; hpo says what matters itself (``--debug`` keeps Optuna's lines). Only for the
+    commands that open studies: importing Optuna costs ``hpo --help`` and ``validate`` 0.4 s."""
+    if _debug_enabled():
+        return
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _fmt_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class ProgressPrinter:
+    """A live line per running trial on a terminal; one plain line per finished trial otherwise.
+
+    Plain lines carry a timestamp (and the worker's label under ``--jobs``), for logs under cron.
+    """
+
+    def __init__(self, metrics: list[str], *, live: bool, label: str | None = None) -> None:
+        self.metrics = metrics
+        self.metric = metrics[0]
+        self.live = live
+        self.prefix = f"[{label}] " if label else ""
+        self._line_open = False
+
+    def _clear(self) -> None:
+        if self._line_open:
+            click.echo("\r\033[2K", nl=False)
+            self._line_open = False
+
+    def _stamp(self) -> str:
+        return ("" if self.live else time.strftime("%Y-%m-%d %H:%M:%S ")) + self.prefix
+
+    def __call__(self, event: object) -> None:
+        from orchestrator.study import EpochEvent, NoticeEvent, TrialEvent
+
+        if isinstance(event, EpochEvent) and self.live:
+            value = event.metrics.get(self.metric)
+            text = (
+                f"  trial {event.number:>4}  epoch {event.epoch}/{event.epochs}  "
+                f"{self.metric}={_fmt_value(value)}  loss={event.metrics.get('train_loss', 0):.4f}"
+            )
+            click.echo("\r\033[2K" + text, nl=False)
+            self._line_open = True
+        elif isinstance(event, NoticeEvent):
+            self._clear()
+            click.echo(f"{self._stamp()}note: {event.text}")
+        elif isinstance(event, TrialEvent):
+            self._clear()
+            if event.values is not None and len(self.metrics) > 1:
+                detail = "  ".join(
+                    f"{m}={_fmt_value(v)}" for m, v in zip(self.metrics, event.values, strict=True)
+                )
+                best = f"pareto={event.pareto}"
+            else:
+                detail = f"{self.metric}={_fmt_value(event.value)}"
+                best = (
+                    f"best={_fmt_value(event.best_value)} (#{event.best_number})"
+                    if event.best_number is not None
+                    else "best=-"
+                )
+            if event.state != "COMPLETE" and event.reason:
+                detail = event.reason if event.state == "FAIL" else f"{detail} ({event.reason})"
+            click.echo(
+                f"{self._stamp()}trial {event.number:>4}  {event.state:<8}  {detail}  {best}  "
+                f"{_fmt_seconds(event.seconds)}  [{event.finished}/{event.n_trials}]"
+            )
+
+
+def _print_summary(result: Any) -> None:
+    metric = result.metrics[0] if result.metrics else "value"
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.states.items())) or "none run"
+    click.echo(
+        f"\nStudy '{result.study_name}': {result.finished}/{result.n_trials} trials finished "
+        f"({result.ran} run now: {states}) in {_fmt_seconds(result.seconds)}; "
+        f"stopped by {result.stopped_by}."
+    )
+    if result.repaired:
+        click.echo(f"Repaired stale trials: {', '.join(map(str, result.repaired))}")
+    if result.pareto:
+        click.echo(f"Pareto front ({', '.join(result.metrics)}): trials {result.pareto}")
+    if result.best_number is not None:
+        click.echo(f"Best trial #{result.best_number}: {metric}={_fmt_value(result.best_value)}")
+        for key, value in result.best_params.items():
+            click.echo(f"  {key} = {value}")
+    if result.test_metrics:
+        shown = "  ".join(
+            f"{k.removeprefix('test_')}={v:.4f}"
+            for k, v in result.test_metrics.items()
+            if k != "test_loss"
+        )
+        click.echo(f"Test split (trial #{result.best_number}): {shown}")
+    click.echo(f"Optuna storage: {result.storage}")
+    click.echo(
+        f"MLflow: {result.tracking_uri}, parent run {result.parent_run_id}; open with: hpo ui"
+    )
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host

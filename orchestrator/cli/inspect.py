@@ -1,0 +1,114 @@
+"""`hpo studies`, `hpo best`, `hpo leaderboard`: reading studies."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.cli._errors import handle_errors
+from orchestrator.cli._options import storage_option, tracking_option
+from orchestrator.cli._output import _fmt_value
+from orchestrator.names import REPORT_FORMATS, TRIAL_STATES
+
+
+@click.command()
+@storage_option
+@handle_errors
+def studies(storage: str | None) -> None:
+    """List the studies in a storage: trials by state and the best value."""
+    from orchestrator.study import describe_storage, list_studies
+
+    infos = list_studies(storage=storage)
+    if not infos:
+        click.echo(f"No studies in {describe_storage(storage)}.")
+        return
+    for info in infos:
+        states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(info.states.items()))
+        best = (
+            f"best {info.metric or 'value'}={_fmt_value(info.best_value)} (#{info.best_number})"
+            if info.best_number is not None
+            else "no completed trial"
+        )
+        click.echo(f"{info.name}: {sum(info.states.values())} trials ({states}); {best}")
+
+
+@click.command()
+@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@storage_option
+@handle_errors
+def best(study_name: str, as_json: bool, storage: str | None) -> None:
+    """Show the best trial of a study: number, value, params and MLflow run id."""
+    from orchestrator.study import get_best
+
+    info = get_best(study_name, storage=storage)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    click.echo(f"Study '{info['study']}': best trial #{info['number']}")
+    click.echo(f"  {info['metric'] or 'value'} = {_fmt_value(info['value'])}")
+    for key, value in info["params"].items():
+        click.echo(f"  {key} = {value}")
+    click.echo(f"  seed = {info['seed']}")
+    click.echo(f"  MLflow run: {info['mlflow_run_id']}")
+    if info.get("test_metrics"):
+        shown = "  ".join(
+            f"{k}={v:.4f}"
+            for k, v in info["test_metrics"].items()
+            if k not in ("trial", "test_loss")
+        )
+        click.echo(f"  test: {shown}")
+
+
+@click.command()
+@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@click.option("--top", type=click.IntRange(min=1), help="Only the best K trials.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REPORT_FORMATS),
+    default="table",
+    show_default=True,
+    help="table and markdown to read; csv and json (every column, full precision) for programs.",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(TRIAL_STATES, case_sensitive=False),
+    help="Only trials in this state (repeatable).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead.")
+@storage_option
+@tracking_option
+@handle_errors
+def leaderboard(
+    study_name: str,
+    top: int | None,
+    fmt: str,
+    states: tuple[str, ...],
+    out: str | None,
+    storage: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Rank a study's trials: objective(s), validation metrics, duration, parameters, MLflow run.
+
+    With several objectives, rank 1 is the Pareto front (column pareto), rank 2 the next front.
+    """
+    from orchestrator.report import format_leaderboard, leaderboard, load_study_data
+
+    data = load_study_data(study_name, storage=storage, tracking_uri=tracking_uri)
+    frame = leaderboard(data, top=top, states=states)
+    text = format_leaderboard(frame, fmt)  # type: ignore[arg-type]
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        click.echo(f"Wrote {len(frame)} trials of study '{study_name}' to {out} ({fmt}).")
+        return
+    if fmt == "table":
+        objectives = ", ".join(
+            f"{d} {m}" for m, d in zip(data.metrics, data.directions, strict=True)
+        )
+        click.echo(f"Study '{study_name}' ({objectives}): {len(frame)} of {data.n_total} trials")
+    click.echo(text, nl=False)

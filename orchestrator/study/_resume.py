@@ -1,0 +1,124 @@
+"""Resuming safely: the difference between a stored space and the one given now; warm starts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import ConfigError
+from orchestrator.space import Space
+from orchestrator.study._attrs import ATTR_SPACE
+from orchestrator.study._queries import load_study, stored_space
+
+if TYPE_CHECKING:
+    import optuna
+
+
+@dataclass(frozen=True)
+class SpaceChange:
+    """One difference between the stored space of a study and the one given now."""
+
+    name: str
+    before: str
+    after: str
+    compatible: bool  # a new parameter or a wider range
+
+    def describe(self) -> str:
+        verdict = "compatible" if self.compatible else "incompatible"
+        return f"{self.name}: {self.before} -> {self.after} ({verdict})"
+
+
+def _wider(old: Any, new: Any) -> bool:
+    if old.type != new.type:
+        return False
+    if old.type == "categorical":
+        return set(map(repr, old.choices)) <= set(map(repr, new.choices))
+    return (
+        old.log == new.log and old.step == new.step and new.low <= old.low and new.high >= old.high
+    )
+
+
+def diff_spaces(before: Space, after: Space) -> list[SpaceChange]:
+    """What changed in the searched space (the ``study`` section, how to search, is ignored).
+
+    Compatible: new parameters, wider ranges, more choices. Anything else (a removed or narrowed
+    parameter, a changed fixed value) would make old and new trials incomparable.
+    """
+    changes = []
+    old = {p.name: p for p in before.parameters()}
+    new = {p.name: p for p in after.parameters()}
+    for name in sorted(old.keys() | new.keys()):
+        a, b = old.get(name), new.get(name)
+        if a is None:
+            changes.append(SpaceChange(name, "absent", b.describe(), True))
+        elif b is None:
+            changes.append(SpaceChange(name, a.describe(), "absent", False))
+        elif a.describe() != b.describe():
+            changes.append(SpaceChange(name, a.describe(), b.describe(), _wider(a, b)))
+    fixed_a = {k: v for k, v in before.fixed_params().items() if not k.startswith("study.")}
+    fixed_b = {k: v for k, v in after.fixed_params().items() if not k.startswith("study.")}
+    for name in sorted(fixed_a.keys() | fixed_b.keys()):
+        a, b = fixed_a.get(name, "absent"), fixed_b.get(name, "absent")
+        if a != b:
+            changes.append(SpaceChange(name, json.dumps(a), json.dumps(b), False))
+    return changes
+
+
+def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bool:
+    """Refuse a changed space on resume (with a readable diff); True when the stored one changes."""
+    stored_raw = study.user_attrs.get(ATTR_SPACE)
+    if stored_raw is None:
+        return True
+    changes = diff_spaces(stored_space(study), space)
+    if not changes:
+        return False
+    listing = "\n".join(f"  {c.describe()}" for c in changes)
+    if not allow:
+        raise ConfigError(
+            f"{space.source}: the search space differs from the one study "
+            f"'{study.study_name}' was created with:\n{listing}\n"
+            "Use the original file, another --study name, or --allow-space-change "
+            "(compatible changes only: new parameters, wider ranges)"
+        )
+    bad = [c for c in changes if not c.compatible]
+    if bad:
+        listing = "\n".join(f"  {c.describe()}" for c in bad)
+        raise ConfigError(
+            f"{space.source}: --allow-space-change accepts only new parameters and wider "
+            f"ranges; these changes would make old and new trials incomparable:\n{listing}\n"
+            "Use another --study name for this space"
+        )
+    return True
+
+
+def warm_start(
+    study: optuna.Study, space: Space, *, source: str, top: int, storage: str | None
+) -> list[int]:
+    """Enqueue the best ``top`` configurations of study ``source``, keeping only the parameters
+    that exist in ``space`` (and values inside their current ranges). Returns their numbers."""
+    other = load_study(source, storage=storage)
+    from optuna.trial import TrialState
+
+    done = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    sign = -1 if other.directions[0].name == "MAXIMIZE" else 1
+    done.sort(key=lambda t: (sign * t.values[0], t.number))
+    specs = {p.name: p for p in space.parameters()}
+    queued = []
+    for trial in done[:top]:
+        params = {k: v for k, v in trial.params.items() if k in specs and _inside(specs[k], v)}
+        if not params:
+            continue
+        study.enqueue_trial(
+            params,
+            user_attrs={"hpo.warm_start_from": f"{source}#{trial.number}"},
+            skip_if_exists=True,
+        )
+        queued.append(trial.number)
+    return queued
+
+
+def _inside(spec: Any, value: Any) -> bool:
+    if spec.type == "categorical":
+        return any(value == c and type(value) is type(c) for c in spec.choices)
+    return spec.low <= value <= spec.high

@@ -1,0 +1,305 @@
+"""One trial: sample, train, report each epoch, end it in both stores whatever happens."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.config import DataConfig
+from orchestrator.errors import TrialFailure
+from orchestrator.space import suggest
+from orchestrator.study._events import EpochEvent, TrialEvent
+from orchestrator.study._factories import prunes_from
+from orchestrator.study._queries import _all_trials, _best, _budget_counts
+from orchestrator.study._recovery import Heartbeat, fail_trial
+from orchestrator.study._setup import _Context
+from orchestrator.study._stop import STOP_REQUESTS, _Limits, _Stop
+from orchestrator.study._store import (
+    with_retries,
+)
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import TrialState
+
+    from orchestrator.data import Splits
+
+
+logger = logging.getLogger(__name__)
+
+
+LATENCY_BATCH = 256  # samples per timed forward pass for the latency_ms objective
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """Each trial's seed, derived from the study seed and the trial number (logged as ``seed``)."""
+    return (study_seed * 1_000_003 + trial_number * 7919 + 17) % (2**31 - 1)
+
+
+def evaluate_trial_on_test(
+    ctx: _Context, trial: optuna.trial.FrozenTrial
+) -> dict[str, float] | None:
+    """Load a trial's saved weights and evaluate them on the test split; log on the parent run."""
+    import torch
+
+    from orchestrator.models import build_model, family_config
+    from orchestrator.train import evaluate
+
+    config = trial.user_attrs.get("config")
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    if config is None or run_id is None:
+        logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
+        return None
+    data_cfg = DataConfig.model_validate(config["data"])
+    splits = ctx.data(data_cfg)
+    model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
+    model = build_model(model_cfg, splits.spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = ctx.tracker.download(run_id, "model.pt", tmp)
+        except Exception as exc:  # weights not reachable in this tracking store
+            logger.warning(
+                "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc
+            )
+            return None
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    x, y = splits.test
+    report = evaluate(
+        model, x, y, device=ctx.device, precision=ctx.precision, num_classes=splits.spec.num_classes
+    )
+    metrics = {
+        f"test_{k}": float(report[k]) for k in ("loss", "accuracy", "precision", "recall", "f1")
+    }
+    parent = ctx.tracker.parent_run_id
+    if parent is not None:
+        ctx.tracker.log_metrics(
+            parent, metrics, step=trial.number, tags={"hpo.test_trial": trial.number}
+        )
+        ctx.tracker.log_dict(
+            parent,
+            {"trial": trial.number, "class_names": splits.spec.class_names, **report},
+            "test_evaluation.json",
+        )
+    return metrics
+
+
+def _latency_ms(model: Any, splits: Splits, ctx: _Context) -> float:
+    """Inference milliseconds per sample: median of 5 timed forward passes of a batch."""
+    import torch
+
+    from orchestrator.device import autocast
+
+    x = splits.val[0][:LATENCY_BATCH].to(ctx.device)
+    model.eval()
+    times = []
+    with torch.inference_mode(), autocast(ctx.device, ctx.precision):
+        model(x)  # warm-up
+        for _ in range(5):
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize(ctx.device)
+            start = time.perf_counter()
+            model(x)
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize(ctx.device)
+            times.append(time.perf_counter() - start)
+    model.train()
+    return 1000.0 * statistics.median(times) / len(x)
+
+
+def _objective_values(ctx: _Context, fit_result: Any, model: Any, splits: Splits) -> list[float]:
+    values = []
+    for metric in ctx.metrics:
+        if metric == "n_parameters":
+            values.append(float(fit_result.n_parameters))
+        elif metric == "latency_ms":
+            values.append(_latency_ms(model, splits, ctx))
+        else:
+            values.append(float(fit_result.best_metrics[metric]))
+    return values
+
+
+def _run_one_trial(
+    ctx: _Context, trial: optuna.Trial, *, n_trials: int, limits: _Limits
+) -> TrialEvent:
+    import optuna
+    from optuna.trial import TrialState
+
+    from orchestrator.models import build_model
+    from orchestrator.train import fit
+
+    study = ctx.study
+    started = time.monotonic()
+    seed = trial_seed(ctx.space.study.seed, trial.number)
+    trial.set_user_attr("seed", seed)
+    config, failure = None, None
+    try:
+        config = suggest(ctx.space, trial)
+    except TrialFailure as exc:  # an impossible combination: recorded like any failed trial
+        failure = exc
+    run = ctx.tracker.start_trial(
+        trial.number,
+        params={**trial.params, "seed": seed},
+        tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
+    )
+    trial.set_user_attr("mlflow_run_id", run.run_id)
+    multi = ctx.space.study.is_multi_objective
+    prune_from = prunes_from(study.pruner)
+    epochs_done = 0
+    value, values, reason, last_value = None, None, None, None
+    heartbeat = Heartbeat(study, trial._trial_id)
+    limits.start()
+    try:
+        with heartbeat:
+            if failure is not None:
+                raise failure
+            assert config is not None
+            trial.set_user_attr("config", config.to_dict())
+            ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
+            splits = ctx.data(config.data)
+            model = build_model(config.model, splits.spec, seed=seed)
+            epochs = config.train.epochs
+
+            def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+                nonlocal epochs_done, last_value
+                epochs_done, last_value = epoch, metrics.get(ctx.metric)
+                run.log_epoch(epoch, metrics)
+                if ctx.progress is not None:
+                    ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
+                STOP_REQUESTS.check()
+                limits.check()
+                if not multi:
+                    trial.report(metrics[ctx.metric], epoch)
+                    if prune_from is not None and epoch >= prune_from and trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+            def on_step() -> None:
+                STOP_REQUESTS.check()
+                limits.check()
+
+            fit_result = fit(
+                model,
+                splits,
+                config.train,
+                device=ctx.device,
+                precision=ctx.precision,
+                seed=seed,
+                metric=ctx.metric,
+                direction=ctx.direction,
+                callbacks=[on_epoch_end],
+                on_step=on_step,
+            )
+            values = _objective_values(ctx, fit_result, model, splits)
+            value = values[0]
+            run.log_state_dict(fit_result.best_state)
+            trial.set_user_attr("n_parameters", fit_result.n_parameters)
+            trial.set_user_attr("best_epoch", fit_result.best_epoch)
+            trial.set_user_attr("epochs_run", fit_result.epochs_run)
+            trial.set_user_attr(
+                "best_metrics", {k: float(v) for k, v in fit_result.best_metrics.items()}
+            )
+        tell(study, trial, values if multi else value)
+        state = "COMPLETE"
+        run.end(
+            "FINISHED",
+            state=state,
+            tags={"hpo.best_epoch": fit_result.best_epoch},
+            metrics={
+                **{f"best_{m}": v for m, v in zip(ctx.metrics, values, strict=False)},
+                "n_parameters": fit_result.n_parameters,
+            },
+        )
+    except optuna.TrialPruned:
+        trial.set_user_attr("epochs_run", epochs_done)
+        tell(study, trial, state=TrialState.PRUNED)
+        state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
+        run.end("FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
+    except (TrialFailure, _Stop) as exc:
+        state, kind = "FAIL", exc.kind
+        reason = str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
+        trial.set_user_attr("epochs_run", epochs_done)
+        queued = _fail(ctx, trial, kind=kind, reason=reason)
+        if queued:
+            ctx.notice(f"trial {trial.number} ({kind}): configuration queued again")
+        status = "KILLED" if kind == "deadline" else "FAILED"
+        run.end(status, state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": kind})
+    except KeyboardInterrupt:
+        STOP_REQUESTS.handling = True
+        # queued again, so that the next run finishes this configuration
+        _fail(ctx, trial, kind="interrupted", reason="interrupted")
+        run.end(
+            "KILLED",
+            state="FAIL",
+            tags={"hpo.fail_reason": "interrupted", "hpo.fail_kind": "interrupted"},
+        )
+        raise
+    except BaseException as exc:  # a programming error: record it, then stop the run
+        reason = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        _fail(ctx, trial, kind="error", reason=reason)
+        run.end("FAILED", state="FAIL", tags={"hpo.fail_reason": reason, "hpo.fail_kind": "error"})
+        raise
+    finally:
+        if not run.ended:  # whatever happened, the run must not stay RUNNING
+            run.end("FAILED", state="FAIL")
+    seconds = time.monotonic() - started
+    trials = _all_trials(study)  # one read for the best trial and the budget count
+    best = _best(study, trials)
+    parent = ctx.tracker.parent_run_id
+    pareto = None
+    if multi and state == "COMPLETE":
+        pareto = len(study.best_trials)
+        if parent is not None:
+            ctx.tracker.log_metrics(parent, {"pareto_size": pareto}, step=trial.number)
+    elif state == "COMPLETE" and best is not None and best.number == trial.number and parent:
+        ctx.tracker.log_metrics(
+            parent,
+            {"best_value": best.value},
+            step=trial.number,
+            tags={"hpo.best_trial": trial.number},
+        )
+    event = TrialEvent(
+        number=trial.number,
+        state=state,
+        value=value,
+        best_value=best.values[0] if best is not None else None,
+        best_number=best.number if best is not None else None,
+        seconds=seconds,
+        epochs=epochs_done,
+        reason=reason,
+        finished=_budget_counts(study, trials)[0],
+        n_trials=n_trials,
+        values=tuple(values) if values is not None else None,
+        pareto=pareto,
+    )
+    if ctx.progress is not None:
+        ctx.progress(event)
+    return event
+
+
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: float | Sequence[float] | None = None,
+    *,
+    state: TrialState | None = None,
+) -> None:
+    """``study.tell``, retried on transient database errors. A retry may find the trial already
+    finished (the first attempt committed, and the connection was lost before the answer): it
+    leaves the trial as that attempt wrote it."""
+    attempts = itertools.count()
+    with_retries(
+        lambda: study.tell(trial, values, state=state, skip_if_finished=next(attempts) > 0)
+    )
+
+
+def _fail(ctx: _Context, trial: optuna.Trial, *, kind: str, reason: str) -> bool:
+    frozen = with_retries(lambda: ctx.study._storage.get_trial(trial._trial_id))
+    return with_retries(
+        lambda: fail_trial(
+            ctx.study, frozen, kind=kind, reason=reason, retries=ctx.space.study.retries
+        )
+    )
