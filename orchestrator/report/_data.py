@@ -39,7 +39,10 @@ class StudyData:
     since: float | None = None
     tracker: Tracker | None = None
     runs: dict[str, Any] = field(default_factory=dict)  # MLflow run id -> Run (trial runs)
-    _histories: dict[int, dict[str, dict[int, float]]] = field(default_factory=dict, repr=False)
+    # trial number -> what histories() read for it; filled as trials are asked for
+    _histories: dict[int, dict[str, dict[int, float]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def name(self) -> str:
@@ -58,6 +61,14 @@ class StudyData:
                 histories = self.tracker.metric_histories(run_id, CURVE_METRICS)
             self._histories[trial.number] = histories
         return self._histories[trial.number]
+
+    def cached_histories(self, trial: FrozenTrial) -> dict[str, dict[int, float]]:
+        """The per-epoch metrics :meth:`histories` has already read for a trial, or {}.
+
+        Never asks MLflow: for counts (epochs run) that use the curves when they are at hand but
+        are not worth a fetch.
+        """
+        return self._histories.get(trial.number, {})
 
 
 def load_study_data(

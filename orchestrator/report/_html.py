@@ -300,7 +300,7 @@ def _compute_section(data: StudyData) -> str:
     by_state: dict[str, tuple[int, float, int]] = {}
     for trial in data.trials:
         seconds = _duration(trial) or 0.0
-        epochs = _epochs_run(trial, data._histories.get(trial.number, {})) or 0
+        epochs = _epochs_run(trial, data.cached_histories(trial)) or 0
         n, s, e = by_state.get(trial.state.name, (0, 0.0, 0))
         by_state[trial.state.name] = (n + 1, s + seconds, e + epochs)
         total_seconds += seconds

@@ -65,7 +65,7 @@ def leaderboard(
         row.update({k: None for k in VAL_METRICS})
         row.update(_val_metrics(data, trial))
         row["best_epoch"] = trial.user_attrs.get("best_epoch")
-        row["epochs"] = _epochs_run(trial, data._histories.get(trial.number, {}))
+        row["epochs"] = _epochs_run(trial, data.cached_histories(trial))
         row["n_parameters"] = trial.user_attrs.get("n_parameters")
         row["duration_s"] = _duration(trial)
         row.update({f"params.{p}": trial.params.get(p) for p in param_names})
