@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.config import format_duration
 from orchestrator.errors import StudyError
 from orchestrator.report._data import StudyData, load_study_data
-from orchestrator.report._html import _hms, _render
+from orchestrator.report._html import _render
 from orchestrator.report._plots import _draw_plots
 from orchestrator.report._ranking import rank_trials
 
@@ -61,7 +62,7 @@ def build_report(
     started = time.perf_counter()
     data = load_study_data(name, storage=storage, tracking_uri=tracking_uri, since=since)
     if not data.trials:
-        window = f" started in the last {_hms(since)}" if since else ""
+        window = f" started in the last {format_duration(since)}" if since else ""
         raise StudyError(
             f"study '{name}' has no trials{window} ({data.n_total} in all); "
             "widen --since or run the study first"

@@ -10,6 +10,7 @@ import html
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.config import format_duration
 from orchestrator.report._data import StudyData, _duration, _epochs_run, _val_metrics
 from orchestrator.report._leaderboard import _cell, _display, leaderboard
 from orchestrator.report._plots import PLOT_TITLES
@@ -100,17 +101,6 @@ def _html_table(frame: pd.DataFrame) -> str:
     return '<div class="scroll">' + frame.to_html(index=False, border=0, escape=True) + "</div>"
 
 
-def _hms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, sec = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{sec:02d}s" if minutes else f"{sec}s"
-
-
 def _fmt(value: Any) -> str:
     return _cell("", value)
 
@@ -125,9 +115,8 @@ def _summary(
     objectives = ", ".join(f"{d} {m}" for m, d in zip(data.metrics, data.directions, strict=True))
     window = f"all {data.n_total}"
     if data.since is not None:
-        window = (
-            f"{len(data.trials)} of {data.n_total}: those started in the last {_hms(data.since)}"
-        )
+        recent = format_duration(data.since)
+        window = f"{len(data.trials)} of {data.n_total}: those started in the last {recent}"
     starts = [t.datetime_start for t in data.trials if t.datetime_start]
     ends = [t.datetime_complete for t in data.trials if t.datetime_complete]
     rows = [
@@ -137,7 +126,8 @@ def _summary(
     if starts:
         span = f"{min(starts):%Y-%m-%d %H:%M} to {max(ends or starts):%Y-%m-%d %H:%M}"
         wall = (max(ends) - min(starts)).total_seconds() if ends else None
-        rows.append(("time", f"{span} ({_hms(wall)} wall clock)"))
+        shown = format_duration(wall) if wall is not None else "-"
+        rows.append(("time", f"{span} ({shown} wall clock)"))
     sampler = study_cfg.get("sampler", "-")
     pruner = study_cfg.get("pruner", "-")
     rows += [
@@ -308,12 +298,13 @@ def _compute_section(data: StudyData) -> str:
     for state, (n, seconds, epochs) in sorted(by_state.items()):
         share = 100 * seconds / total_seconds if total_seconds else 0.0
         rows.append(
-            f'<tr><td class="text">{esc(state)}</td><td>{n}</td><td>{esc(_hms(seconds))}</td>'
+            f'<tr><td class="text">{esc(state)}</td><td>{n}</td>'
+            f"<td>{esc(format_duration(seconds))}</td>"
             f"<td>{share:.0f}%</td><td>{epochs}</td></tr>"
         )
     rows.append(
         f'<tr><th class="text">all</th><th>{len(data.trials)}</th>'
-        f"<th>{esc(_hms(total_seconds))}</th><th>100%</th><th>{total_epochs}</th></tr>"
+        f"<th>{esc(format_duration(total_seconds))}</th><th>100%</th><th>{total_epochs}</th></tr>"
     )
     table = (
         '<table><tr><th class="text">state</th><th>trials</th><th>trial time</th>'
