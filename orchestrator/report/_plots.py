@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.errors import first_line
 from orchestrator.report._data import VAL_METRICS, StudyData, _param_names
 
 if TYPE_CHECKING:
@@ -88,8 +89,9 @@ def _draw_plots(
             except _NothingToPlot as exc:
                 skipped[plot] = str(exc)
             except Exception as exc:  # one plot must not cost the whole report
-                logger.warning("plot %s failed: %s", plot, exc, exc_info=logger.isEnabledFor(10))
-                skipped[plot] = f"could not be drawn ({type(exc).__name__}: {exc})"
+                reason = first_line(exc, with_type=True)
+                logger.warning("plot %s failed: %s", plot, reason, exc_info=logger.isEnabledFor(10))
+                skipped[plot] = f"could not be drawn ({reason})"
             finally:
                 plt.close("all")
     return plots, skipped
