@@ -1,0 +1,42 @@
+"""Leaderboards and the HTML report of a study: what ran, what won, and why.
+
+:func:`leaderboard` ranks the trials of a study into a pandas DataFrame, one row per trial, and
+:func:`format_leaderboard` writes it as a table, CSV, JSON or Markdown. :func:`build_report` writes
+one self-contained HTML page (every plot inlined as a PNG: nothing is fetched when it opens) and
+logs it, with the plots as images, on the study's MLflow parent run.
+
+Ranking (:func:`rank_trials`): with one objective, COMPLETE trials by their value (rank 1 is the
+best), then PRUNED trials by their last reported value, then the rest by number, without a rank.
+With several objectives, COMPLETE trials by Pareto front (rank 1 is the Pareto front, rank 2 the
+front once the first is set aside, ...), ties by the first objective; the others follow unranked.
+
+Both read the Optuna study for both kinds (``study.directions``, ``trial.values``,
+``study.best_trials``) and MLflow, where it exists, for what only MLflow has: per-epoch curves and,
+for trials that did not record them, the validation metrics of their best epoch.
+
+Where things live: ``_data`` (the study as read back), ``_ranking`` (ranks, Pareto fronts,
+objective names), ``_leaderboard`` (the frame and its formats), ``_plots`` (matplotlib),
+``_html`` (the page and its sections), ``_build`` (:func:`build_report`, logging on MLflow).
+"""
+
+from __future__ import annotations
+
+from orchestrator.report._build import ReportResult, build_report
+from orchestrator.report._data import VAL_METRICS, StudyData, load_study_data
+from orchestrator.report._leaderboard import FORMATS, STATES, format_leaderboard, leaderboard
+from orchestrator.report._ranking import objective_names, pareto_ranks, rank_trials
+
+__all__ = [
+    "FORMATS",
+    "STATES",
+    "VAL_METRICS",
+    "ReportResult",
+    "StudyData",
+    "build_report",
+    "format_leaderboard",
+    "leaderboard",
+    "load_study_data",
+    "objective_names",
+    "pareto_ranks",
+    "rank_trials",
+]

@@ -1,0 +1,152 @@
+"""A study as the leaderboard and the report read it back: its trials from Optuna and, where the
+study's MLflow experiment exists, what only MLflow has (per-epoch curves, and the validation
+metrics of the best epoch for trials that did not record them); and what each trial recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.report._ranking import objective_names
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from orchestrator.tracking import Tracker
+
+
+VAL_METRICS = ("val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1")
+CURVE_METRICS = ("train_loss", *VAL_METRICS)
+
+
+@dataclass
+class StudyData:
+    """A study as the leaderboard and the report read it.
+
+    ``trials`` are those of the time window (all of them without ``since``), every state;
+    ``tracker`` is None when the study's MLflow experiment cannot be found.
+    """
+
+    study: optuna.Study
+    trials: list[FrozenTrial]
+    metrics: list[str]
+    directions: list[str]
+    n_total: int
+    since: float | None = None
+    tracker: Tracker | None = None
+    runs: dict[str, Any] = field(default_factory=dict)  # MLflow run id -> Run (trial runs)
+    # trial number -> what histories() read for it; filled as trials are asked for
+    _histories: dict[int, dict[str, dict[int, float]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
+    def histories(self, trial: FrozenTrial) -> dict[str, dict[int, float]]:
+        """The per-epoch metrics of a trial from MLflow (cached), or {} when there are none."""
+        if trial.number not in self._histories:
+            run_id = trial.user_attrs.get("mlflow_run_id")
+            histories: dict[str, dict[int, float]] = {}
+            if self.tracker is not None and run_id in self.runs:
+                histories = self.tracker.metric_histories(run_id, CURVE_METRICS)
+            self._histories[trial.number] = histories
+        return self._histories[trial.number]
+
+    def cached_histories(self, trial: FrozenTrial) -> dict[str, dict[int, float]]:
+        """The per-epoch metrics :meth:`histories` has already read for a trial, or {}.
+
+        Never asks MLflow: for counts (epochs run) that use the curves when they are at hand but
+        are not worth a fetch.
+        """
+        return self._histories.get(trial.number, {})
+
+
+def load_study_data(
+    name: str,
+    *,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    since: float | None = None,
+    use_mlflow: bool = True,
+) -> StudyData:
+    """Read a study (its trials started in the last ``since`` seconds, or all) and its MLflow runs.
+
+    Raises:
+        StudyError: no such study.
+    """
+    from orchestrator.study import load_study
+
+    study = load_study(name, storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    n_total = len(trials)
+    if since is not None:
+        start = dt.datetime.now() - dt.timedelta(seconds=since)
+        trials = [t for t in trials if t.datetime_start is not None and t.datetime_start >= start]
+    data = StudyData(
+        study=study,
+        trials=sorted(trials, key=lambda t: t.number),
+        metrics=objective_names(study),
+        directions=[d.name.lower() for d in study.directions],
+        n_total=n_total,
+        since=since,
+    )
+    if use_mlflow:
+        from orchestrator.tracking import Tracker
+
+        data.tracker = Tracker.open_existing(name, tracking_uri=tracking_uri)
+        if data.tracker is not None:
+            data.runs = data.tracker.runs_by_id()
+    return data
+
+
+def _duration(trial: FrozenTrial) -> float | None:
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
+def _epochs_run(trial: FrozenTrial, histories: dict[str, dict[int, float]]) -> int | None:
+    if "epochs_run" in trial.user_attrs:
+        return int(trial.user_attrs["epochs_run"])
+    if trial.intermediate_values:
+        return len(trial.intermediate_values)
+    steps = histories.get("val_loss") or histories.get("train_loss")
+    return len(steps) if steps else None
+
+
+def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
+    """The validation metrics of the trial's best epoch (its last one if it did not complete).
+
+    Recorded on the trial (``best_metrics``) by current versions; read from MLflow otherwise.
+    """
+    recorded = trial.user_attrs.get("best_metrics")
+    if recorded:
+        return {k: float(recorded[k]) for k in VAL_METRICS if k in recorded}
+    histories = data.histories(trial)
+    if not histories:
+        return {}
+    epoch = trial.user_attrs.get("best_epoch")
+    out = {}
+    for key in VAL_METRICS:
+        steps = histories.get(key)
+        if steps:
+            out[key] = steps.get(epoch, steps[max(steps)]) if epoch else steps[max(steps)]
+    return out
+
+
+def _param_names(trials: Sequence[FrozenTrial]) -> list[str]:
+    """Every parameter sampled by any of ``trials``, in order of first appearance."""
+    names: list[str] = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        names += [p for p in trial.params if p not in names]
+    return names

@@ -1,0 +1,87 @@
+"""orchestrator/report/_build.py and `hpo report`: the HTML page, its plots, its MLflow copy."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+
+PLOTS = ("history", "importances", "parallel", "slice", "curves")
+
+
+def _invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_report_of_a_multi_objective_study(multi: dict[str, str], workdir: Path) -> None:
+    from orchestrator.report import build_report
+
+    result = build_report("multi", out=workdir / "multi.html", **multi)
+    page = (workdir / "multi.html").read_text()
+    # the Pareto front is drawn and listed, and the page says why pruning is off
+    assert "pareto" in result.plots and 'data-plot="pareto"' in page
+    assert "Pareto-optimal trials" in page
+    assert "Pruning is off" in page
+    # no MLflow store: no curves, said in the page rather than failing
+    assert "curves" in result.skipped and result.logged_run_id is None
+
+
+def _pngs(page: str) -> dict[str, bytes]:
+    found = re.findall(r'data-plot="(\w+)"[^>]*src="data:image/png;base64,([^"]+)"', page)
+    return {name: base64.b64decode(data) for name, data in found}
+
+
+def test_report_holds_every_plot_and_is_logged(real: dict[str, str]) -> None:
+    from mlflow import MlflowClient
+
+    out = Path(real["root"]) / "report.html"
+    result = _invoke(
+        "report",
+        "--study",
+        "tiny",
+        "--out",
+        str(out),
+        "--storage",
+        real["storage"],
+        "--tracking-uri",
+        real["tracking_uri"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Report of study 'tiny'" in result.output and "5 plots" in result.output
+    page = out.read_text()
+    pngs = _pngs(page)
+    # every plot is there, as an inlined PNG
+    assert set(PLOTS) <= set(pngs)
+    assert all(png.startswith(b"\x89PNG") for png in pngs.values())
+    # self-contained: nothing is fetched when it opens
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<script" not in page
+    for section in ("Summary", "Best trial", "Leaderboard", "Failures", "Compute used"):
+        assert f"<h2>{section}" in page
+    # logged on the study's parent run, with the plots as images
+    client = MlflowClient(tracking_uri=real["tracking_uri"])
+    run_id = result.output.split("Logged on MLflow run ")[1].split()[0]
+    assert client.get_run(run_id).data.tags["hpo.role"] == "study"
+    files = {a.path for a in client.list_artifacts(run_id, "report")}
+    assert "report/report.html" in files
+    plots = {a.path for a in client.list_artifacts(run_id, "report/plots")}
+    assert {f"report/plots/{p}.png" for p in PLOTS} <= plots
+
+
+def test_report_since_keeps_recent_trials(real: dict[str, str]) -> None:
+    out = Path(real["root"]) / "morning.html"
+    args = ["--storage", real["storage"], "--tracking-uri", real["tracking_uri"], "--no-mlflow"]
+    result = _invoke("report", "--study", "tiny", "--since", "12h", "--out", str(out), *args)
+    # every trial ran in the last 12 hours
+    assert result.exit_code == 0, result.output
+    assert "(3 of 3 started in the last 12h00m)" in result.output
+    assert "those started in the last 12h00m" in out.read_text()
+    # a window with no trial is an error that says how many there are in all
+    empty = CliRunner().invoke(cli, ["report", "--study", "tiny", "--since", "1s", *args])
+    assert empty.exit_code in (0, 1)
+    if empty.exit_code == 1:  # (unless the last trial started less than a second ago)
+        assert "has no trials started in the last 1s (3 in all)" in empty.output

@@ -1,0 +1,44 @@
+"""orchestrator/report/_data.py: the study as read back, and its cache of per-epoch metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class _Tracker:
+    """Stands in for the MLflow tracker: counts the curves asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def metric_histories(self, run_id: str, keys: Any) -> dict[str, dict[int, float]]:
+        self.asked.append(run_id)
+        return {"val_loss": {1: 0.5, 2: 0.4}}
+
+
+def test_cached_histories_never_asks_mlflow() -> None:
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from orchestrator.report import StudyData
+
+    study = optuna.create_study(direction="maximize")
+    trial = create_trial(state=TrialState.COMPLETE, value=0.9, user_attrs={"mlflow_run_id": "r1"})
+    tracker = _Tracker()
+    data = StudyData(
+        study=study,
+        trials=[trial],
+        metrics=["val_accuracy"],
+        directions=["maximize"],
+        n_total=1,
+        tracker=tracker,  # type: ignore[arg-type]
+        runs={"r1": object()},
+    )
+    # nothing read yet: the cache is empty and MLflow was not asked
+    assert data.cached_histories(trial) == {}
+    assert tracker.asked == []
+    # histories() reads once; the cache then holds the same curves, without a second read
+    assert data.histories(trial) == {"val_loss": {1: 0.5, 2: 0.4}}
+    assert data.cached_histories(trial) == {"val_loss": {1: 0.5, 2: 0.4}}
+    assert data.histories(trial) == data.cached_histories(trial)
+    assert tracker.asked == ["r1"]
