@@ -1,0 +1,193 @@
+"""The Optuna studies benchmarks make and read: random configurations sampled and enqueued for
+`hpo run`, trials read back, and the `hpo run` studies of sections 4 and 5 run in the background."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _harness import MNIST1D_SPACE, ROOT, Context, hpo_command, run_timed, sets_args, show
+
+
+def open_storage(url: str) -> Any:
+    try:
+        from orchestrator.storage import open_storage as _open
+    except ImportError:
+        from orchestrator.study import open_storage as _open
+    return _open(url)
+
+
+def default_storage() -> str:
+    try:
+        from orchestrator.storage import DEFAULT_STORAGE
+    except ImportError:
+        from orchestrator.study import DEFAULT_STORAGE
+    return DEFAULT_STORAGE
+
+
+def mnist1d_missing() -> str | None:
+    """Why the MNIST-1D search cannot run yet, or None when it can."""
+    from orchestrator.data import LOADERS
+
+    missing = []
+    if "mnist1d" not in LOADERS:
+        missing.append("the `mnist1d` data loader")
+    if not (ROOT / MNIST1D_SPACE).exists():
+        missing.append(f"`{MNIST1D_SPACE}`")
+    if not missing:
+        return None
+    return f"not yet available: {' and '.join(missing)} (issue 3) not in this checkout"
+
+
+def jobs_missing() -> str | None:
+    """Why `hpo run --jobs` cannot be benchmarked yet, or None when it can."""
+    _, proc = run_timed([*hpo_command(), "run", "--help"], cwd=ROOT)
+    if "--jobs" in proc.stdout:
+        return None
+    return "not yet available: `hpo run --jobs N` (issue 4) not in this checkout"
+
+
+def sample_configs(space: Any, n: int, *, seed: int) -> list[tuple[dict, dict]]:
+    """``n`` random configurations of a space: (Optuna params to enqueue, resolved config)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from orchestrator.errors import TrialFailure
+    from orchestrator.space import suggest
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out: list[tuple[dict, dict]] = []
+    while len(out) < n:
+        trial = study.ask()
+        try:
+            config = suggest(space, trial)
+        except TrialFailure:
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        study.tell(trial, 0.0)
+        out.append((dict(trial.params), config.to_dict()))
+    return out
+
+
+def new_study(url: str, space: Any, name: str) -> Any:
+    """A new study made by the product's own ``prepare_study`` (as `hpo run` would make it)."""
+    import optuna
+
+    try:
+        from orchestrator.study import prepare_study
+    except ImportError:  # before issue 4: the study only needs its direction
+        return optuna.create_study(
+            study_name=name, storage=open_storage(url), direction=space.study.resolved_direction
+        )
+    return prepare_study(space, name=name, storage=url)
+
+
+def enqueue_study(directory: Path, space: Any, params: Sequence[dict]) -> None:
+    """Create the space's study in the default storage under ``directory``, configurations queued.
+
+    ``hpo run`` given the same space in that directory resumes the study and runs the queued
+    configurations first, in this order (Optuna's ``enqueue_trial``).
+    """
+    study = new_study(str(directory / default_storage()), space, space.name)
+    for p in params:
+        study.enqueue_trial(p)
+
+
+def load_trials(directory: Path, name: str) -> list[Any]:
+    import optuna
+
+    study = optuna.load_study(
+        study_name=name, storage=open_storage(str(directory / default_storage()))
+    )
+    return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def same_params(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k, v in a.items():
+        w = b[k]
+        if isinstance(v, float) or isinstance(w, float):
+            if not math.isclose(float(v), float(w), rel_tol=1e-9):
+                return False
+        elif v != w:
+            return False
+    return True
+
+
+def run_study_command(ctx: Context, key: str, args: Sequence[str], name: str) -> dict[str, Any]:
+    """One `hpo run` in a fresh directory (default storage and tracking); its results."""
+    import optuna
+
+    directory = ctx.work / "studies" / key
+    directory.mkdir(parents=True)
+    cmd = [*hpo_command(), *args]
+    wall, _ = run_timed(cmd, cwd=directory)
+    from orchestrator.study import get_best  # what `hpo best --json` prints
+
+    best = get_best(name, storage=str(directory / default_storage()))
+    trials = load_trials(directory, name)
+    test = best.get("test_metrics") or {}
+    return {
+        "key": key,
+        "command": show(cmd, ctx),
+        "wall": wall,
+        "best_value": best["value"],
+        "best_number": best["number"],
+        "test_accuracy": test.get("test_accuracy"),
+        "epochs": sum(len(t.intermediate_values) for t in trials),
+        "states": dict(Counter(t.state.name for t in trials)),
+        "n_trials": len([t for t in trials if t.state != optuna.trial.TrialState.WAITING]),
+    }
+
+
+def submit_study(ctx: Context, job: StudyJob) -> Future[dict[str, Any]]:
+    """Start a study in the background (``parallel`` at a time); the same command runs once."""
+    key = tuple(job.args)
+    with ctx.lock:
+        if key not in ctx.futures:
+            if ctx.pool is None:
+                ctx.pool = ThreadPoolExecutor(max_workers=ctx.settings.parallel)
+            ctx.futures[key] = ctx.pool.submit(run_study_command, ctx, job.key, job.args, job.name)
+        return ctx.futures[key]
+
+
+@dataclass(frozen=True)
+class StudyJob:
+    key: str  # its directory under the work directory
+    args: list[str]  # hpo's arguments
+    name: str  # the study name
+
+
+def study_job(
+    ctx: Context,
+    key: str,
+    space_path: str,
+    *,
+    n_trials: int,
+    seed: int,
+    sampler: str | None = None,
+    pruner: str | None = None,
+) -> StudyJob:
+    """`hpo run` of a shipped space with only the counts, seed, sampler and pruner set."""
+    from orchestrator.space import load_space
+
+    sets = [f"study.n_trials={n_trials}", f"study.seed={seed}"]
+    if sampler:
+        sets.append(f"study.sampler={sampler}")
+    if pruner:
+        sets.append(f"study.pruner={pruner}")
+    if ctx.settings.study_epochs is not None:
+        sets.append(f"train.epochs={ctx.settings.study_epochs}")
+    args = ["run", "--space", str(ROOT / space_path), *sets_args(sets), "--device", "cpu"]
+    return StudyJob(key, args, load_space(ROOT / space_path).name)
+
+
+def states_text(states: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items()))
