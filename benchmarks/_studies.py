@@ -14,20 +14,11 @@ from typing import Any
 from _harness import MNIST1D_SPACE, ROOT, Context, hpo_command, run_timed, sets_args, show
 
 
-def open_storage(url: str) -> Any:
-    try:
-        from orchestrator.storage import open_storage as _open
-    except ImportError:
-        from orchestrator.study import open_storage as _open
-    return _open(url)
+def default_storage(directory: Path) -> str:
+    """The storage ``hpo run`` uses in ``directory`` when given none (its journal file)."""
+    from orchestrator.study import DEFAULT_STORAGE
 
-
-def default_storage() -> str:
-    try:
-        from orchestrator.storage import DEFAULT_STORAGE
-    except ImportError:
-        from orchestrator.study import DEFAULT_STORAGE
-    return DEFAULT_STORAGE
+    return str(directory / DEFAULT_STORAGE)
 
 
 def mnist1d_missing() -> str | None:
@@ -75,36 +66,24 @@ def sample_configs(space: Any, n: int, *, seed: int) -> list[tuple[dict, dict]]:
     return out
 
 
-def new_study(url: str, space: Any, name: str) -> Any:
-    """A new study made by the product's own ``prepare_study`` (as `hpo run` would make it)."""
-    import optuna
-
-    try:
-        from orchestrator.study import prepare_study
-    except ImportError:  # before issue 4: the study only needs its direction
-        return optuna.create_study(
-            study_name=name, storage=open_storage(url), direction=space.study.resolved_direction
-        )
-    return prepare_study(space, name=name, storage=url)
-
-
 def enqueue_study(directory: Path, space: Any, params: Sequence[dict]) -> None:
     """Create the space's study in the default storage under ``directory``, configurations queued.
 
     ``hpo run`` given the same space in that directory resumes the study and runs the queued
     configurations first, in this order (Optuna's ``enqueue_trial``).
     """
-    study = new_study(str(directory / default_storage()), space, space.name)
+    from orchestrator.study import prepare_study  # the study as `hpo run` would make it
+
+    study = prepare_study(space, name=space.name, storage=default_storage(directory))
     for p in params:
         study.enqueue_trial(p)
 
 
 def load_trials(directory: Path, name: str) -> list[Any]:
-    import optuna
+    """The trials of study ``name`` in ``directory``'s default storage, by number."""
+    from orchestrator.study import load_study
 
-    study = optuna.load_study(
-        study_name=name, storage=open_storage(str(directory / default_storage()))
-    )
+    study = load_study(name, storage=default_storage(directory))
     return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 
 
@@ -131,7 +110,7 @@ def run_study_command(ctx: Context, key: str, args: Sequence[str], name: str) ->
     wall, _ = run_timed(cmd, cwd=directory)
     from orchestrator.study import get_best  # what `hpo best --json` prints
 
-    best = get_best(name, storage=str(directory / default_storage()))
+    best = get_best(name, storage=default_storage(directory))
     trials = load_trials(directory, name)
     test = best.get("test_metrics") or {}
     return {

@@ -58,11 +58,7 @@ def timeline(record: dict[str, Any], spans_key: str) -> dict[str, float]:
 def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
     """The same configurations trained by the minimal loop and by `hpo run`, interleaved."""
     from orchestrator.space import load_space
-
-    try:
-        from orchestrator.study import trial_seed
-    except ImportError:  # pragma: no cover - moved
-        from orchestrator.recovery import trial_seed  # type: ignore[no-redef]
+    from orchestrator.study import trial_seed
 
     s = ctx.settings
     n = s.overhead_trials

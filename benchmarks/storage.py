@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from _harness import CNN_SPACE, ROOT, BenchError, Context
-from _studies import new_study
 
 POSTGRES_ADMIN = os.environ.get(
     "HPO_BENCH_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -119,9 +118,6 @@ class NullTracker:
     def running_trial_runs(self, *args: Any, **kwargs: Any) -> list:
         return []
 
-    def kill_running_trial_runs(self, *args: Any, **kwargs: Any) -> list:
-        return []
-
     def download(self, *args: Any, **kwargs: Any) -> Path:
         raise FileNotFoundError("the null tracker keeps no artifacts")
 
@@ -138,6 +134,7 @@ def prefill(url: str, name: str, space: Any, n: int, *, epochs: int) -> float:
 
     from orchestrator.errors import TrialFailure
     from orchestrator.space import suggest
+    from orchestrator.study import prepare_study
 
     direction = space.study.resolved_direction
     memory = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(seed=1))
@@ -164,7 +161,7 @@ def prefill(url: str, name: str, space: Any, n: int, *, epochs: int) -> float:
             trial.report(value * (1 - 0.5**epoch), epoch)
         memory.tell(trial, value)
     t0 = time.perf_counter()
-    study = new_study(url, space, name)
+    study = prepare_study(space, name=name, storage=url)
     study.add_trials(memory.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     return time.perf_counter() - t0
 
