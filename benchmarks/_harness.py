@@ -63,7 +63,6 @@ class Settings:
     quality_trials: int = 20
     quality_seeds: tuple[int, ...] = (0,)
     study_epochs: int | None = None  # None: the space's own epochs
-    pruning_trials: int | None = None  # digits fallback only; None: the space's n_trials
     parallel: int = 2  # studies run at once in quality and pruning (results, not timings)
     # trials/hour is a rate for runs of hours: enough trials that start-up (~8 s) is not the
     # figure; ~3 min per 1-worker run on these 2 cores
@@ -116,7 +115,6 @@ class Settings:
             quality_trials=1,
             quality_seeds=(0,),
             study_epochs=1,
-            pruning_trials=2,
             workers_trials=2,
             workers_reps=1,
             storage_points=(12,),
@@ -273,7 +271,7 @@ def section(
     return {
         "key": key,
         "title": TITLES[key],
-        "status": status,  # ok, unavailable, skipped, error
+        "status": status,  # ok, skipped (no CUDA device), error
         "reason": reason,
         "tables": list(tables),
         "targets": list(targets),

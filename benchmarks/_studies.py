@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _harness import MNIST1D_SPACE, ROOT, Context, hpo_command, run_timed, sets_args, show
+from _harness import ROOT, Context, hpo_command, run_timed, sets_args, show
 
 
 def default_storage(directory: Path) -> str:
@@ -19,28 +19,6 @@ def default_storage(directory: Path) -> str:
     from orchestrator.study import DEFAULT_STORAGE
 
     return str(directory / DEFAULT_STORAGE)
-
-
-def mnist1d_missing() -> str | None:
-    """Why the MNIST-1D search cannot run yet, or None when it can."""
-    from orchestrator.data import LOADERS
-
-    missing = []
-    if "mnist1d" not in LOADERS:
-        missing.append("the `mnist1d` data loader")
-    if not (ROOT / MNIST1D_SPACE).exists():
-        missing.append(f"`{MNIST1D_SPACE}`")
-    if not missing:
-        return None
-    return f"not yet available: {' and '.join(missing)} (issue 3) not in this checkout"
-
-
-def jobs_missing() -> str | None:
-    """Why `hpo run --jobs` cannot be benchmarked yet, or None when it can."""
-    _, proc = run_timed([*hpo_command(), "run", "--help"], cwd=ROOT)
-    if "--jobs" in proc.stdout:
-        return None
-    return "not yet available: `hpo run --jobs N` (issue 4) not in this checkout"
 
 
 def sample_configs(space: Any, n: int, *, seed: int) -> list[tuple[dict, dict]]:

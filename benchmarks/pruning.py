@@ -7,24 +7,19 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from _harness import CNN_SPACE, MNIST1D_SPACE, ROOT, Context, fmt, pct, section, table, target
-from _studies import mnist1d_missing, states_text, study_job, submit_study
+from _harness import MNIST1D_SPACE, ROOT, Context, fmt, pct, section, table, target
+from _studies import states_text, study_job, submit_study
 
 ALT_PRUNER = "hyperband"  # a third arm, for comparison with the space's own pruner
 
 
 def pruning_plan(ctx: Context) -> dict[str, Any]:
-    """The pruning comparison: on MNIST-1D when it is there (sharing quality's TPE studies)."""
+    """The pruning comparison on MNIST-1D; its space's-pruner arm is quality's TPE study."""
     from orchestrator.space import load_space
 
     s = ctx.settings
-    if mnist1d_missing() is None:
-        space_path, data = MNIST1D_SPACE, "MNIST-1D"
-        n_trials, sampler = s.quality_trials, "tpe"
-    else:
-        space_path, data = CNN_SPACE, "digits (MNIST-1D not yet available)"
-        space = load_space(ROOT / CNN_SPACE)
-        n_trials, sampler = s.pruning_trials or space.study.n_trials, None
+    space_path, data = MNIST1D_SPACE, "MNIST-1D"
+    n_trials, sampler = s.quality_trials, "tpe"
     space = load_space(ROOT / space_path)
     pruner = None if space.study.pruner.name != "none" else "median"
     arms = {"off": "none", "on": pruner}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from _harness import MNIST1D_SPACE, Context, fmt, pct, section, table, target
-from _studies import StudyJob, mnist1d_missing, states_text, study_job, submit_study
+from _studies import StudyJob, states_text, study_job, submit_study
 from pruning import pruning_plan
 
 # Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D" (ICML 2024): test accuracy
@@ -35,26 +35,7 @@ def quality_jobs(ctx: Context) -> list[StudyJob]:
 
 def bench_quality(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
-    missing = mnist1d_missing()
     reference = table(["published (test accuracy)", ""], [[n, pct(v, 0)] for n, v in PUBLISHED])
-    if missing:
-        planned = [
-            "# each in a fresh directory",
-            *(
-                f"hpo run --space {MNIST1D_SPACE} --set study.n_trials={s.quality_trials} "
-                f"--set study.seed={seed} --set study.sampler={sampler} --device cpu"
-                for seed in s.quality_seeds
-                for sampler in ("tpe", "random")
-            ),
-        ]
-        return section(
-            "quality",
-            status="unavailable",
-            reason=missing,
-            tables=[reference],
-            targets=[target("best trial's test accuracy, TPE", "> 96%", "not run", None)],
-            commands=planned,
-        )
     jobs = quality_jobs(ctx)
     extra = pruning_plan(ctx)["jobs"] if "pruning" in ctx.selected else {}
     # the pruning studies start now too ("parallel" at a time): the longest (unpruned) first
