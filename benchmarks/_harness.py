@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
@@ -129,6 +131,8 @@ class Settings:
 
 @dataclass
 class Context:
+    """What every benchmark of one run shares: counts, work directory, the study pool."""
+
     settings: Settings
     work: Path
     gpu_device: str
@@ -221,11 +225,19 @@ def run_timed(
     return wall, done
 
 
+def alternate(arms: Sequence[T], rep: int) -> list[T]:
+    """The order of a comparison's arms in its run ``rep``: as given, then reversed (A B, B A,
+    A B, ...), so that a shared machine that speeds up or slows down treats every arm alike."""
+    return list(arms) if rep % 2 == 0 else list(reversed(arms))
+
+
 def median(values: Sequence[float]) -> float:
+    """The median, NaN for no values."""
     return statistics.median(values) if values else math.nan
 
 
 def fmt(value: Any, digits: int = 2) -> str:
+    """A figure for a table: ``digits`` decimals with thousands separators, – for none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, float):
@@ -234,26 +246,25 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def pct(value: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage, – for none."""
     return "–" if value is None or math.isnan(value) else f"{100 * value:.{digits}f}%"
 
 
 def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages, empty where the system has none."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
 
 
-def default_threads() -> int:
-    """hpo run's own default (half the cores), used for the minimal loop too."""
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
 def target(what: str, goal: str, measured: str, met: bool | None) -> dict[str, Any]:
+    """A target of a section: what is measured, the goal, the figure, and whether it is met."""
     return {"what": what, "target": goal, "measured": measured, "met": met}
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> dict:
+    """A table of a section, as results.json keeps it and RESULTS.md shows it."""
     return {"caption": caption, "columns": list(columns), "rows": [list(r) for r in rows]}
 
 
@@ -268,6 +279,7 @@ def section(
     notes: Sequence[str] = (),
     figures: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One section's result, as results.json keeps it; ``status``: ok, skipped or error."""
     return {
         "key": key,
         "title": TITLES[key],
@@ -282,8 +294,10 @@ def section(
 
 
 def sets_args(sets: Sequence[str]) -> list[str]:
+    """``--set`` options for ``hpo run``, one per ``key=value``."""
     return [word for kv in sets for word in ("--set", kv)]
 
 
-def nz(value: float) -> float:
+def nz(value: float | None) -> float:
+    """Zero for a missing figure (None or NaN), else the figure."""
     return 0.0 if value is None or math.isnan(value) else value

@@ -4,16 +4,18 @@ part per section."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from _harness import ORDER, ROOT
+from _harness import ORDER, ROOT, Settings
 
 
 def machine() -> dict[str, Any]:
+    """The machine, the library versions and hpo's commit, for the report's first lines."""
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -69,6 +71,7 @@ def counts_line(results: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
+    """RESULTS.md from the results: the targets of every section, then each section."""
     meta = results["meta"]
     m = meta["machine"]
     lines = [
@@ -145,3 +148,31 @@ def render(results: dict[str, Any]) -> str:
             lines += ["# what it runs:", *sec["commands"]]
         lines += ["```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def previous_results(path: Path, *, quick: bool) -> dict[str, Any] | None:
+    """The results at ``path`` that a run of some sections adds to, or None when there are none
+    to add to: missing, unreadable, or of the other kind (quick runs never mix with real ones).
+
+    Sections keep the counts they ran with: each says its preset and its deviations.
+    """
+    if not path.exists():
+        return None
+    try:
+        previous = json.loads(path.read_text())
+        before = previous["meta"]["settings"]["preset"]
+        sections = previous["sections"]
+    except (ValueError, KeyError):
+        return None
+    if (before == "quick") != quick:
+        return None
+    for key, sec in sections.items():  # written before sections said it
+        sec.setdefault("preset", before)
+        sec.setdefault("deviations", Settings.make(before).deviations_for(key))
+    return previous
+
+
+def write_results(results: dict[str, Any], *, json_path: Path, md_path: Path) -> None:
+    """results.json, and RESULTS.md rendered from it."""
+    json_path.write_text(json.dumps(results, indent=1, default=str))
+    md_path.write_text(render(results))

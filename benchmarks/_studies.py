@@ -66,6 +66,7 @@ def load_trials(directory: Path, name: str) -> list[Any]:
 
 
 def same_params(a: dict, b: dict) -> bool:
+    """Whether two trials' parameters are the same (floats compared to 1e-9)."""
     if a.keys() != b.keys():
         return False
     for k, v in a.items():
@@ -117,6 +118,8 @@ def submit_study(ctx: Context, job: StudyJob) -> Future[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class StudyJob:
+    """One `hpo run` of sections 4 and 5, run in the background by :func:`submit_study`."""
+
     key: str  # its directory under the work directory
     args: list[str]  # hpo's arguments
     name: str  # the study name
@@ -147,4 +150,5 @@ def study_job(
 
 
 def states_text(states: dict[str, int]) -> str:
+    """Trial states counted, for a table cell: ``3 complete, 2 pruned``."""
     return ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items()))

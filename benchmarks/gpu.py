@@ -14,6 +14,7 @@ from _harness import (
     ROOT,
     BenchError,
     Context,
+    alternate,
     clean_env,
     median,
     run_timed,
@@ -26,6 +27,7 @@ from throughput import THROUGHPUT_COLS, throughput_pair
 
 
 def cuda_missing(ctx: Context) -> str | None:
+    """Why the GPU section cannot run here, or None when it can."""
     if ctx.gpu_device != "cuda":
         return None  # forced onto another device (to test this code path)
     try:
@@ -38,11 +40,12 @@ def cuda_missing(ctx: Context) -> str | None:
 
 
 def packing(ctx: Context, device: str) -> list[list[Any]]:
+    """Rows of samples/s with K trainings at once on ``device``, for each K of the preset."""
     s = ctx.settings
     results: dict[int, list[float]] = defaultdict(list)
     per_worker: dict[int, list[float]] = defaultdict(list)
-    for rep, ks in enumerate((s.pack_ks, tuple(reversed(s.pack_ks)))):
-        for k in ks:
+    for rep in range(2):
+        for k in alternate(s.pack_ks, rep):
             d = ctx.work / f"pack-{k}-{rep}"
             d.mkdir()
             procs = [
@@ -101,6 +104,7 @@ def packing(ctx: Context, device: str) -> list[list[Any]]:
 
 
 def bench_gpu(ctx: Context) -> dict[str, Any]:
+    """Section 7; skipped, saying why, where there is no CUDA device."""
     skip = cuda_missing(ctx)
     commands = ["bash benchmarks/gpu.sh"]
     if skip:  # what gpu.sh itself prints here

@@ -16,7 +16,7 @@ from _harness import (
     ROOT,
     BenchError,
     Context,
-    default_threads,
+    alternate,
     fmt,
     hpo_command,
     median,
@@ -57,6 +57,7 @@ def timeline(record: dict[str, Any], spans_key: str) -> dict[str, float]:
 
 def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
     """The same configurations trained by the minimal loop and by `hpo run`, interleaved."""
+    from orchestrator.device import default_threads
     from orchestrator.space import load_space
     from orchestrator.study import trial_seed
 
@@ -77,7 +78,7 @@ def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
             }
         )
     )
-    threads = default_threads()
+    threads = default_threads()  # hpo run's own default, given to the minimal loop too
     minimal_cmd = [
         PY,
         BENCH / "minimal_loop.py",
@@ -95,7 +96,7 @@ def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
     parts: dict[str, list[dict[str, float]]] = {"minimal": [], "hpo": []}
     accuracy: dict[str, list[float]] = {"minimal": [], "hpo": []}
     for rep in range(s.overhead_reps):
-        for arm in ("minimal", "hpo") if rep % 2 == 0 else ("hpo", "minimal"):
+        for arm in alternate(("minimal", "hpo"), rep):
             if arm == "minimal":
                 wall, done = run_timed(minimal_cmd, cwd=work)
                 record = json.loads((work / "minimal.json").read_text())
@@ -244,6 +245,7 @@ def breakdown(parts: dict[str, float]) -> list[list[str]]:
 
 
 def bench_overhead(ctx: Context) -> dict[str, Any]:
+    """Section 1, on the CPU."""
     s = ctx.settings
     pair = overhead_pair(ctx, device="cpu", tag="cpu")
     f = pair["figures"]

@@ -88,6 +88,7 @@ def pruning_why(
 
 
 def bench_pruning(ctx: Context) -> dict[str, Any]:
+    """Section 5: each arm's best value and epochs against the unpruned studies."""
     s = ctx.settings
     plan = pruning_plan(ctx)
     jobs = plan["jobs"]

@@ -22,6 +22,7 @@ PUBLISHED = [
 
 
 def quality_jobs(ctx: Context) -> list[StudyJob]:
+    """The TPE and random-search studies of section 4, one pair per seed."""
     s = ctx.settings
     return [
         study_job(
@@ -34,6 +35,7 @@ def quality_jobs(ctx: Context) -> list[StudyJob]:
 
 
 def bench_quality(ctx: Context) -> dict[str, Any]:
+    """Section 4; starts section 5's studies too when it runs, to share the pool."""
     s = ctx.settings
     reference = table(["published (test accuracy)", ""], [[n, pct(v, 0)] for n, v in PUBLISHED])
     jobs = quality_jobs(ctx)

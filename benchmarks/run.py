@@ -21,7 +21,6 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -40,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_average, section
-from _report import counts_line, machine, render
+from _report import counts_line, machine, previous_results, render, write_results
 from gpu import bench_gpu
 from overhead import bench_overhead
 from pruning import bench_pruning
@@ -63,14 +62,17 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
 
 
 def run_one(key: str, ctx: Context) -> dict[str, Any]:
+    """Run one section, recording its load averages, duration, commit and counts."""
     print(f"[{time.strftime('%H:%M:%S')}] {TITLES[key]} ...", flush=True)
     before = load_average()
     t0 = time.perf_counter()
     try:
         result = BENCHMARKS[key](ctx)
     except Exception as exc:
+        from orchestrator.errors import first_line
+
         traceback.print_exc()
-        result = section(key, status="error", reason=f"{type(exc).__name__}: {exc}")
+        result = section(key, status="error", reason=first_line(exc, with_type=True))
     result["load"] = {"before": before, "after": load_average()}
     result["seconds"] = time.perf_counter() - t0
     result["when"] = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -86,6 +88,7 @@ def run_one(key: str, ctx: Context) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; the exit status is 1 when a section failed."""
     parser = argparse.ArgumentParser(
         description="Run hpo's benchmarks and write RESULTS.md and results.json."
     )
@@ -136,7 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(. .venv/bin/activate, or pip install -e .)"
         )
 
-    sys.path.insert(0, str(BENCH))
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     warnings.filterwarnings("ignore", message=".*experimental feature.*")
     started = time.perf_counter()
@@ -144,17 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.make(args.preset)
     ctx = Context(settings=settings, work=work, gpu_device=args.gpu_device, selected=only)
     results: dict[str, Any] = {"sections": {}}
-    if json_path.exists() and len(only) < len(ORDER):
-        with contextlib.suppress(ValueError, KeyError):
-            previous = json.loads(json_path.read_text())
-            # sections keep the counts they ran with (each says its preset); quick runs are
-            # never mixed with real ones
-            before = previous["meta"]["settings"]["preset"]
-            if (before == "quick") == quick:
-                results = previous
-                for key, sec in results["sections"].items():  # written before sections said it
-                    sec.setdefault("preset", before)
-                    sec.setdefault("deviations", Settings.make(before).deviations_for(key))
+    if len(only) < len(ORDER):  # the other sections stay as they were
+        results = previous_results(json_path, quick=quick) or results
     try:
         for key in ORDER:
             if key in only:
@@ -162,8 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 section_result["command"] = command_line(args, key)
                 results["sections"][key] = section_result
                 results["meta"] = meta(args, started, settings)
-                json_path.write_text(json.dumps(results, indent=1, default=str))
-                md_path.write_text(render(results))
+                write_results(results, json_path=json_path, md_path=md_path)
     finally:
         if ctx.pool is not None:
             ctx.pool.shutdown(wait=True, cancel_futures=True)
@@ -176,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def command_line(args: argparse.Namespace, key: str | None = None) -> str:
+    """The command that re-runs this run, or only section ``key`` of it."""
     command = "python benchmarks/run.py"
     if args.preset != "default":
         command += " --quick" if args.preset == "quick" else f" --preset {args.preset}"
@@ -187,6 +180,7 @@ def command_line(args: argparse.Namespace, key: str | None = None) -> str:
 
 
 def meta(args: argparse.Namespace, started: float, settings: Settings) -> dict[str, Any]:
+    """What results.json says of the whole run: its command, time, machine and counts."""
     return {
         "command": command_line(args),
         "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),

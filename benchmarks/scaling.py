@@ -10,6 +10,7 @@ from _harness import (
     FIXED_SETS,
     ROOT,
     Context,
+    alternate,
     fmt,
     hpo_command,
     median,
@@ -25,6 +26,7 @@ from storage import storage_part, storage_why
 
 
 def workers_part(ctx: Context) -> dict[str, Any]:
+    """1 against 2 local workers (``hpo run --jobs``) on the same enqueued trials."""
     from orchestrator.space import load_space
 
     s = ctx.settings
@@ -45,7 +47,7 @@ def workers_part(ctx: Context) -> dict[str, Any]:
     walls: dict[int, list[float]] = {1: [], 2: []}
     steady: dict[int, list[float]] = {1: [], 2: []}
     for rep in range(s.workers_reps):
-        for jobs in (1, 2) if rep % 2 == 0 else (2, 1):
+        for jobs in alternate((1, 2), rep):
             d = work / f"jobs{jobs}-{rep}"
             d.mkdir()
             enqueue_study(d, space, [p for p, _ in samples])
@@ -77,6 +79,7 @@ def workers_part(ctx: Context) -> dict[str, Any]:
 
 
 def bench_scaling(ctx: Context) -> dict[str, Any]:
+    """Section 6: the workers table and the storage table."""
     s = ctx.settings
     workers = workers_part(ctx)
     storage = storage_part(ctx)
@@ -207,6 +210,7 @@ def bench_scaling(ctx: Context) -> dict[str, Any]:
 
 
 def load_epochs() -> Any:
+    """The epochs of the shipped digits CNN space."""
     from orchestrator.space import load_space
 
     return load_space(ROOT / CNN_SPACE).raw["train"]["epochs"]

@@ -20,6 +20,7 @@ from _harness import (
 
 
 def bench_startup(ctx: Context) -> dict[str, Any]:
+    """Section 3: each command's wall time, the order rotating."""
     s = ctx.settings
     hpo = hpo_command()
     commands = {

@@ -25,6 +25,11 @@ def offline_trials(timers: Any) -> Iterator[None]:
 
     Everything else of ``run_study`` is the product's own: storage, sampler, pruner, the trial
     loop and its per-trial bookkeeping in Optuna.
+
+    Two module attributes are replaced, and the study loop sees the stand-ins only because it
+    looks both up when it calls them (imports inside its functions): ``orchestrator.train.fit``
+    and ``orchestrator.tracking.Tracker``. A study module that bound either name at import time
+    would keep the originals.
     """
     from _common import patch_optuna
 
@@ -84,6 +89,8 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 
 
 class NullRun:
+    """Stands in for orchestrator.tracking.TrialRun: logs nothing."""
+
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.ended = False
@@ -262,6 +269,7 @@ def postgres_database() -> Iterator[str | None]:
 
 
 def storage_part(ctx: Context) -> dict[str, Any]:
+    """The storage rows: the journal file at each study size, then PostgreSQL if reachable."""
     import logging
 
     import optuna

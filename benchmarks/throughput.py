@@ -7,17 +7,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _harness import Context, default_threads, median, section, table, target
+from _harness import Context, alternate, median, section, table, target
 
 
 def throughput_pair(ctx: Context, *, device_name: str) -> dict[str, Any]:
+    """Samples/s of hpo's trainer and of the minimal loop on ``device_name``, interleaved."""
     import torch
     from _common import THROUGHPUT_MODEL, hpo_fit, throughput_config
     from minimal_loop import train as minimal_train
 
     from orchestrator.config import DataConfig
     from orchestrator.data import load_data
-    from orchestrator.device import resolve_device, resolve_precision
+    from orchestrator.device import default_threads, resolve_device, resolve_precision
 
     s = ctx.settings
     threads = default_threads()
@@ -50,7 +51,7 @@ def throughput_pair(ctx: Context, *, device_name: str) -> dict[str, Any]:
             cpu_rates: dict[str, list[float]] = {"minimal": [], "hpo": []}
             samples = s.throughput_epochs * n_train
             for rep in range(s.throughput_reps):
-                for arm in ("minimal", "hpo") if rep % 2 == 0 else ("hpo", "minimal"):
+                for arm in alternate(("minimal", "hpo"), rep):
                     sync()
                     t0, c0 = time.perf_counter(), time.process_time()
                     arms[arm](config)
@@ -135,6 +136,7 @@ def throughput_why(per_batch: dict[Any, dict[str, Any]]) -> list[str]:
 
 
 def bench_throughput(ctx: Context) -> dict[str, Any]:
+    """Section 2, on the CPU."""
     s = ctx.settings
     pair = throughput_pair(ctx, device_name="cpu")
     f = pair["figures"]
