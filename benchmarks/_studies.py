@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,24 +22,32 @@ def default_storage(directory: Path) -> str:
     return str(directory / DEFAULT_STORAGE)
 
 
-def sample_configs(space: Any, n: int, *, seed: int) -> list[tuple[dict, dict]]:
-    """``n`` random configurations of a space: (Optuna params to enqueue, resolved config)."""
-    import optuna
+def suggested(study: Any, space: Any) -> Iterator[tuple[Any, Any]]:
+    """Trials asked of ``study``, each with the configuration of ``space`` it suggests, without
+    end; a trial the space refuses is told FAIL and skipped. The caller tells the others."""
     from optuna.trial import TrialState
 
     from orchestrator.errors import TrialFailure
     from orchestrator.space import suggest
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    out: list[tuple[dict, dict]] = []
-    while len(out) < n:
+    while True:
         trial = study.ask()
         try:
             config = suggest(space, trial)
         except TrialFailure:
             study.tell(trial, state=TrialState.FAIL)
             continue
+        yield trial, config
+
+
+def sample_configs(space: Any, n: int, *, seed: int) -> list[tuple[dict, dict]]:
+    """``n`` random configurations of a space: (Optuna params to enqueue, resolved config)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out: list[tuple[dict, dict]] = []
+    for trial, config in itertools.islice(suggested(study, space), n):
         study.tell(trial, 0.0)
         out.append((dict(trial.params), config.to_dict()))
     return out

@@ -55,6 +55,11 @@ def timeline(record: dict[str, Any], spans_key: str) -> dict[str, float]:
     return out
 
 
+def part_medians(parts: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per arm, the median over its runs of each part of the timeline."""
+    return {arm: {k: median([p[k] for p in runs]) for k in runs[0]} for arm, runs in parts.items()}
+
+
 def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
     """The same configurations trained by the minimal loop and by `hpo run`, interleaved."""
     from orchestrator.device import default_threads
@@ -124,10 +129,7 @@ def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
             accuracy[arm].append(statistics.fmean(accs))
     mw, hw = median(walls["minimal"]), median(walls["hpo"])
     mc, hc = median(cpus["minimal"]), median(cpus["hpo"])
-    med = {
-        arm: {k: median([p[k] for p in parts[arm]]) for k in parts[arm][0]}
-        for arm in ("minimal", "hpo")
-    }
+    med = part_medians(parts)
     paired = [h / m for h, m in zip(walls["hpo"], walls["minimal"], strict=True)]
     per_trial = (hw - mw) / n
     direct = med["hpo"]["between"] + med["hpo"]["callbacks"]
@@ -204,10 +206,7 @@ def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
 
 def why_overhead(f: dict[str, Any]) -> str:
     """Where hpo's extra time goes, from the medians of the runs."""
-    med = {
-        arm: {k: median([p[k] for p in f["parts"][arm]]) for k in f["parts"][arm][0]}
-        for arm in ("minimal", "hpo")
-    }
+    med = part_medians(f["parts"])
     h, m, n = med["hpo"], med["minimal"], f["n_trials"]
     fixed = (h["startup"] - m["startup"]) + (h["end"] - m["end"])
     text = (

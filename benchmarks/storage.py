@@ -4,6 +4,7 @@ study loop, with training and MLflow replaced by stand-ins, on the journal file 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import random
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import CNN_SPACE, ROOT, BenchError, Context
+from _studies import suggested
 
 POSTGRES_ADMIN = os.environ.get(
     "HPO_BENCH_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -139,22 +141,12 @@ def prefill(url: str, name: str, space: Any, n: int, *, epochs: int) -> float:
     import optuna
     from optuna.trial import TrialState
 
-    from orchestrator.errors import TrialFailure
-    from orchestrator.space import suggest
     from orchestrator.study import prepare_study
 
     direction = space.study.resolved_direction
     memory = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(seed=1))
     rng = random.Random(1)
-    done = 0
-    while done < n:
-        trial = memory.ask()
-        try:
-            config = suggest(space, trial)
-        except TrialFailure:
-            memory.tell(trial, state=TrialState.FAIL)
-            continue
-        done += 1
+    for trial, config in itertools.islice(suggested(memory, space), n):
         for key, value in {
             "seed": trial.number,
             "mlflow_run_id": uuid.uuid4().hex,
