@@ -1,5 +1,5 @@
-"""RESULTS.md from results.json: the machine it ran on, the counts line, the targets table and one
-part per section."""
+"""results.json read back and written, and RESULTS.md rendered from it: the machine it ran on, the
+counts line, the targets table and one part per section."""
 
 from __future__ import annotations
 

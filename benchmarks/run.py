@@ -16,6 +16,12 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
 5. pruning     the same budget with and without the pruner: best value and epochs trained
 6. scaling     1 against 2 local workers; Optuna storage and sampling time per trial
 7. gpu         ``benchmarks/gpu.sh``: overhead and throughput on CUDA, trials packed on one GPU
+
+Each section is the module of its name beside this file (section 6 also uses ``storage.py``);
+``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
+``_studies.py`` the Optuna studies they make and read, ``_report.py`` results.json and RESULTS.md.
+The processes they time are ``minimal_loop.py``, ``_probe.py`` (``hpo`` with fit() timed) and
+``_fit_worker.py``, with ``_common.py`` shared between them and this process.
 """
 
 from __future__ import annotations
