@@ -283,7 +283,7 @@ def storage_part(ctx: Context) -> dict[str, Any]:
             notes.append(
                 "PostgreSQL URL: `postgresql+psycopg2://...`. (A plain `postgresql://` URL "
                 "works too: SQLAlchemy 2.1 would map it to psycopg 3, which is not installed, so "
-                "`orchestrator/storage.py` names psycopg2, a dependency, for it.)"
+                "hpo's storage code names psycopg2, a dependency, for it.)"
             )
             for n_total in s.storage_points:
                 results.append(time_storage(ctx, pg, "PostgreSQL 127.0.0.1", n_total))
