@@ -168,7 +168,7 @@ def prefill(url: str, name: str, space: Any, n: int, *, epochs: int) -> float:
 def time_storage(ctx: Context, url: str, shown: str, n_total: int) -> dict[str, Any]:
     """Per-trial time of the last ``window`` trials of a study of ``n_total`` trials."""
     from orchestrator.space import load_space
-    from orchestrator.study import run_study
+    from orchestrator.study import TrialEvent, run_study
 
     s = ctx.settings
     space = load_space(ROOT / CNN_SPACE)
@@ -183,7 +183,7 @@ def time_storage(ctx: Context, url: str, shown: str, n_total: int) -> dict[str, 
     snapshot: dict[str, dict[str, float]] = {}
 
     def progress(event: Any) -> None:
-        if type(event).__name__ != "TrialEvent":
+        if not isinstance(event, TrialEvent):
             return
         stamps.append(time.perf_counter())
         if len(stamps) == 1:
