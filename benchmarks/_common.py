@@ -127,6 +127,8 @@ def patch_optuna(timers: Timers) -> None:
             optuna.storages.BaseStorage,
             optuna.storages.RDBStorage,
             optuna.storages.JournalStorage,
+            # private, and no public name serves: optuna.storages.get_storage wraps every
+            # RDBStorage in it, and calls it answers from its cache never reach RDBStorage
             _cached_storage._CachedStorage,
         ],
     )
