@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchestrator.space._fields import _is_param, _Kind
-from orchestrator.space._messages import _Collector, _guess, _show, _unknown
+from orchestrator.space._messages import _Collector, _show, _unknown, _unknown_field
 from orchestrator.space._model import (
     _INVALID,
     ParamSpec,
@@ -92,9 +92,10 @@ class _BranchRules(_Collector):
         start = len(self.problems)
         for name in spec:
             if name not in _PARAM_FIELDS["categorical"]:
-                guess = _guess(name, _PARAM_FIELDS["categorical"])
-                hint = f"; did you mean {guess!r}?" if guess else ""
-                self.report(at.path, f"categorical parameter has unknown field {_show(name)}{hint}")
+                self.report(
+                    at.path,
+                    _unknown_field("categorical", name, _PARAM_FIELDS["categorical"], listed=False),
+                )
         choices = spec.get("choices")
         if isinstance(choices, list) and all(isinstance(c, str) for c in choices):
             choices = {c: None for c in choices}

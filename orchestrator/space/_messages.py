@@ -6,11 +6,10 @@ and the collector that keeps every problem on one line.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.errors import Problem
+from orchestrator.errors import Problem, closest
 
 # words people reach for, mapped onto Optuna's, for "did you mean"
 _SYNONYMS = {
@@ -98,19 +97,19 @@ def _one_line(text: str) -> str:
 def _unknown(what: str, value: Any, valid: Iterable[Any]) -> str:
     """``unknown key 'lrr'; did you mean 'lr'? (valid: lr, momentum)``."""
     names = [_plain(v) for v in valid]
-    text = f"unknown {what} {_show(value)}"
-    guess = _guess(value, names)
-    if guess is not None:
-        text += f"; did you mean {guess!r}?"
-    return f"{text} (valid: {', '.join(names)})"
+    return f"unknown {what} {_show(value)}{_did_you_mean(value, names)} (valid: {', '.join(names)})"
 
 
-def _guess(value: Any, names: Sequence[str]) -> str | None:
-    word = str(value)
-    if _SYNONYMS.get(word) in names:
-        return _SYNONYMS[word]
-    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
-    return close[0] if close else None
+def _unknown_field(ptype: str, name: Any, valid: Sequence[str], *, listed: bool = True) -> str:
+    """``float parameter has unknown field 'max'; did you mean 'high'? (valid: type, low, ...)``."""
+    text = f"{ptype} parameter has unknown field {_show(name)}{_did_you_mean(name, valid)}"
+    return f"{text} (valid: {', '.join(valid)})" if listed else text
+
+
+def _did_you_mean(value: Any, names: Sequence[str]) -> str:
+    """``; did you mean 'lr'?`` for the name ``value`` most likely meant, or nothing."""
+    guess = closest(value, names, synonyms=_SYNONYMS)
+    return f"; did you mean {guess!r}?" if guess is not None else ""
 
 
 def _json_problem(value: Any) -> str | None:

@@ -10,7 +10,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchestrator.space._fields import _check, _fits, _literals
-from orchestrator.space._messages import _article, _Collector, _guess, _plain, _show, _unknown
+from orchestrator.space._messages import (
+    _article,
+    _Collector,
+    _plain,
+    _show,
+    _unknown,
+    _unknown_field,
+)
 from orchestrator.space._model import _INVALID, ParamSpec, _At, _Node, _Param
 
 PARAM_TYPES = ("float", "int", "categorical")
@@ -33,13 +40,7 @@ class _ParamRules(_Collector):
         allowed = _PARAM_FIELDS[ptype]
         for name in spec:
             if name not in allowed:
-                guess = _guess(name, allowed)
-                hint = f"; did you mean {guess!r}?" if guess else ""
-                self.report(
-                    at.path,
-                    f"{ptype} parameter has unknown field {_show(name)}{hint} "
-                    f"(valid: {', '.join(allowed)})",
-                )
+                self.report(at.path, _unknown_field(ptype, name, allowed))
         if ptype == "categorical":
             node = self.categorical(spec, model, key, at)
         else:

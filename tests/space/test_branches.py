@@ -39,6 +39,12 @@ INVALID = [
         "integers, got 'relu' (str)",
         id="repeat-sibling-not-int",
     ),
+    pytest.param(
+        MLP + "train: {optimizer: {type: categorical, values: [sgd, adam], choices: [sgd]}}",
+        "train.optimizer",
+        "categorical parameter has unknown field 'values'; did you mean 'choices'?",
+        id="branch-unknown-field",
+    ),
 ]
 
 
