@@ -79,12 +79,15 @@ from orchestrator.space._model import (
     describe_space,
     flatten,
 )
-from orchestrator.space._params import PARAM_TYPES
+from orchestrator.space._params import PARAM_TYPES, CategoricalParam, FloatParam, IntParam
 from orchestrator.space._sample import suggest
 
 __all__ = [
     "PARAM_TYPES",
     "SECTIONS",
+    "CategoricalParam",
+    "FloatParam",
+    "IntParam",
     "ParamSpec",
     "Space",
     "TrialConfig",

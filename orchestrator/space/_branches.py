@@ -24,7 +24,7 @@ from orchestrator.space._model import (
     _Param,
     _Repeat,
 )
-from orchestrator.space._params import _PARAM_FIELDS
+from orchestrator.space._params import CategoricalParam
 
 _MAX_LAYERS = 1024  # per-layer parameters are listed for each possible index
 
@@ -90,12 +90,10 @@ class _BranchRules(_Collector):
             )
             return _INVALID
         start = len(self.problems)
+        fields = tuple(CategoricalParam.model_fields)
         for name in spec:
-            if name not in _PARAM_FIELDS["categorical"]:
-                self.report(
-                    at.path,
-                    _unknown_field("categorical", name, _PARAM_FIELDS["categorical"], listed=False),
-                )
+            if name not in fields:
+                self.report(at.path, _unknown_field("categorical", name, fields, listed=False))
         choices = spec.get("choices")
         if isinstance(choices, list) and all(isinstance(c, str) for c in choices):
             choices = {c: None for c in choices}

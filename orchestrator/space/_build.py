@@ -36,9 +36,10 @@ from orchestrator.space._model import (
     _Fixed,
     _Group,
     _Node,
+    _Param,
     _searches,
 )
-from orchestrator.space._params import _ParamRules
+from orchestrator.space._params import read_param
 from orchestrator.space._sample import _resolve
 
 SECTIONS = ("study", "data", "model", "train")
@@ -51,7 +52,7 @@ class _NoTrial:
         raise AssertionError(f"a fixed group asked to {name}")  # pragma: no cover
 
 
-class _Builder(_BranchRules, _ParamRules):
+class _Builder(_BranchRules):
     """Validates a raw mapping into a node tree, collecting every problem on the way."""
 
     # -- top level --
@@ -282,3 +283,12 @@ class _Builder(_BranchRules, _ParamRules):
             self.report(at.path, verdict[0] + fix)
             return _INVALID
         return _Fixed(value, at.name)
+
+    def param(self, spec: Mapping[Any, Any], model: type[BaseModel], key: str, at: _At) -> _Node:
+        """A search parameter, checked on its own and against the field ``key`` it feeds."""
+        param, problems = read_param(spec, model=model, key=key)
+        for problem in problems:
+            self.report(at.path, problem)
+        if param is None:
+            return _INVALID
+        return _Param(param.to_spec(at.name, condition=at.condition))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from orchestrator.config import TrainConfig
+from orchestrator.space import PARAM_TYPES, CategoricalParam, FloatParam, IntParam, ParamSpec
+from orchestrator.space._params import read_param
 from tests.space.spaces import MLP
 from tests.space.spaces import problems as _problems
 
@@ -95,3 +99,69 @@ def test_invalid_space_reports_the_problem(text: str, path: str, message: str) -
     # the expected problem is reported at its path, on one line
     assert any(p == path and message in m for p, m in problems), problems
     assert all("\n" not in m for _, m in problems)
+
+
+# --- the parameter models ------------------------------------------------------------------------
+
+
+def test_type_selects_the_model() -> None:
+    # one model per type; numbers stay as written, the spec hands Optuna floats
+    param, problems = read_param({"type": "float", "low": 1, "high": 3})
+    assert isinstance(param, FloatParam) and problems == []
+    assert (param.low, param.high) == (1, 3)
+    assert param.to_spec("a", condition=None) == ParamSpec("a", "float", low=1.0, high=3.0)
+    assert isinstance(read_param({"type": "int", "low": 1, "high": 3})[0], IntParam)
+    param, _ = read_param({"type": "categorical", "choices": [1, "a", None]})
+    assert isinstance(param, CategoricalParam) and param.choices == (1, "a", None)
+
+
+def test_models_refuse_unknown_fields() -> None:
+    # extra="forbid": a field of another tool is an error, not ignored
+    with pytest.raises(ValidationError) as info:
+        IntParam.model_validate({"type": "int", "low": 1, "high": 3, "max": 4})
+    assert [err["type"] for err in info.value.errors()] == ["extra_forbidden"]
+
+
+def test_unknown_fields_are_reported_and_the_rest_still_checked() -> None:
+    _, problems = read_param({"type": "int", "low": 3, "high": 1, "max": 2})
+    # the unknown field, then the rules between the fields that are known
+    assert problems == [
+        "int parameter has unknown field 'max'; did you mean 'high'? "
+        "(valid: type, low, high, step, log)",
+        "low <= high must hold, but got low=3, high=1",
+    ]
+
+
+def test_every_broken_rule_between_fields_is_reported() -> None:
+    _, problems = read_param({"type": "float", "low": 0.0, "high": -1.0, "step": 0.5, "log": True})
+    # all at once, in the order of the rules
+    assert problems == [
+        "low <= high must hold, but got low=0.0, high=-1.0",
+        "log=true needs low > 0, got low=0.0",
+        "step and log cannot be combined; remove one",
+    ]
+
+
+def test_the_field_is_checked_only_when_the_context_names_it() -> None:
+    spec = {"type": "int", "low": 0, "high": 3}
+    # on its own the parameter is fine; feeding epochs (> 0) it is not
+    assert read_param(spec)[1] == []
+    assert read_param(spec, model=TrainConfig, key="epochs")[1] == [
+        "low=0 is out of range for 'epochs': the value should be greater than 0"
+    ]
+    choices = {"type": "categorical", "choices": [0.0, 1.0]}
+    assert read_param(choices)[1] == []
+    assert read_param(choices, model=TrainConfig, key="label_smoothing")[1] == [
+        "choice 1.0 is out of range: the value should be less than 1"
+    ]
+
+
+def test_missing_fields_and_unknown_types() -> None:
+    # the fields without which nothing else can be checked, named together
+    assert read_param({"type": "float", "log": "yes"})[1] == [
+        "float parameter needs 'low' and 'high'; e.g. {type: float, low: 1, high: 10}"
+    ]
+    assert read_param({"type": "uniform"})[1] == [
+        "unknown parameter type 'uniform' (valid: float, int, categorical)"
+    ]
+    assert PARAM_TYPES == ("float", "int", "categorical")
