@@ -1,0 +1,148 @@
+"""What a field of the config models takes: its kind (scalar, group, branch, layers, free-form),
+its allowed values, and whether one value is valid for it."""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from orchestrator.space._messages import _explain, _json_problem, _rule, _show, _unknown
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How a field may be written: a scalar, a group of settings, a named branch, layers, or a
+    free-form mapping (``dict[str, Any]``, e.g. a custom model's ``params``)."""
+
+    name: Literal["scalar", "group", "branch", "layers", "free"]
+    model: type[BaseModel] | None = None  # group: the model; layers: the per-layer model
+    names: dict[str, type[BaseModel]] = field(default_factory=dict)  # branch: name -> model
+    list_only: bool = False  # layers: a list is required (no shared mapping)
+
+
+def _strip(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> list[Any]:
+    annotation = _strip(annotation)
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [_strip(a) for a in get_args(annotation)]
+    return [annotation]
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _name_literals(model: type[BaseModel]) -> tuple[str, ...]:
+    name = model.model_fields.get("name")
+    if name is None or get_origin(name.annotation) is not Literal:
+        return ()
+    return tuple(get_args(name.annotation))
+
+
+def _allows_none(annotation: Any) -> bool:
+    return annotation is Any or type(None) in _members(annotation)
+
+
+def _literals(annotation: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal[...]`` field (``| None`` aside), else None."""
+    members = [m for m in _members(annotation) if m is not type(None)]
+    if not members or any(get_origin(m) is not Literal for m in members):
+        return None
+    return tuple(v for m in members for v in get_args(m))
+
+
+@functools.cache
+def _kind(model: type[BaseModel], key: str) -> _Kind:
+    members = [m for m in _members(model.model_fields[key].annotation) if m is not type(None)]
+    if len(members) == 1 and get_origin(members[0]) is dict and get_args(members[0]) == (str, Any):
+        return _Kind("free")
+    models = [m for m in members if _is_model(m)]
+    if members and len(models) == len(members):
+        if all(_name_literals(m) for m in models):
+            return _Kind("branch", names={n: m for m in models for n in _name_literals(m)})
+        if len(models) == 1:
+            return _Kind("group", model=models[0])
+        return _Kind("scalar")
+    lists = [m for m in members if get_origin(m) is list and len(get_args(m)) == 1]
+    if len(lists) == 1 and _is_model(_strip(get_args(lists[0])[0])):
+        item = _strip(get_args(lists[0])[0])
+        others = [m for m in members if m is not lists[0]]
+        if not others:
+            return _Kind("layers", model=item, list_only=True)
+        if others == [item]:
+            return _Kind("layers", model=item)
+    return _Kind("scalar")
+
+
+@functools.cache
+def _adapter(model: type[BaseModel], key: str, *, constrained: bool = True) -> TypeAdapter[Any]:
+    info = model.model_fields[key]
+    if constrained and info.metadata:
+        return TypeAdapter(Annotated[(info.annotation, *info.metadata)])
+    return TypeAdapter(info.annotation)
+
+
+def _fits(model: type[BaseModel], key: str, value: Any) -> bool:
+    """Whether the field's type (constraints aside) takes ``value`` as it is, without coercion."""
+    try:
+        _adapter(model, key, constrained=False).validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
+def _check(model: type[BaseModel], key: str, value: Any) -> tuple[str, str | None] | None:
+    """Whether ``value`` is valid for field ``key``: None, or (message, rule) where ``rule`` is
+    the broken range constraint alone (``should be greater than 0``) when that is the problem."""
+    annotation = model.model_fields[key].annotation
+    if value is None:
+        if _allows_none(annotation):
+            return None
+        return f"null is not allowed for '{key}'", None
+    allowed = _literals(annotation)
+    if allowed is not None:
+        if any(type(value) is type(a) and value == a for a in allowed):
+            return None
+        return _unknown(str(key), value, allowed), None
+    try:
+        _adapter(model, key).validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        rule = _rule(err)
+        if rule is not None:
+            return f"got {_show(value)}, but the value {rule}", rule
+        return _explain(err), None
+    problem = _json_problem(value)
+    return (problem, None) if problem else None
+
+
+def _is_param(value: Any) -> bool:
+    return isinstance(value, Mapping) and "type" in value
+
+
+def _families() -> dict[str, str]:
+    from orchestrator.models import FAMILIES
+
+    return FAMILIES
+
+
+def _family_config(name: str) -> type[BaseModel]:
+    from orchestrator.models import family_config
+
+    return family_config(name)
+
+
+class _FreeValue(BaseModel):
+    """Stands for one free-form setting (an entry of ``model.params``): any JSON value."""
+
+    value: Any = None
