@@ -1,8 +1,8 @@
-"""MLflow tracking: one experiment and one parent run per study, one nested run per trial.
+"""MLflow runs: one experiment and one parent run per study, one nested run per trial.
 
-The only module that imports mlflow. Everything goes through :class:`mlflow.MlflowClient` with
-explicit run ids (no fluent global state), so nothing depends on an "active run" and every run
-is ended with an explicit status, however the trial or the process ends.
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no fluent global
+state), so nothing depends on an "active run" and every run is ended with an explicit status,
+however the trial or the process ends.
 
 Status mapping (Optuna -> MLflow): COMPLETE -> FINISHED; PRUNED -> FINISHED with tag
 ``hpo.state=PRUNED``; FAIL -> FAILED; interrupted -> KILLED.
@@ -16,28 +16,23 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from orchestrator.errors import ConfigError
 from orchestrator.redact import redact_text
+from orchestrator.tracking._client import default_tracking_uri, param_value
+from orchestrator.tracking._models import (
+    MODEL_ARTIFACT,
+    LoggedModel,
+    fluent_tracking_uri,
+    pinned_requirements,
+)
+from orchestrator.tracking._sqlite import sqlite_path, use_wal
 
-__all__ = [
-    "LoggedModel",
-    "RunStatus",
-    "Tracker",
-    "TrialRun",
-    "default_tracking_uri",
-    "download_model",
-    "load_pytorch_model",
-    "pinned_requirements",
-    "resolve_model_uri",
-]
+__all__ = ["RunStatus", "Tracker", "TrialRun"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,25 +40,10 @@ RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
 _MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limit
-_MAX_PARAM_LENGTH = 6000  # MLflow's param value limit
-MODEL_ARTIFACT = "model"  # the logged model's name (runs:/<run id>/model)
 _SEARCH_PAGE = 1000  # runs per search_runs page
 FLUSH_SECONDS = 5.0  # per-epoch metrics are written at most this often (and at the end)
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
 _MAX_TAGS_PER_BATCH = 100
-_WAL_STORES: set[str] = set()  # SQLite tracking stores of this process in WAL mode (real paths)
-
-
-def default_tracking_uri() -> str:
-    """Where MLflow itself would log: MLFLOW_TRACKING_URI, else its own default store."""
-    import mlflow
-
-    return mlflow.get_tracking_uri()
-
-
-def _param_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return redact_text(text)[:_MAX_PARAM_LENGTH]
 
 
 class Tracker:
@@ -79,7 +59,7 @@ class Tracker:
 
         # artifact downloads print a progress bar to stderr: not wanted in per-trial output or cron
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        _use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
+        use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = self.client._tracking_client.tracking_uri
         self.experiment_name = experiment
@@ -146,7 +126,7 @@ class Tracker:
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=study_name,
-                tags={k: _param_value(v) for k, v in all_tags.items()},
+                tags={k: param_value(v) for k, v in all_tags.items()},
             )
             self.parent_run_id = run.info.run_id
             self._log_params(self.parent_run_id, params)
@@ -183,7 +163,7 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"trial-{trial_number:04d}",
-            tags={k: _param_value(v) for k, v in all_tags.items()},
+            tags={k: param_value(v) for k, v in all_tags.items()},
         )
         trial_run = TrialRun(self, run.info.run_id)
         self._log_params(run.info.run_id, params)
@@ -193,7 +173,7 @@ class Tracker:
         from mlflow.entities import RunTag
 
         if tags:
-            batch = [RunTag(k, _param_value(v)) for k, v in tags.items()]
+            batch = [RunTag(k, param_value(v)) for k, v in tags.items()]
             self.client.log_batch(run_id, tags=batch)
 
     def log_metrics(
@@ -213,7 +193,7 @@ class Tracker:
             for k, v in metrics.items()
             if v is not None and math.isfinite(float(v))
         ]
-        labels = [RunTag(k, _param_value(v)) for k, v in (tags or {}).items()]
+        labels = [RunTag(k, param_value(v)) for k, v in (tags or {}).items()]
         if batch or labels:
             self.log_batch(run_id, metrics=batch, tags=labels)
 
@@ -267,7 +247,7 @@ class Tracker:
     def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, _param_value(v)) for k, v in dict(params).items()]
+        items = [Param(k, param_value(v)) for k, v in dict(params).items()]
         for start in range(0, len(items), _MAX_PARAMS_PER_BATCH):
             self.client.log_batch(run_id, params=items[start : start + _MAX_PARAMS_PER_BATCH])
 
@@ -283,7 +263,7 @@ class Tracker:
         from mlflow import MlflowClient
 
         uri = tracking_uri or default_tracking_uri()
-        path = _sqlite_path(uri)
+        path = sqlite_path(uri)
         if path is not None and not path.exists():
             return None
         try:
@@ -338,7 +318,7 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=run_name,
-            tags={k: _param_value(v) for k, v in all_tags.items()},
+            tags={k: param_value(v) for k, v in all_tags.items()},
         )
         self._log_params(run.info.run_id, params)
         return TrialRun(self, run.info.run_id)
@@ -368,7 +348,7 @@ class Tracker:
 
         started = time.perf_counter()
         said = io.StringIO()  # MLflow prints "Created version ..." itself: logged here instead
-        with _fluent_tracking_uri(self.tracking_uri), contextlib.redirect_stderr(said):
+        with fluent_tracking_uri(self.tracking_uri), contextlib.redirect_stderr(said):
             info = mlflow.pytorch.log_model(
                 model,
                 name=MODEL_ARTIFACT,
@@ -400,7 +380,7 @@ class Tracker:
         """Set the description and tags of a registered model version."""
         self.client.update_model_version(name, version, description=redact_text(description))
         for key, value in dict(tags).items():
-            self.client.set_model_version_tag(name, version, key, _param_value(value))
+            self.client.set_model_version_tag(name, version, key, param_value(value))
 
 
 class TrialRun:
@@ -472,171 +452,7 @@ class TrialRun:
                 if v is not None and math.isfinite(float(v))
             ]
             all_tags = {"hpo.state": state, **dict(tags)}
-            labels = [RunTag(k, _param_value(v)) for k, v in all_tags.items()]
+            labels = [RunTag(k, param_value(v)) for k, v in all_tags.items()]
             self.tracker.log_batch(self.run_id, metrics=self._take_pending() + final, tags=labels)
         finally:
             self.tracker.client.set_terminated(self.run_id, status=status)
-
-
-# --- shipped models ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoggedModel:
-    """A model logged with ``mlflow.pytorch.log_model``, and its registry version if registered."""
-
-    model_uri: str  # models:/NAME/VERSION when registered, else MLflow's models:/m-... URI
-    run_id: str
-    name: str | None
-    version: str | None
-    seconds: float  # how long log_model took
-
-
-def pinned_requirements() -> list[str]:
-    """The exact packages a logged model needs to load: torch, mlflow and numpy as installed."""
-    import importlib.metadata
-
-    return [
-        f"{package}=={importlib.metadata.version(package)}"
-        for package in ("torch", "mlflow", "numpy")
-    ]
-
-
-@contextlib.contextmanager
-def _fluent_tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's global tracking URI at ``uri`` meanwhile: ``mlflow.pytorch`` uses it."""
-    import mlflow
-    from mlflow.tracking._tracking_service import utils
-
-    use = getattr(utils, "_use_tracking_uri", None)
-    if use is not None:
-        with use(uri):
-            yield
-        return
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
-
-
-_RUN_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def resolve_model_uri(ref: str) -> str:
-    """An MLflow model URI from what a person types.
-
-    ``models:/NAME/VERSION``, ``models:/NAME@alias``, ``models:/NAME/latest`` and ``runs:/...``
-    are used as they are; a bare run id means the model logged on that run (``runs:/ID/model``);
-    a local folder holding an ``MLmodel`` file is used as it is.
-    """
-    ref = ref.strip()
-    if ref.startswith(("models:/", "runs:/")):
-        return ref
-    if _RUN_ID.fullmatch(ref):
-        return f"runs:/{ref}/{MODEL_ARTIFACT}"
-    if (Path(ref) / "MLmodel").is_file():
-        return str(Path(ref).resolve())
-    raise ConfigError(
-        f"--model {ref}: not a model reference; give models:/NAME/VERSION (see hpo retrain), "
-        "models:/NAME/latest, a run id, runs:/RUN_ID/model or a local model folder"
-    )
-
-
-def download_model(ref: str, dst: str | Path, *, tracking_uri: str | None = None) -> Path:
-    """Download the model ``ref`` (see :func:`resolve_model_uri`) into ``dst``; its local folder.
-
-    Raises:
-        ConfigError: no such model, version or run in this tracking store.
-    """
-    import mlflow.artifacts
-
-    uri = resolve_model_uri(ref)
-    if Path(uri).is_dir():
-        return Path(uri)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    store = tracking_uri or default_tracking_uri()
-    try:
-        if uri.startswith("runs:/"):  # MLflow 3 keeps logged models apart from run artifacts
-            uri = _logged_model_uri(uri, store) or uri
-        with _fluent_tracking_uri(store):
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(dst), tracking_uri=store
-            )
-    except Exception as exc:  # MlflowException (not found) or an OSError from the artifact store
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"--model {ref}: cannot load it from MLflow at {redact_text(store)} ({first}); "
-            "check the name and version (hpo retrain prints them) and --tracking-uri"
-        ) from exc
-    path = Path(local)
-    if not (path / "MLmodel").is_file():
-        raise ConfigError(
-            f"--model {ref}: {uri} is not a logged model (no MLmodel file); a trial run holds "
-            "only weights: ship a model with hpo retrain"
-        )
-    return path
-
-
-def _logged_model_uri(uri: str, tracking_uri: str) -> str | None:
-    """``models:/<model id>`` of the model logged on a run under a name (``runs:/ID/NAME``)."""
-    from mlflow import MlflowClient
-
-    run_id, _, name = uri.removeprefix("runs:/").partition("/")
-    client = MlflowClient(tracking_uri=tracking_uri)
-    outputs = client.get_run(run_id).outputs
-    for output in getattr(outputs, "model_outputs", None) or []:
-        if client.get_logged_model(output.model_id).name == (name or MODEL_ARTIFACT):
-            return f"models:/{output.model_id}"
-    return None
-
-
-def load_pytorch_model(path: str | Path) -> Any:
-    """The PyTorch module of a model folder downloaded by :func:`download_model`, in eval mode."""
-    import mlflow.pytorch
-
-    model = mlflow.pytorch.load_model(str(path))
-    if hasattr(model, "eval"):
-        with contextlib.suppress(Exception):  # an exported graph module may refuse eval()
-            model.eval()
-    return model
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (relative or absolute), else None."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    return None if path in ("", ":memory:") else Path(path)
-
-
-def _use_wal(uri: str) -> None:
-    """Open a local SQLite tracking store in WAL mode with ``synchronous=NORMAL``.
-
-    MLflow commits once per call, and in SQLite's default mode every commit waits for the disk
-    twice; in WAL mode with ``synchronous=NORMAL`` it waits for none, and several processes (the
-    workers of ``hpo run --jobs``, ``hpo ui``) still read and write the file safely. A power cut
-    can lose the last commits but leaves the database consistent. WAL needs the file on a local
-    disk (not NFS). Applies to connections opened from now on, the first (creation) included.
-    """
-    path = _sqlite_path(uri)
-    if path is None:
-        return
-    if not _WAL_STORES:
-        from sqlalchemy import event
-        from sqlalchemy.pool import Pool
-
-        event.listen(Pool, "connect", _on_sqlite_connect)
-    _WAL_STORES.add(os.path.realpath(path))
-
-
-def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    import sqlite3
-
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    row = dbapi_connection.execute("PRAGMA database_list").fetchone()
-    if row and row[2] and os.path.realpath(row[2]) in _WAL_STORES:
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
