@@ -518,6 +518,8 @@ def _ship(
     register: bool,
 ) -> LoggedModel:
     """Log the model with its preprocessing on its seed's run; register it under the study."""
+    from orchestrator.tracking import describe_model_version, log_pytorch_model
+
     record = {
         "format": 1,
         "study": study_name,
@@ -533,7 +535,8 @@ def _ship(
         path = Path(tmp) / PREPROCESSING_FILE
         path.write_text(json.dumps(record, indent=2, default=str))
         tracker.log_file(seed_result.run_id, path)
-        logged = tracker.log_pytorch_model(
+        logged = log_pytorch_model(
+            tracker,
             seed_result.run_id,
             model,
             input_example=example,
@@ -548,7 +551,8 @@ def _ship(
             f"{k.removeprefix('test_')} {mean[k]:.4f} +- {std[k]:.4f}"
             for k in ("test_accuracy", "test_precision", "test_recall", "test_f1")
         )
-        tracker.describe_model_version(
+        describe_model_version(
+            tracker,
             study_name,
             logged.version,
             description=(

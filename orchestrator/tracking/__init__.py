@@ -4,7 +4,7 @@
   trial) and :class:`TrialRun` (one run's buffered metrics, its artifacts and its end);
 - :mod:`._models`: models logged with ``mlflow.pytorch``, and shipped models found and loaded;
 - :mod:`._sqlite`: local SQLite tracking stores in WAL mode;
-- :mod:`._client`: MLflow's default store, and values in the form and size MLflow stores.
+- :mod:`._client`: MLflow's default store, values in the form MLflow stores, batched writes.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 from orchestrator.tracking._client import default_tracking_uri
 from orchestrator.tracking._models import (
     LoggedModel,
+    describe_model_version,
     download_model,
     load_pytorch_model,
+    log_pytorch_model,
     pinned_requirements,
     resolve_model_uri,
 )
@@ -25,8 +27,10 @@ __all__ = [
     "Tracker",
     "TrialRun",
     "default_tracking_uri",
+    "describe_model_version",
     "download_model",
     "load_pytorch_model",
+    "log_pytorch_model",
     "pinned_requirements",
     "resolve_model_uri",
 ]

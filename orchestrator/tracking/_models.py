@@ -1,6 +1,7 @@
 """Shipped models: logged with ``mlflow.pytorch``, found again from what a person types, loaded.
 
-A model is logged in the pt2 format with pinned requirements (:func:`pinned_requirements`);
+:func:`log_pytorch_model` logs a model on a run in the pt2 format with pinned requirements (and
+registers it); :func:`describe_model_version` describes the registered version;
 :func:`resolve_model_uri` turns a registry name, a run id or a folder into an MLflow URI,
 :func:`download_model` fetches it and :func:`load_pytorch_model` loads it for ``hpo predict``.
 """
@@ -8,26 +9,38 @@ A model is logged in the pt2 format with pinned requirements (:func:`pinned_requ
 from __future__ import annotations
 
 import contextlib
-import os
+import io
+import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, first_line
 from orchestrator.redact import redact_text
-from orchestrator.tracking._client import default_tracking_uri
+from orchestrator.tracking._client import (
+    default_tracking_uri,
+    param_value,
+    quiet_artifact_downloads,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.tracking._runs import Tracker
 
 __all__ = [
     "MODEL_ARTIFACT",
     "LoggedModel",
+    "describe_model_version",
     "download_model",
-    "fluent_tracking_uri",
     "load_pytorch_model",
+    "log_pytorch_model",
     "pinned_requirements",
     "resolve_model_uri",
 ]
+
+logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"  # the logged model's name (runs:/<run id>/model)
 
@@ -53,9 +66,85 @@ def pinned_requirements() -> list[str]:
     ]
 
 
+def log_pytorch_model(
+    tracker: Tracker,
+    run_id: str,
+    model: Any,
+    *,
+    input_example: Any,
+    extra_files: Sequence[str | Path] = (),
+    registered_model_name: str | None = None,
+) -> LoggedModel:
+    """Log ``model`` with ``mlflow.pytorch.log_model`` on a run, optionally registering it.
+
+    The model is saved in the pt2 format (``torch.export``: no pickle to trust on loading),
+    traced on ``input_example`` (a few samples; the batch dimension stays dynamic), with
+    pinned pip requirements so that MLflow does not spend seconds inferring them.
+    ``extra_files`` (e.g. ``preprocessing.json``) are stored inside the model's folder.
+    The model must be in eval mode: the graph is traced as it is.
+
+    Args:
+        tracker: the study's tracker; the run and the registry are in its tracking store.
+        run_id: the run the model is logged on.
+        model: a ``torch.nn.Module`` in eval mode.
+        input_example: a NumPy array of a few samples.
+        extra_files: local files to store in the model's folder.
+        registered_model_name: register the model under this name; None logs it only.
+    """
+    import mlflow.pytorch
+
+    started = time.perf_counter()
+    said = io.StringIO()  # MLflow prints "Created version ..." itself: logged here instead
+    with _fluent_tracking_uri(tracker.tracking_uri), contextlib.redirect_stderr(said):
+        info = mlflow.pytorch.log_model(
+            model,
+            name=MODEL_ARTIFACT,
+            input_example=input_example,
+            pip_requirements=pinned_requirements(),
+            extra_files=[str(f) for f in extra_files] or None,
+            serialization_format="pt2",
+            registered_model_name=registered_model_name,
+            run_id=run_id,
+        )
+    for line in said.getvalue().splitlines():
+        logger.info("mlflow: %s", line)
+    version = info.registered_model_version
+    return LoggedModel(
+        model_uri=(
+            f"models:/{registered_model_name}/{version}"
+            if registered_model_name and version is not None
+            else info.model_uri
+        ),
+        run_id=run_id,
+        name=registered_model_name,
+        version=None if version is None else str(version),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def describe_model_version(
+    tracker: Tracker,
+    name: str,
+    version: str,
+    *,
+    description: str,
+    tags: Mapping[str, Any] = (),
+) -> None:
+    """Set the description and tags of a registered model version (secrets redacted)."""
+    tracker.client.update_model_version(name, version, description=redact_text(description))
+    for key, value in dict(tags).items():
+        tracker.client.set_model_version_tag(name, version, key, param_value(value))
+
+
 @contextlib.contextmanager
-def fluent_tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's global tracking URI at ``uri`` meanwhile: ``mlflow.pytorch`` uses it."""
+def _fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking URI at ``uri`` meanwhile: ``mlflow.pytorch`` uses it.
+
+    The one use of an MLflow private in hpo: ``mlflow.pytorch.log_model`` and model downloads
+    read the global tracking URI, and no public API sets it for a while only. MLflow's own
+    ``_use_tracking_uri`` restores the global as it was, unset included; where it is missing,
+    ``set_tracking_uri`` and back (which leaves the previous URI in ``MLFLOW_TRACKING_URI``).
+    """
     import mlflow
     from mlflow.tracking._tracking_service import utils
 
@@ -106,19 +195,19 @@ def download_model(ref: str, dst: str | Path, *, tracking_uri: str | None = None
     uri = resolve_model_uri(ref)
     if Path(uri).is_dir():
         return Path(uri)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet_artifact_downloads()
     store = tracking_uri or default_tracking_uri()
     try:
         if uri.startswith("runs:/"):  # MLflow 3 keeps logged models apart from run artifacts
             uri = _logged_model_uri(uri, store) or uri
-        with fluent_tracking_uri(store):
+        with _fluent_tracking_uri(store):
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=uri, dst_path=str(dst), tracking_uri=store
             )
     except Exception as exc:  # MlflowException (not found) or an OSError from the artifact store
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
-            f"--model {ref}: cannot load it from MLflow at {redact_text(store)} ({first}); "
+            f"--model {ref}: cannot load it from MLflow at {redact_text(store)} "
+            f"({first_line(exc)}); "
             "check the name and version (hpo retrain prints them) and --tracking-uri"
         ) from exc
     path = Path(local)

@@ -10,11 +10,8 @@ Status mapping (Optuna -> MLflow): COMPLETE -> FINISHED; PRUNED -> FINISHED with
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
-import math
 import os
 import tempfile
 import time
@@ -23,12 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.redact import redact_text
-from orchestrator.tracking._client import default_tracking_uri, param_value
-from orchestrator.tracking._models import (
-    MODEL_ARTIFACT,
-    LoggedModel,
-    fluent_tracking_uri,
-    pinned_requirements,
+from orchestrator.tracking._client import (
+    default_tracking_uri,
+    finite_metrics,
+    log_params,
+    now_ms,
+    param_value,
+    quiet_artifact_downloads,
+    run_tags,
+    write_batch,
 )
 from orchestrator.tracking._sqlite import sqlite_path, use_wal
 
@@ -39,11 +39,8 @@ logger = logging.getLogger(__name__)
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
-_MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limit
-_SEARCH_PAGE = 1000  # runs per search_runs page
+SEARCH_PAGE = 1000  # runs per search_runs page
 FLUSH_SECONDS = 5.0  # per-epoch metrics are written at most this often (and at the end)
-_MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
-_MAX_TAGS_PER_BATCH = 100
 
 
 class Tracker:
@@ -57,11 +54,10 @@ class Tracker:
     def __init__(self, experiment: str, *, tracking_uri: str | None = None) -> None:
         from mlflow import MlflowClient
 
-        # artifact downloads print a progress bar to stderr: not wanted in per-trial output or cron
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        quiet_artifact_downloads()
         use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
         self.client = MlflowClient(tracking_uri=tracking_uri)
-        self.tracking_uri = self.client._tracking_client.tracking_uri
+        self.tracking_uri: str = self.client.tracking_uri  # resolved: MLflow's default if None
         self.experiment_name = experiment
         self.experiment_id = self._ensure_experiment(experiment)
         self.parent_run_id: str | None = None
@@ -123,13 +119,7 @@ class Tracker:
             existing = self.client.get_run(found) if found else None
         all_tags = {"hpo.role": PARENT_ROLE, "hpo.study": study_name, **dict(tags)}
         if existing is None:
-            run = self.client.create_run(
-                self.experiment_id,
-                run_name=study_name,
-                tags={k: param_value(v) for k, v in all_tags.items()},
-            )
-            self.parent_run_id = run.info.run_id
-            self._log_params(self.parent_run_id, params)
+            self.parent_run_id = self._create_run(study_name, tags=all_tags, params=params)
         else:
             self.parent_run_id = existing.info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
@@ -137,6 +127,7 @@ class Tracker:
         return self.parent_run_id
 
     def end_parent(self, status: RunStatus) -> None:
+        """End the study's parent run (if one was started) with ``status``."""
         if self.parent_run_id is not None:
             self.client.set_terminated(self.parent_run_id, status=status)
 
@@ -160,21 +151,21 @@ class Tracker:
             "hpo.state": "RUNNING",
             **dict(tags),
         }
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"trial-{trial_number:04d}",
-            tags={k: param_value(v) for k, v in all_tags.items()},
-        )
-        trial_run = TrialRun(self, run.info.run_id)
-        self._log_params(run.info.run_id, params)
-        return trial_run
+        run_id = self._create_run(f"trial-{trial_number:04d}", tags=all_tags, params=params)
+        return TrialRun(self, run_id)
+
+    def _create_run(
+        self, run_name: str, *, tags: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> str:
+        """A new run of this experiment with its tags and parameters; its id."""
+        values = {key: param_value(value) for key, value in tags.items()}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=values)
+        log_params(self.client, run.info.run_id, params)
+        return run.info.run_id
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        if tags:
-            batch = [RunTag(k, param_value(v)) for k, v in tags.items()]
-            self.client.log_batch(run_id, tags=batch)
+        """Set (or overwrite) tags of a run."""
+        self.log_batch(run_id, tags=run_tags(tags))
 
     def log_metrics(
         self,
@@ -185,38 +176,25 @@ class Tracker:
         tags: Mapping[str, Any] | None = None,
     ) -> None:
         """Metrics at ``step`` (non-finite ones left out), and ``tags`` in the same write."""
-        from mlflow.entities import Metric, RunTag
-
-        now = int(time.time() * 1000)
-        batch = [
-            Metric(k, float(v), now, step)
-            for k, v in metrics.items()
-            if v is not None and math.isfinite(float(v))
-        ]
-        labels = [RunTag(k, param_value(v)) for k, v in (tags or {}).items()]
-        if batch or labels:
-            self.log_batch(run_id, metrics=batch, tags=labels)
+        batch = finite_metrics(metrics, timestamp=now_ms(), step=step)
+        self.log_batch(run_id, metrics=batch, tags=run_tags(tags or {}))
 
     def log_batch(
         self, run_id: str, *, metrics: Sequence[Any] = (), tags: Sequence[Any] = ()
     ) -> None:
         """Write MLflow ``Metric`` and ``RunTag`` entities in as few calls as MLflow allows."""
-        metrics, tags = list(metrics), list(tags)
-        while metrics or tags:
-            tag_part = tags[:_MAX_TAGS_PER_BATCH]
-            metric_part = metrics[: _MAX_METRICS_PER_BATCH - len(tag_part)]
-            self.client.log_batch(run_id, metrics=metric_part, tags=tag_part)
-            metrics, tags = metrics[len(metric_part) :], tags[len(tag_part) :]
+        write_batch(self.client, run_id, metrics=metrics, tags=tags)
 
     def log_dict(self, run_id: str, data: Any, artifact_file: str) -> None:
-        self.client.log_text(
-            run_id, redact_text(json.dumps(data, indent=2, default=str)), artifact_file
-        )
+        """Store ``data`` as an indented JSON artifact (secrets redacted)."""
+        self.log_text(run_id, json.dumps(data, indent=2, default=str), artifact_file)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Store ``text`` as an artifact (secrets redacted)."""
         self.client.log_text(run_id, redact_text(text), artifact_file)
 
     def log_file(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        """Store a local file as an artifact, under ``artifact_path`` if given."""
         self.client.log_artifact(run_id, str(path), artifact_path)
 
     def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
@@ -244,14 +222,7 @@ class Tracker:
         self.set_tags(run_id, {"hpo.state": state})
         self.client.set_terminated(run_id, status=status)
 
-    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(k, param_value(v)) for k, v in dict(params).items()]
-        for start in range(0, len(items), _MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(run_id, params=items[start : start + _MAX_PARAMS_PER_BATCH])
-
-    # --- reading runs back; retraining and shipping models ---------------------------------
+    # --- reading runs back; runs of retraining ----------------------------------------------
 
     @classmethod
     def open_existing(cls, experiment: str, *, tracking_uri: str | None = None) -> Tracker | None:
@@ -283,7 +254,7 @@ class Tracker:
             page = self.client.search_runs(
                 [self.experiment_id],
                 filter_string=f"tags.`hpo.role` = '{role}'",
-                max_results=_SEARCH_PAGE,
+                max_results=SEARCH_PAGE,
                 page_token=token,
             )
             runs.update((run.info.run_id, run) for run in page)
@@ -315,72 +286,11 @@ class Tracker:
         all_tags = {"hpo.role": role, "hpo.study": self.experiment_name, **dict(tags)}
         if parent_run_id is not None:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=run_name,
-            tags={k: param_value(v) for k, v in all_tags.items()},
-        )
-        self._log_params(run.info.run_id, params)
-        return TrialRun(self, run.info.run_id)
+        return TrialRun(self, self._create_run(run_name, tags=all_tags, params=params))
 
     def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         """Log every file under a local folder as artifacts of a run."""
         self.client.log_artifacts(run_id, str(path), artifact_path)
-
-    def log_pytorch_model(
-        self,
-        run_id: str,
-        model: Any,
-        *,
-        input_example: Any,
-        extra_files: Sequence[str | Path] = (),
-        registered_model_name: str | None = None,
-    ) -> LoggedModel:
-        """Log ``model`` with ``mlflow.pytorch.log_model`` on a run, optionally registering it.
-
-        The model is saved in the pt2 format (``torch.export``: no pickle to trust on loading),
-        traced on ``input_example`` (a few samples; the batch dimension stays dynamic), with
-        pinned pip requirements so that MLflow does not spend seconds inferring them (FACTS.md).
-        ``extra_files`` (e.g. ``preprocessing.json``) are stored inside the model's folder.
-        The model must be in eval mode: the graph is traced as it is.
-        """
-        import mlflow.pytorch
-
-        started = time.perf_counter()
-        said = io.StringIO()  # MLflow prints "Created version ..." itself: logged here instead
-        with fluent_tracking_uri(self.tracking_uri), contextlib.redirect_stderr(said):
-            info = mlflow.pytorch.log_model(
-                model,
-                name=MODEL_ARTIFACT,
-                input_example=input_example,
-                pip_requirements=pinned_requirements(),
-                extra_files=[str(f) for f in extra_files] or None,
-                serialization_format="pt2",
-                registered_model_name=registered_model_name,
-                run_id=run_id,
-            )
-        for line in said.getvalue().splitlines():
-            logger.info("mlflow: %s", line)
-        version = info.registered_model_version
-        return LoggedModel(
-            model_uri=(
-                f"models:/{registered_model_name}/{version}"
-                if registered_model_name and version is not None
-                else info.model_uri
-            ),
-            run_id=run_id,
-            name=registered_model_name,
-            version=None if version is None else str(version),
-            seconds=time.perf_counter() - started,
-        )
-
-    def describe_model_version(
-        self, name: str, version: str, *, description: str, tags: Mapping[str, Any] = ()
-    ) -> None:
-        """Set the description and tags of a registered model version."""
-        self.client.update_model_version(name, version, description=redact_text(description))
-        for key, value in dict(tags).items():
-            self.client.set_model_version_tag(name, version, key, param_value(value))
 
 
 class TrialRun:
@@ -395,25 +305,23 @@ class TrialRun:
 
     def log_epoch(self, step: int, metrics: Mapping[str, float]) -> None:
         """Record one epoch's metrics at ``step``; written at most every FLUSH_SECONDS."""
-        self._pending.append((step, dict(metrics), int(time.time() * 1000)))
+        self._pending.append((step, dict(metrics), now_ms()))
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
     def _take_pending(self) -> list[Any]:
         """The buffered epochs as MLflow metrics (non-finite ones left out); empties the buffer."""
-        from mlflow.entities import Metric
-
         batch = [
-            Metric(k, float(v), ts, step)
-            for step, metrics, ts in self._pending
-            for k, v in metrics.items()
-            if v is not None and math.isfinite(float(v))
+            metric
+            for step, metrics, timestamp in self._pending
+            for metric in finite_metrics(metrics, timestamp=timestamp, step=step)
         ]
         self._pending.clear()
         self._last_flush = time.monotonic()
         return batch
 
     def flush(self) -> None:
+        """Write the buffered epochs now."""
         if self._pending:
             self.tracker.log_batch(self.run_id, metrics=self._take_pending())
 
@@ -437,22 +345,14 @@ class TrialRun:
         metrics: Mapping[str, float] = (),
     ) -> None:
         """Flush what is buffered, set the final tags and status. Safe to call twice."""
-        from mlflow.entities import Metric, RunTag
-
         if self.ended:
             return
         self.ended = True
         try:
             # one write for all that is left (buffered epochs, final metrics, tags), then the
             # status: each MLflow call is a database commit, the main cost of a short trial
-            now = int(time.time() * 1000)
-            final = [
-                Metric(k, float(v), now, 0)
-                for k, v in dict(metrics).items()
-                if v is not None and math.isfinite(float(v))
-            ]
-            all_tags = {"hpo.state": state, **dict(tags)}
-            labels = [RunTag(k, param_value(v)) for k, v in all_tags.items()]
+            final = finite_metrics(dict(metrics), timestamp=now_ms(), step=0)
+            labels = run_tags({"hpo.state": state, **dict(tags)})
             self.tracker.log_batch(self.run_id, metrics=self._take_pending() + final, tags=labels)
         finally:
             self.tracker.client.set_terminated(self.run_id, status=status)
