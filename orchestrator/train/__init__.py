@@ -11,7 +11,7 @@ Nothing here imports search, tracking or CLI code; torch is imported where it is
 
 from __future__ import annotations
 
-from orchestrator.train._evaluate import evaluate
+from orchestrator.train._evaluate import classification_metrics, evaluate
 from orchestrator.train._loop import (
     EPOCH_METRICS,
     SELECTABLE_METRICS,
@@ -29,6 +29,7 @@ __all__ = [
     "EpochCallback",
     "FitResult",
     "build_optimizer",
+    "classification_metrics",
     "data_fits",
     "evaluate",
     "fit",

@@ -9,7 +9,7 @@ from orchestrator.device import autocast, resolve_precision
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["evaluate"]
+__all__ = ["classification_metrics", "evaluate"]
 
 EVAL_BATCH_SIZE = 1024  # samples per forward pass during evaluation
 
@@ -64,15 +64,22 @@ def evaluate(
     true = y.cpu()
     # rows: true class, columns: predicted (sklearn's layout); on the cpu, where it is deterministic
     cm = torch.bincount(true * num_classes + pred, minlength=num_classes**2)
-    return {"loss": total_loss.item() / n, **_classification_metrics(cm.view(num_classes, -1))}
+    return {"loss": total_loss.item() / n, **classification_metrics(cm.view(num_classes, -1))}
 
 
-def _classification_metrics(cm: torch.Tensor) -> dict[str, Any]:
+def classification_metrics(cm: torch.Tensor) -> dict[str, Any]:
     """Accuracy and per-class/macro precision, recall and F1 from a confusion matrix.
 
     The same numbers as ``sklearn.metrics.precision_recall_fscore_support(..., labels=range(K),
     zero_division=0)`` (macro = unweighted mean over all K classes), at a fraction of its cost
     per epoch (~0.1 ms instead of ~6 ms for 270 samples).
+
+    Args:
+        cm: ``(K, K)`` counts; rows: true class, columns: predicted (sklearn's layout).
+
+    Returns:
+        ``accuracy``, macro ``precision``/``recall``/``f1``, the ``per_class_*`` lists and
+        ``confusion_matrix`` as nested lists of ints.
     """
     import torch
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from orchestrator.device import autocast
-from orchestrator.errors import TrialFailure
+from orchestrator.errors import TrialFailure, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -19,10 +19,20 @@ __all__ = ["is_oom", "probe_forward"]
 
 
 def probe_forward(
-    model: torch.nn.Module, x: torch.Tensor, device: torch.device, precision: str, num_classes: int
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    device: torch.device,
+    precision: str,
+    num_classes: int,
 ) -> None:
     """One forward pass on a couple of samples, so that a model that cannot take the data fails
-    with the reason before training starts."""
+    with the reason before training starts.
+
+    Raises:
+        TrialFailure: the model raised on ``x`` (the first line of its error), or its output is
+            not one logit per class. Out of memory propagates unchanged.
+    """
     import torch
 
     model.eval()
@@ -32,10 +42,8 @@ def probe_forward(
     except RuntimeError as exc:
         if is_oom(exc):
             raise
-        text = str(exc).strip()
-        first_line = text.splitlines()[0] if text else type(exc).__name__
         raise TrialFailure(
-            f"model failed on input of shape {tuple(x.shape)}: {first_line}", kind="error"
+            f"model failed on input of shape {tuple(x.shape)}: {first_line(exc)}", kind="error"
         ) from exc
     finally:
         model.train()

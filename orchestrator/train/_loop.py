@@ -202,7 +202,8 @@ def fit(
     stopped_early = False
 
     try:
-        probe_forward(model, x_train[: min(n, 2)].to(device), device, precision, num_classes)
+        probe = x_train[: min(n, 2)].to(device)
+        probe_forward(model, probe, device=device, precision=precision, num_classes=num_classes)
         model.train()
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()

@@ -96,7 +96,7 @@ def build_optimizer(
     if config.name in ("adam", "adamw"):
         cls = torch.optim.Adam if config.name == "adam" else torch.optim.AdamW
         betas = (config.beta1, config.beta2)
-        try:  # fused: ~1.2x on CPU (FACTS.md); not every device or torch build has it
+        try:  # fused: ~1.2x faster on CPU; not every device or torch build has it
             return cls([dict(g) for g in groups], lr=config.lr, betas=betas, fused=True)
         except (RuntimeError, TypeError, ValueError) as exc:
             logger.debug("fused %s unavailable (%s); using the default kernel", config.name, exc)

@@ -31,7 +31,7 @@ def test_evaluate_metrics(digits: Splits) -> None:
 def test_metrics_match_sklearn() -> None:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    from orchestrator.train._evaluate import _classification_metrics
+    from orchestrator.train import classification_metrics
 
     # random predictions over 6 classes, class 5 never true and class 4 never predicted
     gen = torch.Generator().manual_seed(0)
@@ -39,7 +39,7 @@ def test_metrics_match_sklearn() -> None:
     pred = torch.randint(0, 6, (300,), generator=gen)
     pred[pred == 4] = 0
     cm = torch.tensor(confusion_matrix(true, pred, labels=range(6)))
-    ours = _classification_metrics(cm)
+    ours = classification_metrics(cm)
     p, r, f, _ = precision_recall_fscore_support(
         true, pred, labels=range(6), average=None, zero_division=0
     )
