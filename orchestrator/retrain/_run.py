@@ -14,11 +14,8 @@ logged with ``mlflow.pytorch.log_model`` (pt2 format, an input example, pinned r
 registered under the study's name, with ``preprocessing.json`` (normalisation, input shape, class
 names) inside the model's folder and beside it on the run, for ``hpo predict``.
 
-MLflow, in the study's experiment: a run per configuration (``retrain-t0003``, ``hpo.role=retrain``)
-with the mean and std of the test metrics and ``retrain_evaluation.json``; nested under it a run
-per seed (``retrain-t0003-s23774``, ``hpo.role=retrain_seed``) with the per-epoch training
-metrics, its test metrics and ``test_evaluation.json``. The study keeps a summary in its user
-attribute ``hpo.retrain`` (the report shows it).
+The MLflow runs of each configuration and seed are :mod:`._seeds`'s; the study keeps a summary in
+its user attribute ``hpo.retrain`` (the report shows it).
 """
 
 from __future__ import annotations

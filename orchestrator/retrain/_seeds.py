@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import TrialFailure
 from orchestrator.retrain._summary import (
@@ -26,9 +26,11 @@ from orchestrator.retrain._summary import (
 if TYPE_CHECKING:
     import optuna
     import torch
+    from pydantic import BaseModel
 
+    from orchestrator.config import TrainConfig
     from orchestrator.data import Splits
-    from orchestrator.tracking import Tracker
+    from orchestrator.tracking import RunStatus, Tracker
 
 __all__ = ["retrain_config"]
 
@@ -85,7 +87,7 @@ def retrain_config(
         seeds=[],
     )
     first_model = None
-    status = "KILLED"
+    status: RunStatus = "KILLED"
     try:
         for i, seed in enumerate(seeds):
             seed_result, model = _retrain_seed(
@@ -141,7 +143,7 @@ def retrain_config(
                 "retrain_evaluation.json",
             )
         parent.end(
-            status,  # type: ignore[arg-type]
+            status,
             state="COMPLETE" if status == "FINISHED" else "FAIL",
             metrics=summary_metrics,
         )
@@ -154,8 +156,8 @@ def _retrain_seed(
     *,
     trial: int,
     seed: int,
-    model_cfg: Any,
-    train_cfg: Any,
+    model_cfg: BaseModel,
+    train_cfg: TrainConfig,
     splits: Splits,
     device: torch.device,
     precision: str,
