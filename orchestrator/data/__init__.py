@@ -27,8 +27,9 @@ from orchestrator.data._bundled import (
     load_wine,
 )
 from orchestrator.data._cache import CACHE_ENV
+from orchestrator.data._preprocess import apply_preprocessing
 from orchestrator.data._spec import DataKind, DataSpec, Splits
-from orchestrator.data._split import apply_preprocessing, make_splits, split_rows
+from orchestrator.data._split import make_splits, split_rows
 from orchestrator.data._table import load_csv
 from orchestrator.errors import DataError
 

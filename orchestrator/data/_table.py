@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.data._split import encode_labels, make_splits, split_rows
+from orchestrator.data._text import encode_texts, fit_text_encoding
 from orchestrator.errors import DataError
 
 if TYPE_CHECKING:
@@ -126,8 +127,6 @@ def _text_splits(
     seed: int,
     listing: str,
 ) -> Splits:
-    from orchestrator.data._text import encode_texts, fit_text_encoding
-
     column = config.text
     assert column is not None
     if column not in frame.columns:
