@@ -190,6 +190,35 @@ def test_import_is_cheap() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_modules_import_each_other_one_way() -> None:
+    # the modules of data/ import each other without a cycle, imports inside functions included
+    import ast
+
+    import orchestrator.data
+
+    folder = Path(orchestrator.data.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("_*.py"):
+        targets = graph.setdefault(path.stem, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("orchestrator.data._"):
+                    targets.add(node.module.rsplit(".", 1)[1])
+                elif node.module == "orchestrator.data":
+                    targets.update(a.name for a in node.names if a.name.startswith("_"))
+
+    def cycle_from(module: str, trail: tuple[str, ...]) -> tuple[str, ...] | None:
+        if module in trail:
+            return (*trail, module)
+        for target in sorted(graph.get(module, ())):
+            found = cycle_from(target, (*trail, module))
+            if found:
+                return found
+        return None
+
+    assert {m: cycle_from(m, ()) for m in graph} == dict.fromkeys(graph)
+
+
 def test_integer_valued_float_labels_are_classes() -> None:
     # 0.0/1.0 (a label column pandas read as floats) are two classes, not real numbers
     x = np.arange(60, dtype=float).reshape(30, 2)

@@ -8,32 +8,19 @@ text column), ``npz`` (arrays) and ``images`` (a folder per class). Nothing here
 train/val/test tensors on the CPU, the :class:`DataSpec` a model sizes itself from, and the
 preprocessing record needed to prepare new input. A new loader is a function
 ``(config, *, seed) -> Splits`` that reads its source into arrays and calls :func:`make_splits`,
-plus one line in :data:`LOADERS`.
+plus one line in :data:`LOADERS` (``_registry.py``).
 
 Importing this package is cheap: NumPy, scikit-learn and torch are imported inside the loaders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-from orchestrator.data._arrays import load_images, load_npz, read_image
-from orchestrator.data._bundled import (
-    load_breast_cancer,
-    load_digits,
-    load_iris,
-    load_mnist1d,
-    load_wine,
-)
+from orchestrator.data._arrays import read_image
 from orchestrator.data._cache import CACHE_ENV
+from orchestrator.data._preprocess import apply_preprocessing
+from orchestrator.data._registry import LOADERS, Loader, load_data
 from orchestrator.data._spec import DataKind, DataSpec, Splits
-from orchestrator.data._split import apply_preprocessing, make_splits, split_rows
-from orchestrator.data._table import load_csv
-from orchestrator.errors import DataError
-
-if TYPE_CHECKING:
-    from orchestrator.config import DataConfig
+from orchestrator.data._split import make_splits, split_rows
 
 __all__ = [
     "CACHE_ENV",
@@ -48,78 +35,3 @@ __all__ = [
     "read_image",
     "split_rows",
 ]
-
-Loader = Callable[..., Splits]  # (config: DataConfig, *, seed: int) -> Splits
-
-# data.name -> loader
-LOADERS: dict[str, Loader] = {
-    "digits": load_digits,
-    "iris": load_iris,
-    "wine": load_wine,
-    "breast_cancer": load_breast_cancer,
-    "mnist1d": load_mnist1d,
-    "csv": load_csv,
-    "npz": load_npz,
-    "images": load_images,
-}
-
-
-def load_data(config: DataConfig, *, seed: int) -> Splits:
-    """Load the data set ``config.name`` and split it (stratified, seeded by ``seed``).
-
-    Raises:
-        DataError: an unknown name, or data that cannot be loaded or split as configured.
-    """
-    try:
-        loader = LOADERS[config.name]
-    except KeyError:
-        valid = ", ".join(sorted(LOADERS))
-        raise DataError(
-            f"data.name: unknown data set {config.name!r}; valid names: {valid}"
-        ) from None
-    _check_settings_apply(config)
-    return loader(config, seed=seed)
-
-
-# settings that only some of the built-in loaders read -> those loaders
-_READERS: dict[str, tuple[str, ...]] = {
-    "published_split": ("mnist1d",),
-    "mnist1d": ("mnist1d",),
-    "cache_dir": ("mnist1d", "images"),
-    "path": ("csv", "npz", "images"),
-    "target": ("csv",),
-    "features": ("csv",),
-    "text": ("csv",),
-    "tokenizer": ("csv",),
-    "max_length": ("csv",),
-    "min_freq": ("csv",),
-    "max_vocab": ("csv",),
-    "x_key": ("npz",),
-    "y_key": ("npz",),
-    "kind": ("npz",),
-    "image_size": ("images",),
-    "color": ("images",),
-}
-_BUILT_IN = (
-    "digits", "iris", "wine", "breast_cancer", "mnist1d", "csv", "npz", "images"
-)  # fmt: skip
-
-
-def _check_settings_apply(config: DataConfig) -> None:
-    """A setting changed from its default must be one the chosen built-in loader reads.
-
-    Raises:
-        DataError: naming the setting and the loaders that read it.
-    """
-    if config.name not in _BUILT_IN:
-        return  # a loader registered later reads what it likes
-    for key, readers in _READERS.items():
-        value = getattr(config, key)
-        if config.name not in readers and value != type(config).model_fields[key].get_default(
-            call_default_factory=True
-        ):
-            names = ", ".join(readers[:-1]) + " or " * (len(readers) > 1) + readers[-1]
-            raise DataError(
-                f"data.{key}: {config.name} does not read it (only {names} "
-                f"{'does' if len(readers) == 1 else 'do'}); remove it"
-            )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.data._cache import cache_key, cache_root, cached_arrays
 from orchestrator.data._split import make_splits
 from orchestrator.data._table import require_path
-from orchestrator.errors import DataError
+from orchestrator.errors import DataError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,7 +43,7 @@ def load_npz(config: DataConfig, *, seed: int) -> Splits:
         arrays = {k: archive[k] for k in (config.x_key, config.y_key) if k in archive.files}
         keys = list(archive.files)
     except (OSError, ValueError, EOFError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise DataError(
             f"data.path: cannot read {config.path} as a .npz archive: {reason}"
         ) from exc
@@ -118,7 +118,7 @@ def read_image(path: str | Path, *, size: int, color: str) -> np.ndarray:
             image = image.resize((size, size), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise DataError(f"data.path: cannot read image {path}: {reason}") from exc
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 

@@ -3,10 +3,10 @@
 A loader reads its source into NumPy arrays ``x`` (one row per sample) and ``y`` (labels of any
 type) and calls :func:`make_splits`, which adds the channel axis where the kind needs one, encodes
 the labels, splits train/val/test (stratified, seeded), standardises with train-split statistics
-only, and records in ``preprocessing`` what :func:`apply_preprocessing` needs to prepare new input
-the same way. A loader whose encoding must be fitted on the training rows only (a CSV's one-hot
-categories, a text vocabulary) splits first with :func:`split_rows` and hands the rows over.
-NumPy, scikit-learn and torch are imported inside the functions.
+only, and records in ``preprocessing`` what :func:`~orchestrator.data.apply_preprocessing` needs
+to prepare new input the same way. A loader whose encoding must be fitted on the training rows
+only (a CSV's one-hot categories, a text vocabulary) splits first with :func:`split_rows` and
+hands the rows over. NumPy, scikit-learn and torch are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ if TYPE_CHECKING:
 
     from orchestrator.config import DataConfig
 
-__all__ = ["apply_preprocessing", "encode_labels", "make_splits", "split_rows"]
+__all__ = ["encode_labels", "make_splits", "normalize", "split_rows"]
 
 logger = logging.getLogger(__name__)
 
 # per-sample rank each kind ends up with, after an added channel axis
 _SAMPLE_RANK = {"image": 3, "sequence": 2, "features": 1, "tokens": 1}
 _STD_FLOOR = 1e-8  # a constant column (e.g. digits' corner pixels) keeps std 1, not 0
-SPLITS = ("train", "val", "test")
 
 
 def make_splits(
@@ -66,7 +65,7 @@ def make_splits(
         standardize: features only: a boolean mask of the columns to standardise (one-hot
             columns are left as they are); None standardises every column.
         encoding: the loader's own record (columns, categories, vocabulary), kept in
-            ``preprocessing`` for :func:`apply_preprocessing`.
+            ``preprocessing`` for :func:`~orchestrator.data.apply_preprocessing`.
 
     Raises:
         DataError: inconsistent shapes or labels, fewer than two classes, a class too small to
@@ -122,7 +121,7 @@ def make_splits(
         preprocessing["encoding"] = encoding
 
     def tensors(part: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = _normalize(x[part], norm)
+        xs = normalize(x[part], norm)
         return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(y_idx[part])
 
     spec = DataSpec(
@@ -142,41 +141,6 @@ def make_splits(
     )
     logger.debug("%s: split %s", source, splits.sizes)
     return splits
-
-
-def apply_preprocessing(x_raw: Any, preprocessing: dict[str, Any]) -> np.ndarray:
-    """Prepare new raw samples exactly as :func:`make_splits` prepared the training data.
-
-    Args:
-        x_raw: samples in the source's raw layout: for arrays any shape with
-            ``N * prod(input_shape)`` values; for a CSV table a pandas DataFrame (or a mapping
-            of columns) with the feature columns; for a CSV text column a DataFrame with that
-            column or a sequence of strings.
-        preprocessing: ``Splits.preprocessing``, possibly after a JSON round trip.
-
-    Returns:
-        float32 array of shape ``(N, *input_shape)``; int64 token ids for text.
-
-    Raises:
-        DataError: a table that lacks one of the feature columns.
-    """
-    import numpy as np
-
-    encoding = preprocessing.get("encoding") or {}
-    if encoding.get("type") == "table":
-        from orchestrator.data._table import encode_table
-
-        x_raw = encode_table(x_raw, encoding)
-    elif encoding.get("type") == "text":
-        from orchestrator.data._text import encode_texts
-
-        return encode_texts(x_raw, encoding)
-    elif encoding.get("type") == "sequence_tf":  # (N, T, F) sources are stored channels-first
-        x_raw = np.asarray(x_raw, dtype=np.float32)
-        x_raw = x_raw.reshape(len(x_raw), -1, preprocessing["input_shape"][0]).transpose(0, 2, 1)
-    shape = tuple(preprocessing["input_shape"])
-    x = np.asarray(x_raw, dtype=np.float32).reshape(-1, *shape)
-    return _normalize(x, preprocessing.get("normalize"))
 
 
 def encode_labels(
@@ -326,7 +290,8 @@ def _fit_normalizer(
     return {"mode": mode, "mean": mean.tolist(), "std": std.tolist()}
 
 
-def _normalize(x: np.ndarray, norm: dict[str, Any] | None) -> np.ndarray:
+def normalize(x: np.ndarray, norm: dict[str, Any] | None) -> np.ndarray:
+    """``x`` standardised with the record of :func:`_fit_normalizer`; unchanged if None."""
     import numpy as np
 
     if not norm:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.data._split import encode_labels, make_splits, split_rows
-from orchestrator.errors import DataError
+from orchestrator.data._text import encode_texts, fit_text_encoding
+from orchestrator.errors import DataError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,7 +65,7 @@ def load_csv(config: DataConfig, *, seed: int) -> Splits:
     try:
         frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise DataError(f"data.path: cannot read {config.path} as CSV: {reason}") from exc
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
@@ -126,8 +127,6 @@ def _text_splits(
     seed: int,
     listing: str,
 ) -> Splits:
-    from orchestrator.data._text import encode_texts, fit_text_encoding
-
     column = config.text
     assert column is not None
     if column not in frame.columns:

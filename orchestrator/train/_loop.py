@@ -20,29 +20,30 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.device import autocast, grad_scaler, resolve_precision
 from orchestrator.errors import TrialFailure
 from orchestrator.models import count_parameters
+from orchestrator.train._evaluate import evaluate
+from orchestrator.train._failures import is_oom, probe_forward
+from orchestrator.train._optim import build_optimizer, lr_at
 
 if TYPE_CHECKING:
     import torch
 
-    from orchestrator.config import OptimizerConfig, ScheduleConfig, TrainConfig
+    from orchestrator.config import TrainConfig
     from orchestrator.data import Splits
 
 __all__ = [
     "EPOCH_METRICS",
+    "SELECTABLE_METRICS",
     "EpochCallback",
     "FitResult",
-    "build_optimizer",
     "data_fits",
-    "evaluate",
     "fit",
-    "lr_at",
     "seed_everything",
 ]
 
@@ -63,10 +64,6 @@ EPOCH_METRICS = (
 )
 SELECTABLE_METRICS = EPOCH_METRICS[:6]  # what `metric` (best epoch, early stopping) may be
 
-WARMUP_START = 0.1  # warmup ramps linearly from lr * 0.1 to lr
-ONECYCLE_DIV = 25.0  # onecycle starts at lr / 25 (as torch's OneCycleLR) ...
-ONECYCLE_FINAL_DIV = 1e4  # ... and anneals to lr / 25 / 1e4
-EVAL_BATCH_SIZE = 1024  # samples per forward pass during evaluation
 DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of its free memory
 
 
@@ -91,190 +88,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-# --- learning rate --------------------------------------------------------------------------------
-
-
-def lr_at(epoch: float, *, base_lr: float, schedule: ScheduleConfig, epochs: int) -> float:
-    """The learning rate at a fractional epoch (``2.5`` = halfway through the third epoch).
-
-    A linear warmup from ``base_lr * 0.1`` over ``schedule.warmup_epochs`` comes first; the
-    schedule then runs over the remaining epochs:
-
-    - ``none``: constant ``base_lr``;
-    - ``cosine``: half a cosine from ``base_lr`` down to ``base_lr * min_lr_ratio`` at the end;
-    - ``step``: times ``gamma`` every ``step_size`` epochs;
-    - ``onecycle``: cosine rise from ``base_lr / 25`` to ``base_lr`` over the first ``pct_start``,
-      then cosine decay to ``base_lr / 25 / 1e4`` (the shape of torch's ``OneCycleLR``).
-
-    Raises:
-        ValueError: an unknown schedule name.
-    """
-    warm = schedule.warmup_epochs
-    if warm and epoch < warm:
-        return base_lr * (WARMUP_START + (1 - WARMUP_START) * max(epoch, 0.0) / warm)
-    since = epoch - warm  # epochs since the warmup ended
-    span = epochs - warm
-    progress = min(max(since / span, 0.0), 1.0) if span > 0 else 1.0
-
-    if schedule.name == "none":
-        return base_lr
-    if schedule.name == "cosine":
-        floor = base_lr * schedule.min_lr_ratio
-        return floor + (base_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-    if schedule.name == "step":
-        return base_lr * schedule.gamma ** math.floor(max(since, 0.0) / schedule.step_size)
-    if schedule.name == "onecycle":
-        start = base_lr / ONECYCLE_DIV
-        end = start / ONECYCLE_FINAL_DIV
-        if progress < schedule.pct_start:
-            rise = progress / schedule.pct_start
-            return start + (base_lr - start) * 0.5 * (1 - math.cos(math.pi * rise))
-        fall = (progress - schedule.pct_start) / (1 - schedule.pct_start)
-        return end + (base_lr - end) * 0.5 * (1 + math.cos(math.pi * fall))
-    raise ValueError(
-        f"train.schedule.name: unknown schedule {schedule.name!r}; "
-        "valid: none, cosine, step, onecycle"
-    )
-
-
-# --- optimizer ------------------------------------------------------------------------------------
-
-
-def build_optimizer(
-    params: Iterable[torch.nn.Parameter], config: OptimizerConfig
-) -> torch.optim.Optimizer:
-    """The optimizer ``config.name`` over ``params``.
-
-    Weight decay applies to matrices and kernels (``dim >= 2``) only, never to biases or norm
-    scales, as in nanoGPT. Adam and AdamW use the fused kernel where the device supports it.
-
-    Raises:
-        ValueError: an unknown optimizer name.
-    """
-    import torch
-
-    groups = _param_groups(params, config.weight_decay)
-    if config.name == "sgd":
-        return torch.optim.SGD(
-            groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov
-        )
-    if config.name in ("adam", "adamw"):
-        cls = torch.optim.Adam if config.name == "adam" else torch.optim.AdamW
-        betas = (config.beta1, config.beta2)
-        try:  # fused: ~1.2x on CPU (FACTS.md); not every device or torch build has it
-            return cls([dict(g) for g in groups], lr=config.lr, betas=betas, fused=True)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            logger.debug("fused %s unavailable (%s); using the default kernel", config.name, exc)
-            return cls(groups, lr=config.lr, betas=betas)
-    if config.name == "rmsprop":
-        return torch.optim.RMSprop(
-            groups, lr=config.lr, alpha=config.alpha, momentum=config.momentum
-        )
-    raise ValueError(
-        f"train.optimizer.name: unknown optimizer {config.name!r}; valid: sgd, adam, adamw, rmsprop"
-    )
-
-
-def _param_groups(
-    params: Iterable[torch.nn.Parameter], weight_decay: float
-) -> list[dict[str, Any]]:
-    params = [p for p in params if p.requires_grad]
-    if weight_decay == 0:
-        return [{"params": params, "weight_decay": 0.0}]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return [g for g in groups if g["params"]]
-
-
-# --- evaluation -----------------------------------------------------------------------------------
-
-
-def evaluate(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    device: torch.device | str,
-    precision: str = "32",
-    batch_size: int = EVAL_BATCH_SIZE,
-    num_classes: int,
-    label_smoothing: float = 0.0,
-) -> dict[str, Any]:
-    """Loss and classification metrics of ``model`` on ``(x, y)``, without gradients.
-
-    Returns:
-        ``loss`` (mean cross-entropy), ``accuracy``, macro ``precision``/``recall``/``f1`` over
-        classes ``0..num_classes-1`` (zero_division=0), ``per_class_precision``/``_recall``/``_f1``
-        lists, and ``confusion_matrix`` (rows: true class, columns: predicted).
-
-    Raises:
-        ValueError: no samples.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    n = len(y)
-    if n == 0:
-        raise ValueError("evaluate: got no samples")
-    device = torch.device(device)
-    precision = resolve_precision(precision, device)
-    total_loss = torch.zeros((), device=device)
-    predictions = []
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            xb = x[start : start + batch_size].to(device, non_blocking=True)
-            yb = y[start : start + batch_size].to(device, non_blocking=True)
-            with autocast(device, precision):
-                logits = model(xb)
-            logits = logits.float()
-            total_loss += F.cross_entropy(
-                logits, yb, reduction="sum", label_smoothing=label_smoothing
-            )
-            predictions.append(logits.argmax(dim=1))
-    model.train(was_training)
-
-    pred = torch.cat(predictions).cpu()
-    true = y.cpu()
-    # rows: true class, columns: predicted (sklearn's layout); on the cpu, where it is deterministic
-    cm = torch.bincount(true * num_classes + pred, minlength=num_classes**2)
-    return {"loss": total_loss.item() / n, **_classification_metrics(cm.view(num_classes, -1))}
-
-
-def _classification_metrics(cm: torch.Tensor) -> dict[str, Any]:
-    """Accuracy and per-class/macro precision, recall and F1 from a confusion matrix.
-
-    The same numbers as ``sklearn.metrics.precision_recall_fscore_support(..., labels=range(K),
-    zero_division=0)`` (macro = unweighted mean over all K classes), at a fraction of its cost
-    per epoch (~0.1 ms instead of ~6 ms for 270 samples).
-    """
-    import torch
-
-    cm = cm.double().cpu()
-    hits = cm.diagonal()
-    predicted = cm.sum(dim=0)  # per class: how often it was predicted
-    actual = cm.sum(dim=1)  # per class: how often it is the true class
-    precision = torch.where(predicted > 0, hits / predicted.clamp(min=1), 0.0)
-    recall = torch.where(actual > 0, hits / actual.clamp(min=1), 0.0)
-    both = precision + recall
-    f1 = torch.where(both > 0, 2 * precision * recall / both.clamp(min=1e-300), 0.0)
-    return {
-        "accuracy": float(hits.sum() / cm.sum()),
-        "precision": float(precision.mean()),
-        "recall": float(recall.mean()),
-        "f1": float(f1.mean()),
-        "per_class_precision": precision.tolist(),
-        "per_class_recall": recall.tolist(),
-        "per_class_f1": f1.tolist(),
-        "confusion_matrix": cm.long().tolist(),
-    }
 
 
 # --- training -------------------------------------------------------------------------------------
@@ -389,7 +202,8 @@ def fit(
     stopped_early = False
 
     try:
-        _probe_forward(model, x_train[: min(n, 2)].to(device), device, precision, num_classes)
+        probe = x_train[: min(n, 2)].to(device)
+        probe_forward(model, probe, device=device, precision=precision, num_classes=num_classes)
         model.train()
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
@@ -497,7 +311,7 @@ def fit(
                         logger.debug("early stop at epoch %d (best %d)", epoch, best_epoch)
                         break
     except Exception as exc:
-        if isinstance(exc, TrialFailure) or not _is_oom(exc):
+        if isinstance(exc, TrialFailure) or not is_oom(exc):
             raise
         raise TrialFailure(
             f"out of memory on {device} at train.batch_size={batch_size} with "
@@ -513,55 +327,6 @@ def fit(
         epochs_run=len(history),
         stopped_early=stopped_early,
         n_parameters=n_parameters,
-    )
-
-
-def _probe_forward(
-    model: torch.nn.Module, x: torch.Tensor, device: torch.device, precision: str, num_classes: int
-) -> None:
-    """One forward pass on a couple of samples, so that a model that cannot take the data fails
-    with the reason before training starts."""
-    import torch
-
-    model.eval()
-    try:
-        with torch.inference_mode(), autocast(device, precision):
-            out = model(x)
-    except RuntimeError as exc:
-        if _is_oom(exc):
-            raise
-        text = str(exc).strip()
-        first_line = text.splitlines()[0] if text else type(exc).__name__
-        raise TrialFailure(
-            f"model failed on input of shape {tuple(x.shape)}: {first_line}", kind="error"
-        ) from exc
-    finally:
-        model.train()
-    if tuple(out.shape) != (len(x), num_classes):
-        raise TrialFailure(
-            f"model output has shape {tuple(out.shape)} for input of shape {tuple(x.shape)}; "
-            f"expected ({len(x)}, {num_classes}): one logit per class",
-            kind="error",
-        )
-
-
-def _is_oom(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or the RuntimeErrors the CPU and MPS allocators raise."""
-    import torch
-
-    types = tuple(
-        t
-        for t in (
-            getattr(torch, "OutOfMemoryError", None),
-            getattr(torch.cuda, "OutOfMemoryError", None),
-        )
-        if isinstance(t, type)
-    )
-    if types and isinstance(exc, types):
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
     )
 
 

@@ -1,8 +1,7 @@
-"""Tests for orchestrator/train.py: the loop, optimizers, schedules, failures, callbacks."""
+"""Tests for orchestrator/train/_loop.py: the loop, callbacks, early stopping, failures."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import subprocess
 import sys
@@ -12,49 +11,23 @@ import torch
 from torch import nn
 
 from orchestrator.config import (
-    AdamConfig,
-    AdamWConfig,
     DataConfig,
     EarlyStoppingConfig,
-    RMSpropConfig,
     ScheduleConfig,
     SGDConfig,
-    TrainConfig,
 )
-from orchestrator.data import Splits, load_data
+from orchestrator.data import Splits
 from orchestrator.errors import TrialFailure
 from orchestrator.models import build_model, family_config
 from orchestrator.train import (
     EPOCH_METRICS,
-    build_optimizer,
     data_fits,
     evaluate,
     fit,
     lr_at,
     seed_everything,
 )
-
-
-@pytest.fixture(scope="module")
-def digits() -> Splits:
-    return load_data(DataConfig(), seed=0)
-
-
-def tiny_mlp(splits: Splits, *, seed: int = 0) -> nn.Module:
-    seed_everything(seed)
-    return build_model(family_config("mlp")(depth=1, layers={"width": 32}), splits.spec)
-
-
-def quick(**overrides: object) -> TrainConfig:
-    """Two epochs of Adam at 1e-2: enough to learn digits well past chance."""
-    settings: dict = {"epochs": 2, "batch_size": 64, "optimizer": AdamConfig(lr=1e-2)}
-    settings.update(overrides)
-    return TrainConfig(**settings)
-
-
-def run(model: nn.Module, splits: Splits, config: TrainConfig, **kwargs: object):
-    return fit(model, splits, config, device="cpu", precision="32", seed=0, **kwargs)
-
+from tests.train.helpers import quick, run, tiny_mlp
 
 # --- the loop -------------------------------------------------------------------------------------
 
@@ -118,7 +91,7 @@ def test_data_that_does_not_fit_stays_in_host_memory(
     digits: Splits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the same training when batches are copied from host memory instead of living on the device
-    import orchestrator.train as train_module
+    import orchestrator.train._loop as train_module
 
     resident = run(tiny_mlp(digits), digits, quick())
     monkeypatch.setattr(train_module, "data_fits", lambda nbytes, device: False)
@@ -273,128 +246,6 @@ def test_out_of_memory_fails_the_trial(digits: Splits) -> None:
     with pytest.raises(TrialFailure, match=r"out of memory on cpu at train.batch_size=64") as info:
         run(Oom(), digits, quick())
     assert info.value.kind == "oom"
-
-
-# --- optimizers -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        SGDConfig(lr=0.1),
-        SGDConfig(lr=0.1, nesterov=True, weight_decay=1e-4),
-        AdamConfig(lr=1e-3),
-        AdamWConfig(lr=1e-3),
-        RMSpropConfig(lr=1e-3, momentum=0.5),
-    ],
-    ids=lambda c: c.name,
-)
-def test_one_step_lowers_the_loss(digits: Splits, config) -> None:
-    model = tiny_mlp(digits)
-    x, y = digits.train[0][:256], digits.train[1][:256]
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = build_optimizer(model.parameters(), config)
-    before = loss_fn(model(x), y)
-    before.backward()
-    optimizer.step()
-    # one step on a fixed batch moves downhill
-    assert loss_fn(model(x), y).item() < before.item()
-
-
-def test_weight_decay_spares_biases() -> None:
-    # decay on weight matrices only; biases and norm scales go in a group without decay
-    model = nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3))
-    optimizer = build_optimizer(model.parameters(), AdamWConfig(weight_decay=0.1))
-    decays = {
-        g["weight_decay"]: sum(p.numel() for p in g["params"]) for g in optimizer.param_groups
-    }
-    assert decays == {0.1: 12, 0.0: 3 + 3 + 3}
-    assert type(optimizer) is torch.optim.AdamW
-
-
-# --- learning-rate schedules ----------------------------------------------------------------------
-
-
-def test_lr_none_is_constant() -> None:
-    # no schedule: the base lr at every point
-    s = ScheduleConfig(name="none")
-    assert {lr_at(t, base_lr=0.1, schedule=s, epochs=10) for t in (0, 3.3, 9.99)} == {0.1}
-
-
-def test_lr_cosine_endpoints() -> None:
-    s = ScheduleConfig(name="cosine", min_lr_ratio=0.1)
-    lr = [lr_at(t / 10, base_lr=1.0, schedule=s, epochs=10) for t in range(101)]
-    # from the base lr down to base * min_lr_ratio, halfway between at the midpoint, never rising
-    assert lr[0] == pytest.approx(1.0) and lr[-1] == pytest.approx(0.1)
-    assert lr[50] == pytest.approx(0.55)
-    assert all(a >= b for a, b in itertools.pairwise(lr))
-
-
-def test_lr_step_decay() -> None:
-    # times gamma every step_size epochs
-    s = ScheduleConfig(name="step", step_size=2, gamma=0.5)
-    got = [lr_at(t, base_lr=1.0, schedule=s, epochs=10) for t in (0, 1.99, 2, 3.5, 4, 9.9)]
-    assert got == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25, 0.0625])
-
-
-def test_lr_warmup_ramp() -> None:
-    # a linear ramp from lr/10 to lr over the warmup, then the schedule starts from the full lr
-    s = ScheduleConfig(name="cosine", warmup_epochs=2)
-    got = [lr_at(t, base_lr=1.0, schedule=s, epochs=10) for t in (0, 0.5, 1, 1.5, 2)]
-    assert got == pytest.approx([0.1, 0.325, 0.55, 0.775, 1.0])
-    assert lr_at(10, base_lr=1.0, schedule=s, epochs=10) == pytest.approx(0.0)
-
-
-def test_lr_onecycle_peak() -> None:
-    s = ScheduleConfig(name="onecycle", pct_start=0.3)
-    grid = [t / 100 for t in range(1001)]
-    lr = [lr_at(t, base_lr=1.0, schedule=s, epochs=10) for t in grid]
-    # starts at lr/25, peaks at the base lr exactly at pct_start, ends near zero
-    assert lr[0] == pytest.approx(1 / 25)
-    assert grid[lr.index(max(lr))] == pytest.approx(3.0) and max(lr) == pytest.approx(1.0)
-    assert lr[-1] == pytest.approx(1 / 25 / 1e4)
-
-
-# --- evaluate -------------------------------------------------------------------------------------
-
-
-def test_evaluate_metrics(digits: Splits) -> None:
-    model = tiny_mlp(digits)
-    x, y = digits.val
-    out = evaluate(model, x, y, device="cpu", num_classes=10, batch_size=100)
-    cm = out["confusion_matrix"]
-    # a 10x10 confusion matrix over every sample; its diagonal is the accuracy
-    assert len(cm) == 10 and all(len(row) == 10 for row in cm)
-    assert sum(map(sum, cm)) == len(y)
-    assert out["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(10)) / len(y))
-    # per-class lists, and macro averages that are their means
-    assert len(out["per_class_f1"]) == 10
-    assert out["f1"] == pytest.approx(sum(out["per_class_f1"]) / 10)
-    # and the model is left in the mode it was in
-    assert model.training
-
-
-def test_metrics_match_sklearn() -> None:
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    from orchestrator.train import _classification_metrics
-
-    # random predictions over 6 classes, class 5 never true and class 4 never predicted
-    gen = torch.Generator().manual_seed(0)
-    true = torch.randint(0, 5, (300,), generator=gen)
-    pred = torch.randint(0, 6, (300,), generator=gen)
-    pred[pred == 4] = 0
-    cm = torch.tensor(confusion_matrix(true, pred, labels=range(6)))
-    ours = _classification_metrics(cm)
-    p, r, f, _ = precision_recall_fscore_support(
-        true, pred, labels=range(6), average=None, zero_division=0
-    )
-    # the same per-class and macro numbers as sklearn with zero_division=0
-    assert ours["per_class_precision"] == pytest.approx(p.tolist())
-    assert ours["per_class_recall"] == pytest.approx(r.tolist())
-    assert ours["per_class_f1"] == pytest.approx(f.tolist())
-    assert ours["f1"] == pytest.approx(f.mean()) and ours["precision"] == pytest.approx(p.mean())
-    assert ours["accuracy"] == pytest.approx(float((true == pred).double().mean()))
 
 
 def test_import_is_cheap() -> None:

@@ -1,0 +1,103 @@
+"""What every MLflow call of hpo shares: the default store, and values in the form MLflow stores.
+
+Parameter and tag values are JSON text, with secrets redacted, cut to MLflow's length limit;
+non-finite metrics are left out (MLflow stores NaN, but no chart or comparison can use it); a
+batch of entities is split into as few ``log_batch`` calls as MLflow's limits allow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.redact import redact_text
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+__all__ = [
+    "default_tracking_uri",
+    "finite_metrics",
+    "log_params",
+    "now_ms",
+    "param_value",
+    "quiet_artifact_downloads",
+    "run_tags",
+    "write_batch",
+]
+
+MAX_PARAM_LENGTH = 6000  # MLflow's param value limit, in characters
+MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
+MAX_METRICS_PER_BATCH = 1000  # metrics and tags together
+MAX_TAGS_PER_BATCH = 100
+
+
+def default_tracking_uri() -> str:
+    """Where MLflow itself would log: MLFLOW_TRACKING_URI, else its own default store."""
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def quiet_artifact_downloads() -> None:
+    """No progress bar on artifact downloads (it goes to stderr: per-trial output, cron mail)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def param_value(value: Any) -> str:
+    """A parameter or tag value as MLflow stores it: JSON unless text, redacted, cut to length."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return redact_text(text)[:MAX_PARAM_LENGTH]
+
+
+def now_ms() -> int:
+    """MLflow's timestamp of now: milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def finite_metrics(values: Mapping[str, Any], *, timestamp: int, step: int) -> list[Metric]:
+    """MLflow metrics of ``values`` at ``step``; None and non-finite values are left out."""
+    from mlflow.entities import Metric
+
+    return [
+        Metric(key, float(value), timestamp, step)
+        for key, value in values.items()
+        if value is not None and math.isfinite(float(value))
+    ]
+
+
+def run_tags(tags: Mapping[str, Any]) -> list[RunTag]:
+    """MLflow tags of ``tags``, each value as :func:`param_value` writes it."""
+    from mlflow.entities import RunTag
+
+    return [RunTag(key, param_value(value)) for key, value in tags.items()]
+
+
+def write_batch(
+    client: MlflowClient,
+    run_id: str,
+    *,
+    metrics: Sequence[Metric] = (),
+    tags: Sequence[RunTag] = (),
+) -> None:
+    """Write metrics and tags of one run in as few ``log_batch`` calls as MLflow allows."""
+    metrics, tags = list(metrics), list(tags)
+    while metrics or tags:
+        tag_part = tags[:MAX_TAGS_PER_BATCH]
+        metric_part = metrics[: MAX_METRICS_PER_BATCH - len(tag_part)]
+        client.log_batch(run_id, metrics=metric_part, tags=tag_part)
+        metrics, tags = metrics[len(metric_part) :], tags[len(tag_part) :]
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log the parameters of a run, in batches of MLflow's limit."""
+    from mlflow.entities import Param
+
+    items: list[Param] = [Param(k, param_value(v)) for k, v in dict(params).items()]
+    for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])

@@ -1,0 +1,358 @@
+"""MLflow runs: one experiment and one parent run per study, one nested run per trial.
+
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no fluent global
+state), so nothing depends on an "active run" and every run is ended with an explicit status,
+however the trial or the process ends.
+
+Status mapping (Optuna -> MLflow): COMPLETE -> FINISHED; PRUNED -> FINISHED with tag
+``hpo.state=PRUNED``; FAIL -> FAILED; interrupted -> KILLED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from orchestrator.redact import redact_text
+from orchestrator.tracking._client import (
+    default_tracking_uri,
+    finite_metrics,
+    log_params,
+    now_ms,
+    param_value,
+    quiet_artifact_downloads,
+    run_tags,
+    write_batch,
+)
+from orchestrator.tracking._sqlite import sqlite_path, use_wal
+
+__all__ = ["RunStatus", "Tracker", "TrialRun"]
+
+logger = logging.getLogger(__name__)
+
+RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
+PARENT_ROLE = "study"
+TRIAL_ROLE = "trial"
+SEARCH_PAGE = 1000  # runs per search_runs page
+FLUSH_SECONDS = 5.0  # per-epoch metrics are written at most this often (and at the end)
+
+
+class Tracker:
+    """The MLflow side of one study in one process.
+
+    Args:
+        experiment: the experiment name (the study name).
+        tracking_uri: any MLflow tracking URI; None means MLflow's own default.
+    """
+
+    def __init__(self, experiment: str, *, tracking_uri: str | None = None) -> None:
+        from mlflow import MlflowClient
+
+        quiet_artifact_downloads()
+        use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.tracking_uri: str = self.client.tracking_uri  # resolved: MLflow's default if None
+        self.experiment_name = experiment
+        self.experiment_id = self._ensure_experiment(experiment)
+        self.parent_run_id: str | None = None
+
+    # --- experiment and parent run ---------------------------------------------------------
+
+    def _ensure_experiment(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return self.client.create_experiment(name)
+            except Exception:
+                # another worker created it between our lookup and create
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment.lifecycle_stage == "deleted":
+            self.client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+
+    def find_parent_run(self, study_name: str) -> str | None:
+        """The id of the study's parent run in this experiment, if one exists."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`hpo.role` = '{PARENT_ROLE}' and tags.`hpo.study` = '{study_name}'"
+            ),
+            order_by=["attributes.start_time ASC"],
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def start_parent(
+        self,
+        study_name: str,
+        *,
+        run_id: str | None = None,
+        params: Mapping[str, Any] = (),
+        tags: Mapping[str, Any] = (),
+    ) -> str:
+        """Create the study's parent run, or reopen it when the study is resumed.
+
+        Args:
+            study_name: the Optuna study name.
+            run_id: a parent run id remembered by the study; used when it exists here.
+            params: fixed settings of the space (logged once, when the run is created).
+            tags: tags to set (or refresh) on the parent run.
+        """
+        existing = None
+        if run_id is not None:
+            try:
+                existing = self.client.get_run(run_id)
+            except Exception:
+                existing = None
+            if existing is not None and existing.info.experiment_id != self.experiment_id:
+                existing = None
+        if existing is None:
+            found = self.find_parent_run(study_name)
+            existing = self.client.get_run(found) if found else None
+        all_tags = {"hpo.role": PARENT_ROLE, "hpo.study": study_name, **dict(tags)}
+        if existing is None:
+            self.parent_run_id = self._create_run(study_name, tags=all_tags, params=params)
+        else:
+            self.parent_run_id = existing.info.run_id
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+            self.set_tags(self.parent_run_id, all_tags)
+        return self.parent_run_id
+
+    def end_parent(self, status: RunStatus) -> None:
+        """End the study's parent run (if one was started) with ``status``."""
+        if self.parent_run_id is not None:
+            self.client.set_terminated(self.parent_run_id, status=status)
+
+    # --- trial runs ------------------------------------------------------------------------
+
+    def start_trial(
+        self,
+        trial_number: int,
+        *,
+        params: Mapping[str, Any],
+        tags: Mapping[str, Any] = (),
+    ) -> TrialRun:
+        """Open the nested run of one trial under the parent run."""
+        if self.parent_run_id is None:
+            raise RuntimeError("start_parent() must be called before start_trial()")
+        all_tags = {
+            "mlflow.parentRunId": self.parent_run_id,
+            "hpo.role": TRIAL_ROLE,
+            "hpo.study": self.experiment_name,
+            "hpo.trial": trial_number,
+            "hpo.state": "RUNNING",
+            **dict(tags),
+        }
+        run_id = self._create_run(f"trial-{trial_number:04d}", tags=all_tags, params=params)
+        return TrialRun(self, run_id)
+
+    def _create_run(
+        self, run_name: str, *, tags: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> str:
+        """A new run of this experiment with its tags and parameters; its id."""
+        values = {key: param_value(value) for key, value in tags.items()}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=values)
+        log_params(self.client, run.info.run_id, params)
+        return run.info.run_id
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set (or overwrite) tags of a run."""
+        self.log_batch(run_id, tags=run_tags(tags))
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        *,
+        step: int = 0,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Metrics at ``step`` (non-finite ones left out), and ``tags`` in the same write."""
+        batch = finite_metrics(metrics, timestamp=now_ms(), step=step)
+        self.log_batch(run_id, metrics=batch, tags=run_tags(tags or {}))
+
+    def log_batch(
+        self, run_id: str, *, metrics: Sequence[Any] = (), tags: Sequence[Any] = ()
+    ) -> None:
+        """Write MLflow ``Metric`` and ``RunTag`` entities in as few calls as MLflow allows."""
+        write_batch(self.client, run_id, metrics=metrics, tags=tags)
+
+    def log_dict(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Store ``data`` as an indented JSON artifact (secrets redacted)."""
+        self.log_text(run_id, json.dumps(data, indent=2, default=str), artifact_file)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Store ``text`` as an artifact (secrets redacted)."""
+        self.client.log_text(run_id, redact_text(text), artifact_file)
+
+    def log_file(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        """Store a local file as an artifact, under ``artifact_path`` if given."""
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
+        """Download one artifact of a run into ``dst`` and return its local path."""
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+
+    def kill_run(self, run_id: str, *, reason: str, kind: str) -> None:
+        """End a trial run whose worker is gone: KILLED, with the failure class and reason."""
+        self.set_tags(
+            run_id, {"hpo.state": "FAIL", "hpo.fail_kind": kind, "hpo.fail_reason": reason}
+        )
+        self.client.set_terminated(run_id, status="KILLED")
+
+    def running_trial_runs(self) -> list[tuple[str, int]]:
+        """(run id, trial number) of every trial run of this experiment still RUNNING."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`hpo.role` = '{TRIAL_ROLE}' and attributes.status = 'RUNNING'",
+            max_results=10_000,
+        )
+        return [(r.info.run_id, int(r.data.tags.get("hpo.trial", -1))) for r in runs]
+
+    def close_run(self, run_id: str, *, status: RunStatus, state: str) -> None:
+        """End a run left RUNNING although its trial finished (a crash between the two stores)."""
+        self.set_tags(run_id, {"hpo.state": state})
+        self.client.set_terminated(run_id, status=status)
+
+    # --- reading runs back; runs of retraining ----------------------------------------------
+
+    @classmethod
+    def open_existing(cls, experiment: str, *, tracking_uri: str | None = None) -> Tracker | None:
+        """The tracker of an experiment that exists already, else None; creates nothing.
+
+        For read-only commands (leaderboard, report): a missing SQLite file or experiment means
+        there is nothing in MLflow to read, and no empty database is left behind.
+        """
+        from mlflow import MlflowClient
+
+        uri = tracking_uri or default_tracking_uri()
+        path = sqlite_path(uri)
+        if path is not None and not path.exists():
+            return None
+        try:
+            found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+        except Exception as exc:  # an unreachable server: the caller goes on without MLflow
+            logger.warning("MLflow at %s cannot be read (%s)", redact_text(uri), exc)
+            return None
+        if found is None or found.lifecycle_stage == "deleted":
+            return None
+        return cls(experiment, tracking_uri=uri)
+
+    def runs_by_id(self, *, role: str = TRIAL_ROLE) -> dict[str, Any]:
+        """Every run of this experiment tagged ``hpo.role=role``, by run id (paged searches)."""
+        runs: dict[str, Any] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`hpo.role` = '{role}'",
+                max_results=SEARCH_PAGE,
+                page_token=token,
+            )
+            runs.update((run.info.run_id, run) for run in page)
+            token = page.token
+            if not token:
+                return runs
+
+    def metric_histories(self, run_id: str, keys: Sequence[str]) -> dict[str, dict[int, float]]:
+        """Each metric's values by step (the epoch) for one run; keys never logged are left out."""
+        histories = {}
+        for key in keys:
+            points = self.client.get_metric_history(run_id, key)
+            if points:
+                histories[key] = {m.step: m.value for m in sorted(points, key=lambda m: m.step)}
+        return histories
+
+    def start_run(
+        self,
+        run_name: str,
+        *,
+        role: str,
+        params: Mapping[str, Any] = (),
+        tags: Mapping[str, Any] = (),
+        parent_run_id: str | None = None,
+    ) -> TrialRun:
+        """Open a run of this experiment (nested under ``parent_run_id`` if given), e.g. one
+        retraining seed; per-epoch metrics go through :meth:`TrialRun.log_epoch`, and
+        :meth:`TrialRun.end` closes it with a status."""
+        all_tags = {"hpo.role": role, "hpo.study": self.experiment_name, **dict(tags)}
+        if parent_run_id is not None:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        return TrialRun(self, self._create_run(run_name, tags=all_tags, params=params))
+
+    def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file under a local folder as artifacts of a run."""
+        self.client.log_artifacts(run_id, str(path), artifact_path)
+
+
+class TrialRun:
+    """The nested MLflow run of one trial; per-epoch metrics are buffered and written in batches."""
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        self.tracker = tracker
+        self.run_id = run_id
+        self._pending: list[tuple[int, dict[str, float], int]] = []
+        self._last_flush = time.monotonic()
+        self.ended = False
+
+    def log_epoch(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Record one epoch's metrics at ``step``; written at most every FLUSH_SECONDS."""
+        self._pending.append((step, dict(metrics), now_ms()))
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def _take_pending(self) -> list[Any]:
+        """The buffered epochs as MLflow metrics (non-finite ones left out); empties the buffer."""
+        batch = [
+            metric
+            for step, metrics, timestamp in self._pending
+            for metric in finite_metrics(metrics, timestamp=timestamp, step=step)
+        ]
+        self._pending.clear()
+        self._last_flush = time.monotonic()
+        return batch
+
+    def flush(self) -> None:
+        """Write the buffered epochs now."""
+        if self._pending:
+            self.tracker.log_batch(self.run_id, metrics=self._take_pending())
+
+    def log_state_dict(
+        self, state_dict: Mapping[str, Any], *, artifact_file: str = "model.pt"
+    ) -> None:
+        """Save model weights as an artifact: a state dict, not log_model (ms, not seconds)."""
+        import torch
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, artifact_file)
+            torch.save(dict(state_dict), path)
+            self.tracker.log_file(self.run_id, path)
+
+    def end(
+        self,
+        status: RunStatus,
+        *,
+        state: str,
+        tags: Mapping[str, Any] = (),
+        metrics: Mapping[str, float] = (),
+    ) -> None:
+        """Flush what is buffered, set the final tags and status. Safe to call twice."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            # one write for all that is left (buffered epochs, final metrics, tags), then the
+            # status: each MLflow call is a database commit, the main cost of a short trial
+            final = finite_metrics(dict(metrics), timestamp=now_ms(), step=0)
+            labels = run_tags({"hpo.state": state, **dict(tags)})
+            self.tracker.log_batch(self.run_id, metrics=self._take_pending() + final, tags=labels)
+        finally:
+            self.tracker.client.set_terminated(self.run_id, status=status)
