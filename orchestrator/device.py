@@ -25,11 +25,13 @@ __all__ = [
     "Precision",
     "autocast",
     "available_devices",
+    "cuda_device_count",
     "default_threads",
     "grad_scaler",
     "needs_grad_scaler",
     "resolve_device",
     "resolve_precision",
+    "set_threads",
 ]
 
 Precision = Literal["32", "bf16-mixed", "16-mixed"]
@@ -47,6 +49,20 @@ def default_threads(workers: int = 1, *, cpu_count: int | None = None) -> int:
     """
     cpus = cpu_count or os.cpu_count() or 2
     return max(1, cpus // 2) if workers <= 1 else max(1, cpus // workers)
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch's operations in this process."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def cuda_device_count() -> int:
+    """The CUDA devices this process can use (CUDA_VISIBLE_DEVICES respected); 0 without CUDA."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _mps_available() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from orchestrator import __version__
+from orchestrator.cli._errors import HpoGroup
 from orchestrator.cli._output import _configure_logging
 from orchestrator.cli.inspect import best, leaderboard, studies
 from orchestrator.cli.ops import repair, worker
@@ -13,7 +14,7 @@ from orchestrator.cli.serve import dashboard, ui
 from orchestrator.cli.ship import predict, report, retrain
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HpoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hpo")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 def cli(debug: bool) -> None:

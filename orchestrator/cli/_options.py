@@ -17,7 +17,7 @@ class DurationType(click.ParamType):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        from orchestrator.config import parse_duration
+        from orchestrator.durations import parse_duration
 
         if isinstance(value, float):
             return value
@@ -30,11 +30,24 @@ class DurationType(click.ParamType):
 DURATION = DurationType()
 
 
+def _resolve_store(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--storage`` (or $HPO_STORAGE) resolved and validated once into a StudyStore; a bad URL
+    is one line that names where it came from (exit 2)."""
+    from click.core import ParameterSource
+
+    from orchestrator.study import STORAGE_ENV, StudyStore
+
+    source = ctx.get_parameter_source(param.name or "storage")
+    where = STORAGE_ENV if source == ParameterSource.ENVIRONMENT else "--storage"
+    return StudyStore.resolve(value, source=where if value else None)
+
+
 storage_option = click.option(
     "--storage",
     envvar="HPO_STORAGE",
     default=None,
     metavar="URL",
+    callback=_resolve_store,
     help="Optuna storage: a journal file path or a database URL (postgresql://...). "
     "Default: mlruns/optuna.journal. Env: HPO_STORAGE.",
 )
@@ -50,7 +63,19 @@ tracking_option = click.option(
 )
 
 
-study_option = click.option("--study", "study_name", metavar="NAME", help="Study name.")
+study_option = click.option(
+    "--study", "study_name", metavar="NAME", help="Study name (default: the space's)."
+)
+required_study_option = click.option(
+    "--study", "study_name", required=True, metavar="NAME", help="Study name."
+)
+device_option = click.option(
+    "--device",
+    envvar="HPO_DEVICE",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
+)
 
 
 def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,13 +119,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             help="Consecutive failed trials that stop the run (default: study.max_failures, 5).",
         ),
-        click.option(
-            "--device",
-            envvar="HPO_DEVICE",
-            default="auto",
-            show_default=True,
-            help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
-        ),
+        device_option,
         click.option(
             "--threads",
             type=click.IntRange(min=1),

@@ -44,14 +44,9 @@ def _quiet_optuna() -> None:
 
 
 def _fmt_seconds(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    from orchestrator.durations import format_duration
+
+    return format_duration(seconds)
 
 
 def _fmt_value(value: float | None) -> str:

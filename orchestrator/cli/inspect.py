@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from orchestrator.cli._errors import handle_errors
-from orchestrator.cli._options import storage_option, tracking_option
+from orchestrator.cli._options import required_study_option, storage_option, tracking_option
 from orchestrator.cli._output import _fmt_value
 from orchestrator.names import REPORT_FORMATS, TRIAL_STATES
 
 
+def _tracking_line(tracking_uri: str | None) -> str | None:
+    """Where the studies' MLflow runs are, when the user named a tracking store."""
+    from orchestrator.redact import redact_url
+
+    if not tracking_uri:
+        return None
+    return f"MLflow runs in {redact_url(tracking_uri)} (open with: hpo ui --tracking-uri ...)"
+
+
 @click.command()
 @storage_option
+@tracking_option
 @handle_errors
-def studies(storage: str | None) -> None:
+def studies(storage: Any, tracking_uri: str | None) -> None:
     """List the studies in a storage: trials by state and the best value."""
-    from orchestrator.study import describe_storage, list_studies
+    from orchestrator.study import list_studies
 
     infos = list_studies(storage=storage)
     if not infos:
-        click.echo(f"No studies in {describe_storage(storage)}.")
+        click.echo(f"No studies in {storage.display}.")
         return
     for info in infos:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(info.states.items()))
@@ -31,18 +42,25 @@ def studies(storage: str | None) -> None:
             else "no completed trial"
         )
         click.echo(f"{info.name}: {sum(info.states.values())} trials ({states}); {best}")
+    line = _tracking_line(tracking_uri)
+    if line:
+        click.echo(line)
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @storage_option
+@tracking_option
 @handle_errors
-def best(study_name: str, as_json: bool, storage: str | None) -> None:
+def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None) -> None:
     """Show the best trial of a study: number, value, params and MLflow run id."""
+    from orchestrator.redact import redact_url
     from orchestrator.study import get_best
 
     info = get_best(study_name, storage=storage)
+    if tracking_uri:
+        info["mlflow_tracking_uri"] = redact_url(tracking_uri)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -59,6 +77,9 @@ def best(study_name: str, as_json: bool, storage: str | None) -> None:
             if k not in ("trial", "test_loss")
         )
         click.echo(f"  test: {shown}")
+    line = _tracking_line(tracking_uri)
+    if line:
+        click.echo(f"  {line}")
 
 
 @click.command()

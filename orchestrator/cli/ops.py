@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from orchestrator.cli._errors import _exit_for, _sigterm_as_interrupt, handle_errors
+from orchestrator.cli._errors import (
+    exit_for,
+    handle_errors,
+    reporting_errors,
+    stopping_on_signals,
+)
 from orchestrator.cli._options import (
     DURATION,
     _parse_until,
+    required_study_option,
     run_options,
     storage_option,
     tracking_option,
 )
-from orchestrator.cli._output import ProgressPrinter, _print_summary, _quiet_optuna
+from orchestrator.cli._output import (
+    ProgressPrinter,
+    _configure_logging,
+    _print_summary,
+    _quiet_optuna,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.study import RunSpec
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @run_options
-@click.option("--label", hidden=True, help="Worker label for log lines (set by hpo run --jobs).")
-@click.option("--managed", is_flag=True, hidden=True, help="Started by hpo run --jobs.")
-@click.option("--until-epoch", type=float, hidden=True, help="Deadline as epoch seconds.")
 @handle_errors
 def worker(
     study_name: str,
@@ -34,53 +46,64 @@ def worker(
     max_failures: int | None,
     device: str,
     threads: int | None,
-    storage: str | None,
+    storage: Any,
     tracking_uri: str | None,
-    label: str | None,
-    managed: bool,
-    until_epoch: float | None,
 ) -> None:
     """Join an existing study from any machine and run its trials.
 
     Reads the search space stored with the study (no local file needed) and logs each trial
     under the study's parent run. Start as many as you like, on as many machines, against one
-    PostgreSQL storage and one MLflow tracking server.
+    PostgreSQL storage and one MLflow tracking server. The budget is the one stored with the
+    study (the last `hpo run --n-trials`); --n-trials here sets it for every worker.
+    --timeout and --until limit this process only.
     """
-    from orchestrator.study import load_study, run_study, stored_space
+    from orchestrator.device import default_threads
+    from orchestrator.study import RunSpec, StopRequest, load_study, run_spec, stored_space
 
     _quiet_optuna()
-    study = load_study(study_name, storage=storage)
-    space = stored_space(study)
-    deadline = until_epoch if until_epoch is not None else (_parse_until(until) if until else None)
-    label = label or os.environ.get("HPO_WORKER_LABEL")
-    printer = ProgressPrinter(
-        space.study.metrics, live=sys.stdout.isatty() and not managed, label=label
+    space = stored_space(load_study(study_name, storage=storage))
+    spec = RunSpec(
+        study_name=study_name,
+        store=storage,
+        tracking_uri=tracking_uri,
+        n_trials=n_trials,
+        timeout=timeout,
+        until=_parse_until(until) if until else None,
+        trial_timeout=trial_timeout,
+        max_failures=max_failures,
+        device=device,
+        threads=threads or default_threads(),
+        parent_policy="last",
+        label=os.environ.get("HPO_WORKER_LABEL"),
     )
-    if threads is None:
-        threads = max(1, (os.cpu_count() or 2) // 2)
-    with _sigterm_as_interrupt():
-        result = run_study(
-            space,
-            study_name=study_name,
-            storage=storage,
-            tracking_uri=tracking_uri,
-            n_trials=n_trials,
-            timeout=timeout,
-            until=deadline,
-            trial_timeout=trial_timeout,
-            device=device,
-            threads=threads,
-            progress=printer,
-            max_failures=max_failures,
-            parent_policy="never" if managed else "last",
-        )
-    if not managed:
-        _print_summary(result)
-    _exit_for(result)
+    printer = ProgressPrinter(space.study.metrics, live=sys.stdout.isatty(), label=spec.label)
+    stop = StopRequest()
+    with stopping_on_signals(stop):
+        result = run_spec(space, spec, progress=printer, stop=stop)
+    _print_summary(result)
+    exit_for(result)
+
+
+def managed_worker(spec: RunSpec) -> None:
+    """The body of each other worker process of `hpo run --jobs` (sent to it by reference): the
+    study's trials with labelled progress lines; errors in one line each; its interrupt is said
+    once, by the coordinator. Exits 1 when its circuit breaker trips."""
+    from orchestrator.study import StopRequest, load_study, run_spec, stored_space
+
+    _configure_logging(debug=False)
+    _quiet_optuna()
+    stop = StopRequest()
+    with reporting_errors(debug=False, quiet_stop=True), stopping_on_signals(stop):
+        space = stored_space(load_study(spec.study_name, storage=spec.store))
+        printer = ProgressPrinter(space.study.metrics, live=False, label=spec.label)
+        result = run_spec(space, spec, progress=printer, stop=stop)
+        if result.stopped_by == "failures":
+            click.echo(f"Error: [{spec.label}] stopped after {result.breaker}", err=True)
+            sys.exit(1)
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option(
     "--grace",
     type=DURATION,
@@ -90,9 +113,7 @@ def worker(
 @storage_option
 @tracking_option
 @handle_errors
-def repair(
-    study_name: str, grace: float | None, storage: str | None, tracking_uri: str | None
-) -> None:
+def repair(study_name: str, grace: float | None, storage: Any, tracking_uri: str | None) -> None:
     """Fail stale trials (queued again per the retry policy) and close runs left RUNNING."""
     from orchestrator.study import repair_study
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
-from orchestrator.cli._errors import _exit_for, _sigterm_as_interrupt, handle_errors
+from orchestrator.cli._errors import exit_for, handle_errors, stopping_on_signals
 from orchestrator.cli._options import (
     _load_space,
     _parse_until,
+    device_option,
     run_options,
     space_options,
     study_option,
@@ -57,7 +57,7 @@ def run(
     max_failures: int | None,
     device: str,
     threads: int | None,
-    storage: str | None,
+    storage: Any,
     tracking_uri: str | None,
     jobs: int | None,
     jobs_per_device: int,
@@ -65,16 +65,37 @@ def run(
     warm_start: str | None,
     top: int,
 ) -> None:
-    """Run (or resume) a study: trials train PyTorch models and log to MLflow."""
+    """Run (or resume) a study: trials train PyTorch models and log to MLflow.
+
+    --n-trials is the study's total, stored with it: every worker of the study obeys the
+    budget the last run set. --timeout and --until limit this process only.
+    """
+    from orchestrator.device import default_threads
+    from orchestrator.study import RunSpec, StopRequest, run_parallel, run_spec
+
     space = _load_space(space_path, overrides)
     deadline = _parse_until(until) if until else None
-    name = study_name or space.name
     study = space.study
+    spec = RunSpec(
+        study_name=study_name or space.name,
+        store=storage,
+        tracking_uri=tracking_uri,
+        n_trials=n_trials or study.n_trials,
+        timeout=timeout,
+        until=deadline,
+        trial_timeout=trial_timeout,
+        max_failures=max_failures,
+        device=device,
+        threads=threads,
+        allow_space_change=allow_space_change,
+        warm_start_from=warm_start,
+        warm_start_top=top,
+    )
     objectives = ", ".join(
         f"{m} ({d})" for m, d in zip(study.metrics, study.directions, strict=True)
     )
     click.echo(
-        f"Study '{name}': {objectives}, {n_trials or study.n_trials} trials, "
+        f"Study '{spec.study_name}': {objectives}, {spec.n_trials} trials, "
         f"sampler {study.sampler.name}, pruner {study.pruner.name}"
     )
     parallel = (jobs or 1) > 1 or jobs_per_device > 1
@@ -83,45 +104,42 @@ def run(
         study.metrics, live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
     )
     _quiet_optuna()
-    common: dict[str, Any] = {
-        "study_name": study_name,
-        "storage": storage,
-        "tracking_uri": tracking_uri,
-        "n_trials": n_trials,
-        "timeout": timeout,
-        "until": deadline,
-        "trial_timeout": trial_timeout,
-        "device": device,
-        "progress": printer,
-        "allow_space_change": allow_space_change,
-        "warm_start_from": warm_start,
-        "warm_start_top": top,
-        "max_failures": max_failures,
-    }
-    with _sigterm_as_interrupt():
+    stop = StopRequest()
+    with stopping_on_signals(stop):
         if parallel:
-            from orchestrator.study._parallel import run_parallel
+            from orchestrator.cli.ops import managed_worker
 
             result = run_parallel(
-                space, jobs=jobs, jobs_per_device=jobs_per_device, threads=threads, **common
+                space,
+                spec,
+                jobs=jobs,
+                jobs_per_device=jobs_per_device,
+                progress=printer,
+                stop=stop,
+                worker_main=managed_worker,
             )
         else:
-            from orchestrator.study import run_study
-
-            if threads is None:
-                threads = max(1, (os.cpu_count() or 2) // 2)
-            result = run_study(space, threads=threads, **common)
+            spec = spec.replace(threads=threads or default_threads())
+            result = run_spec(space, spec, progress=printer, stop=stop)
     _print_summary(result)
-    _exit_for(result)
+    exit_for(result)
 
 
 @click.command()
 @space_options
+@device_option
 @handle_errors
-def validate(space_path: str, overrides: tuple[str, ...]) -> None:
-    """Check a search-space file and summarise its parameters."""
+def validate(space_path: str, overrides: tuple[str, ...], device: str) -> None:
+    """Check a search-space file as `hpo run` does before its first trial, and summarise it.
+
+    Runs every check of `hpo run` (the device, the sampler and pruner built, the data loaded and
+    the model family and augmentation checked against it) and writes nothing anywhere.
+    """
     from orchestrator.space import describe_space
+    from orchestrator.study import preflight
 
     space = _load_space(space_path, overrides)
+    _quiet_optuna()
+    preflight(space, device=device)
     click.echo(describe_space(space))
     click.echo(f"OK: {space_path} is valid.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
@@ -125,6 +124,7 @@ def retrain(
     seeds, and the confusion matrix. The best-ranked configuration's first seed is logged with
     mlflow.pytorch.log_model and registered in the MLflow Model Registry under the study name.
     """
+    from orchestrator.device import default_threads
     from orchestrator.retrain import retrain as retrain_study
 
     def on_seed(event: Any) -> None:
@@ -149,7 +149,7 @@ def retrain(
         seeds=seeds,
         epochs=epochs,
         device=device,
-        threads=threads or max(1, (os.cpu_count() or 2) // 2),
+        threads=threads or default_threads(),
         register=register,
         progress=on_seed,
     )

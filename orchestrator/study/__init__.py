@@ -1,77 +1,124 @@
-"""The Optuna study: sampler, pruner, the trial loop, budgets, deadlines and the end-of-study test.
+"""The Optuna study: how hpo creates, runs, resumes, repairs and reads studies.
 
-``run_study`` drives an ask-and-tell loop rather than ``study.optimize`` so that the budget is the
-study's total of finished trials (exact across resumes and workers: counting and asking happen
-under a lock shared by every worker), every way a trial can end is mirrored in MLflow, and an
-interrupt leaves nothing RUNNING in either store.
+- :mod:`._store`: :class:`StudyStore`, the storage URL resolved and validated once, and retries;
+- :mod:`._factories`: the sampler and pruner, built from the registries in ``config``;
+- :mod:`._setup`: every check before the first trial (:func:`preflight`), then the study and the
+  MLflow parent run (:func:`open_run`);
+- :mod:`._loop`: the ask-and-tell loop shared by ``hpo run``, its workers and ``hpo worker``;
+- :mod:`._trial`: one trial, ended in both stores whatever happens;
+- :mod:`._finish`: the best trial evaluated on the test split, the parent run ended;
+- :mod:`._parallel`: ``--jobs`` workers on one machine;
+- :mod:`._stop`: :class:`StopRequest`, every reason a run stops, carried in its context;
+- :mod:`._spec`: :class:`RunSpec`, what one process is asked to run;
+- :mod:`._queries`, :mod:`._ranking`: reading studies, ranking trials, the best trial;
+- :mod:`._resume`: the space check on resume, warm starts;
+- :mod:`._recovery`, :mod:`._repair`: leases, stale trials, retries by failure class;
+- :mod:`._attrs`: the keys hpo stores on studies and trials;
+- :mod:`._optuna`: the Optuna internals hpo relies on, in one place.
 
-Failure policy per trial: pruned -> PRUNED; an expected failure (:class:`TrialFailure`: NaN loss,
-out of memory, an impossible shape, a trial timeout) -> FAIL and the study goes on, its
-parameters retried if ``study.retries`` allows it for that class; an interrupt or a deadline ->
-FAIL (``interrupted``/``deadline``), not counted, parameters queued again; any other exception is a
-programming error -> FAIL, and the run stops. ``study.max_failures`` consecutive failures stop the
-run (the circuit breaker).
+Nothing here prints; torch is used through ``train``, ``models`` and ``device`` only.
 """
 
 from __future__ import annotations
 
+from orchestrator.study._attrs import (
+    ATTR_BEST_EPOCH,
+    ATTR_BEST_METRICS,
+    ATTR_BUDGET,
+    ATTR_CONFIG,
+    ATTR_EPOCHS_RUN,
+    ATTR_FAIL_KIND,
+    ATTR_FAIL_REASON,
+    ATTR_N_PARAMETERS,
+    ATTR_PARENT_RUN,
+    ATTR_RUN_ID,
+    ATTR_SEED,
+    ATTR_TEST,
+    WORKER,
+)
 from orchestrator.study._events import EpochEvent, NoticeEvent, Progress, StudyResult, TrialEvent
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
-from orchestrator.study._loop import run_study, run_trials
-from orchestrator.study._parallel import WorkerSlot, plan_workers, run_parallel
-from orchestrator.study._queries import StudyInfo, get_best, list_studies, load_study, stored_space
+from orchestrator.study._loop import run_spec, run_study, run_worker
+from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
+from orchestrator.study._queries import (
+    StudyInfo,
+    budget_counts,
+    get_best,
+    list_studies,
+    load_study,
+    stored_budget,
+    stored_space,
+)
+from orchestrator.study._ranking import best_trial, objective_names, pareto_ranks, rank_trials
 from orchestrator.study._repair import RepairReport, repair_study
-from orchestrator.study._resume import SpaceChange, diff_spaces, warm_start
-from orchestrator.study._setup import open_run, prepare_study
-from orchestrator.study._stop import STOP_REQUESTS
+from orchestrator.study._resume import SpaceChange, diff_spaces
+from orchestrator.study._setup import Checked, preflight, prepare_study
+from orchestrator.study._spec import RunSpec
+from orchestrator.study._stop import StopRequest, Terminated
 from orchestrator.study._store import (
     DEFAULT_STORAGE,
     STORAGE_ENV,
-    budget_lock,
-    describe_storage,
-    is_rdb,
+    StudyStore,
     open_storage,
-    resolve_storage_url,
     with_retries,
 )
-from orchestrator.study._trial import evaluate_trial_on_test, tell, trial_seed
+from orchestrator.study._trial import tell, trial_seed
 
 __all__ = [
+    "ATTR_BEST_EPOCH",
+    "ATTR_BEST_METRICS",
+    "ATTR_BUDGET",
+    "ATTR_CONFIG",
+    "ATTR_EPOCHS_RUN",
+    "ATTR_FAIL_KIND",
+    "ATTR_FAIL_REASON",
+    "ATTR_N_PARAMETERS",
+    "ATTR_PARENT_RUN",
+    "ATTR_RUN_ID",
+    "ATTR_SEED",
+    "ATTR_TEST",
     "DEFAULT_STORAGE",
-    "STOP_REQUESTS",
     "STORAGE_ENV",
+    "WORKER",
+    "Checked",
     "EpochEvent",
     "NoticeEvent",
     "Progress",
     "RepairReport",
+    "RunSpec",
     "SpaceChange",
+    "StopRequest",
     "StudyInfo",
     "StudyResult",
+    "StudyStore",
+    "Terminated",
     "TrialEvent",
     "WorkerSlot",
-    "budget_lock",
+    "best_trial",
+    "budget_counts",
     "build_pruner",
     "build_sampler",
-    "describe_storage",
     "diff_spaces",
-    "evaluate_trial_on_test",
     "get_best",
-    "is_rdb",
     "list_studies",
     "load_study",
-    "open_run",
+    "objective_names",
     "open_storage",
+    "pareto_ranks",
     "plan_workers",
+    "preflight",
     "prepare_study",
     "prunes_from",
+    "quiet_worker",
+    "rank_trials",
     "repair_study",
-    "resolve_storage_url",
     "run_parallel",
+    "run_spec",
     "run_study",
-    "run_trials",
+    "run_worker",
+    "stored_budget",
     "stored_space",
     "tell",
     "trial_seed",
-    "warm_start",
     "with_retries",
 ]

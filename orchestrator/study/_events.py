@@ -64,7 +64,8 @@ class StudyResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)  # kind -> reasons (this run)
     repaired: list[int] = field(default_factory=list)  # stale trials failed by this run
-    stopped_by: str = "budget"  # budget, timeout, deadline, failures, interrupt
+    stopped_by: str = "budget"  # budget, timeout, deadline, failures, interrupt, workers
+    breaker: str | None = None  # the consecutive failures that tripped the circuit breaker
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,30 +1,50 @@
-"""The study's sampler and pruner, built from the space's `study` section."""
+"""The study's sampler and pruner, built from the space's ``study`` section through the registries
+in :mod:`orchestrator.config` (a new sampler or pruner is one entry there).
+
+What a few of them need from the space is filled in here: the grid of the grid sampler, TPE's
+joint sampling of conditional branches, hyperband's ``max_resource`` (the epochs), the pruner that
+``patient`` wraps, the bound a threshold pruner needs.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.config import StudyConfig
-from orchestrator.errors import ConfigError, Problem, SpaceError
+from orchestrator.config import PRUNERS, SAMPLERS, Factory, StudyConfig
+from orchestrator.errors import ConfigError, Problem, SpaceError, closest, first_line
 from orchestrator.space import Space
+from orchestrator.study._optuna import pruner_warmup_steps
 
 if TYPE_CHECKING:
     import optuna
 
+__all__ = ["build_pruner", "build_sampler", "epochs_of", "prunes_from"]
 
-_SAMPLER_PACKAGES = {"cmaes": ("cmaes",), "qmc": ("scipy",), "gp": ("scipy", "torch")}
+
+def _class(factory: Factory) -> type:
+    module, name = factory.target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _check_packages(kind: str, name: str, factory: Factory, source: str) -> None:
+    for package in factory.packages:
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"{source}: study.{kind}: '{name}' needs the package '{package}'; "
+                f"install it with: pip install {package}"
+            )
 
 
 def _check_options(kind: str, name: str, cls: type, options: dict[str, Any], source: str) -> None:
-    import difflib
-
     accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "seed")]
     problems = []
     for key in options:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            guess = closest(key, accepted)
+            hint = f"; did you mean '{guess}'?" if guess else ""
             problems.append(
                 Problem(
                     f"study.{kind}.{key}",
@@ -61,29 +81,12 @@ def _grid(space: Space) -> dict[str, list[Any]]:
 
 def build_sampler(space: Space, *, seed: int) -> optuna.samplers.BaseSampler:
     """The study's sampler, seeded; a missing optional package is a clear error naming it."""
-    import importlib.util
-
-    import optuna
-
     cfg = space.study.sampler
-    for package in _SAMPLER_PACKAGES.get(cfg.name, ()):
-        if importlib.util.find_spec(package) is None:
-            raise ConfigError(
-                f"{space.source}: study.sampler: '{cfg.name}' needs the package '{package}'; "
-                f"install it with: pip install {package}"
-            )
-    samplers: dict[str, type] = {
-        "tpe": optuna.samplers.TPESampler,
-        "random": optuna.samplers.RandomSampler,
-        "grid": optuna.samplers.GridSampler,
-        "gp": optuna.samplers.GPSampler,
-        "cmaes": optuna.samplers.CmaEsSampler,
-        "qmc": optuna.samplers.QMCSampler,
-        "nsga2": optuna.samplers.NSGAIISampler,
-    }
-    cls = samplers[cfg.name]
-    options = dict(cfg.options)
-    _check_options("sampler", cfg.name, cls, options, space.source)
+    factory = SAMPLERS[cfg.name]
+    _check_packages("sampler", cfg.name, factory, space.source)
+    cls = _class(factory)
+    options = {**factory.defaults, **cfg.options}
+    _check_options("sampler", cfg.name, cls, dict(cfg.options), space.source)
     if cfg.name == "tpe" and space.branches() and "group" not in options:
         # conditional spaces: sample each branch's parameters jointly, not independently
         options.setdefault("multivariate", True)
@@ -95,23 +98,14 @@ def build_sampler(space: Space, *, seed: int) -> optuna.samplers.BaseSampler:
 
 def build_pruner(study: StudyConfig, *, epochs: int, source: str) -> optuna.pruners.BasePruner:
     """The study's pruner; ``patient`` wraps another (``wrapped: median`` by default)."""
-    import optuna
-
-    pruners: dict[str, type] = {
-        "median": optuna.pruners.MedianPruner,
-        "percentile": optuna.pruners.PercentilePruner,
-        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "patient": optuna.pruners.PatientPruner,
-        "threshold": optuna.pruners.ThresholdPruner,
-        "none": optuna.pruners.NopPruner,
-    }
     cfg = study.pruner
+    factory = PRUNERS[cfg.name]
+    cls = _class(factory)
     options = dict(cfg.options)
     if cfg.name == "patient":
         wrapped = options.pop("wrapped", "median")
-        if wrapped not in pruners or wrapped == "patient":
-            valid = ", ".join(n for n in pruners if n != "patient")
+        if wrapped not in PRUNERS or wrapped == "patient":
+            valid = ", ".join(n for n in PRUNERS if n != "patient")
             raise SpaceError(
                 source,
                 [Problem("study.pruner.wrapped", f"unknown pruner '{wrapped}'; valid: {valid}")],
@@ -123,19 +117,11 @@ def build_pruner(study: StudyConfig, *, epochs: int, source: str) -> optuna.prun
             epochs=epochs,
             source=source,
         )
-        options.setdefault("patience", 1)
-        _check_options("pruner", cfg.name, pruners["patient"], options, source)
-        return optuna.pruners.PatientPruner(inner, **options)
-    _check_options("pruner", cfg.name, pruners[cfg.name], options, source)
-    if cfg.name == "median":
-        # steps are 1-based epochs: a trial is never judged on its first epoch alone
-        options.setdefault("n_warmup_steps", 2)
-        options.setdefault("n_startup_trials", 5)
-    elif cfg.name == "percentile":
-        options.setdefault("percentile", 25.0)
-        options.setdefault("n_warmup_steps", 2)
-    elif cfg.name == "hyperband":
-        options.setdefault("min_resource", 1)
+        _check_options("pruner", cfg.name, cls, options, source)
+        return cls(inner, **{**factory.defaults, **options})
+    _check_options("pruner", cfg.name, cls, options, source)
+    options = {**factory.defaults, **options}
+    if cfg.name == "hyperband":
         options.setdefault("max_resource", epochs)
     elif cfg.name == "threshold" and not ({"lower", "upper"} & options.keys()):
         raise SpaceError(
@@ -143,9 +129,9 @@ def build_pruner(study: StudyConfig, *, epochs: int, source: str) -> optuna.prun
             [Problem("study.pruner", "threshold pruner needs lower or upper; add e.g. lower: 0.5")],
         )
     try:
-        return pruners[cfg.name](**options)
+        return cls(**options)
     except (TypeError, ValueError) as exc:
-        raise SpaceError(source, [Problem("study.pruner", str(exc).splitlines()[0])]) from exc
+        raise SpaceError(source, [Problem("study.pruner", first_line(exc))]) from exc
 
 
 def prunes_from(pruner: optuna.pruners.BasePruner) -> int | None:
@@ -158,6 +144,10 @@ def prunes_from(pruner: optuna.pruners.BasePruner) -> int | None:
 
     if isinstance(pruner, optuna.pruners.NopPruner):
         return None
-    if isinstance(pruner, optuna.pruners.PercentilePruner):  # MedianPruner is one
-        return int(getattr(pruner, "_n_warmup_steps", 0))
-    return 0
+    return pruner_warmup_steps(pruner)
+
+
+def epochs_of(space: Space) -> int:
+    """The most epochs a trial of this space trains (hyperband's ``max_resource``)."""
+    epochs = (space.raw.get("train") or {}).get("epochs", 10)
+    return epochs if isinstance(epochs, int) else int((epochs or {}).get("high", 10))

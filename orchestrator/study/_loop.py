@@ -1,4 +1,17 @@
-"""The ask-and-tell loop shared by `hpo run`, its workers and `hpo worker`."""
+"""The ask-and-tell loop shared by ``hpo run``, its ``--jobs`` workers and ``hpo worker``.
+
+An ask-and-tell loop rather than ``study.optimize``, so that the budget is the study's total of
+finished trials (exact across resumes and workers: counting and asking happen under a lock shared
+by every worker, and every worker reads the budget stored with the study), every way a trial can
+end is mirrored in MLflow, and an interrupt leaves nothing RUNNING in either store.
+
+Failure policy per trial: pruned -> PRUNED; an expected failure (:class:`TrialFailure`: NaN loss,
+out of memory, an impossible shape, a trial timeout) -> FAIL and the study goes on, its
+parameters retried if ``study.retries`` allows it for that class; an interrupt or a deadline ->
+FAIL (``interrupted``/``deadline``), not counted, parameters queued again; any other exception is a
+programming error -> FAIL, and the run stops. ``study.max_failures`` consecutive failures stop the
+run (the circuit breaker).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +22,34 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.redact import redact_url
 from orchestrator.space import Space
-from orchestrator.study._attrs import ATTR_TEST
 from orchestrator.study._events import Progress, StudyResult
-from orchestrator.study._queries import _all_trials, _best, _budget_counts, _median_trial_seconds
-from orchestrator.study._recovery import claim, fail_stale_trials
-from orchestrator.study._setup import ParentPolicy, _Context, open_run
-from orchestrator.study._stop import STOP_REQUESTS, _Limits
-from orchestrator.study._store import (
-    budget_lock,
-    describe_storage,
-    with_retries,
+from orchestrator.study._finish import end_parent, finish, record_best
+from orchestrator.study._queries import (
+    all_trials,
+    budget_counts,
+    load_study,
+    median_trial_seconds,
+    stored_budget,
+    stored_space,
 )
-from orchestrator.study._trial import _run_one_trial, evaluate_trial_on_test
+from orchestrator.study._recovery import claim, fail_stale_trials
+from orchestrator.study._setup import Checked, RunContext, open_run
+from orchestrator.study._spec import ParentPolicy, RunSpec
+from orchestrator.study._stop import StopRequest
+from orchestrator.study._store import StudyStore, with_retries
+from orchestrator.study._trial import run_trial
 
 if TYPE_CHECKING:
     import optuna
+
+__all__ = ["repair_stale", "run_spec", "run_study", "run_trials", "run_worker"]
 
 
 def run_study(
     space: Space,
     *,
     study_name: str | None = None,
-    storage: str | None = None,
+    storage: StudyStore | str | None = None,
     tracking_uri: str | None = None,
     n_trials: int | None = None,
     timeout: float | None = None,
@@ -44,16 +63,18 @@ def run_study(
     warm_start_top: int = 5,
     max_failures: int | None = None,
     parent_policy: ParentPolicy = "always",
+    stop: StopRequest | None = None,
 ) -> StudyResult:
     """Create or resume a study and run trials until its budget, a time limit or an interrupt.
 
     Args:
         space: the loaded search space.
         study_name: defaults to ``space.name``; the same name resumes the study.
-        storage: Optuna storage URL or journal path; default HPO_STORAGE, else
-            ``mlruns/optuna.journal``.
+        storage: a :class:`StudyStore`, an Optuna storage URL or a journal path; default
+            HPO_STORAGE, else ``mlruns/optuna.journal``.
         tracking_uri: MLflow tracking URI; default MLFLOW_TRACKING_URI, else MLflow's own.
-        n_trials: the study's total of finished trials; default ``study.n_trials`` of the space.
+        n_trials: the study's total of finished trials (stored with the study: every worker
+            obeys it); default ``study.n_trials`` of the space.
         timeout: seconds after which this call starts no new trial; default ``study.timeout``.
         until: a deadline (epoch seconds): no trial starts that cannot finish by then (estimated
             from finished trials), and a trial still running then is stopped and queued again.
@@ -65,60 +86,70 @@ def run_study(
             wider ranges) when resuming.
         warm_start_from: a study whose best ``warm_start_top`` configurations are queued first.
         max_failures: consecutive failed trials that stop the run; default ``study.max_failures``.
-        parent_policy: who ends the study's MLflow parent run: ``always`` this call, ``never``
-            (a worker managed by ``hpo run --jobs``), ``last`` (the last worker out).
+        parent_policy: who ends the study's MLflow parent run (see :class:`RunSpec`).
+        stop: the run's :class:`StopRequest`, if the caller handles signals with it.
 
     Raises:
         KeyboardInterrupt: after marking the running trial and its run; the study stays resumable.
     """
-    import torch
-
-    started = time.monotonic()
-    name = study_name or space.name
-    n_trials = n_trials or space.study.n_trials
-    timeout = timeout if timeout is not None else space.study.timeout_seconds
-    max_failures = max_failures or space.study.max_failures
-    if threads:
-        torch.set_num_threads(threads)
-    ctx = open_run(
-        space,
-        name=name,
-        storage=storage,
+    spec = RunSpec(
+        study_name=study_name or space.name,
+        store=StudyStore.of(storage),
         tracking_uri=tracking_uri,
+        n_trials=n_trials or space.study.n_trials,
+        timeout=timeout,
+        until=until,
+        trial_timeout=trial_timeout,
+        max_failures=max_failures,
         device=device,
-        progress=progress,
+        threads=threads,
         allow_space_change=allow_space_change,
         warm_start_from=warm_start_from,
         warm_start_top=warm_start_top,
+        parent_policy=parent_policy,
     )
-    study, parent = ctx.study, ctx.tracker.parent_run_id
-    result = StudyResult(
-        study_name=name,
-        storage=describe_storage(storage),
-        tracking_uri=redact_url(ctx.tracker.tracking_uri) or "",
-        parent_run_id=parent,
-        n_trials=n_trials,
-        finished=0,
-        metrics=space.study.metrics,
-    )
+    return run_spec(space, spec, progress=progress, stop=stop or StopRequest())
+
+
+def run_worker(
+    spec: RunSpec, *, progress: Progress | None = None, stop: StopRequest | None = None
+) -> StudyResult:
+    """Join the existing study ``spec.study_name`` with the search space stored with it (no
+    local file needed) and run its trials until the budget stored with it is reached.
+
+    Raises:
+        StudyError: no such study in ``spec.store``.
+    """
+    space = stored_space(load_study(spec.study_name, storage=spec.store))
+    return run_spec(space, spec, progress=progress, stop=stop or StopRequest())
+
+
+def run_spec(
+    space: Space,
+    spec: RunSpec,
+    *,
+    stop: StopRequest,
+    progress: Progress | None = None,
+    checked: Checked | None = None,
+) -> StudyResult:
+    """Open the run ``spec`` describes, run its trial loop, and close it in both stores."""
+    from orchestrator.device import set_threads
+
+    started = time.monotonic()
+    spec.apply_limits(stop, space)
+    if spec.threads:
+        set_threads(spec.threads)
+    ctx = open_run(space, spec, stop=stop, progress=progress, checked=checked)
+    result = new_result(ctx)
     status = "KILLED"
     try:
-        run_trials(
-            ctx,
-            result,
-            storage=storage,
-            started=started,
-            timeout=timeout,
-            until=until,
-            trial_timeout=trial_timeout,
-            max_failures=max_failures,
-        )
-        result.finished = _budget_counts(study)[0]
+        run_trials(ctx, result)
+        result.finished = budget_counts(ctx.study)[0]
         if result.stopped_by != "failures":
-            _finish(ctx, result)
+            finish(ctx, result)
         status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
     except KeyboardInterrupt:
-        STOP_REQUESTS.handling = True
+        stop.interrupted()
         result.stopped_by = "interrupt"
         raise
     except BaseException:
@@ -126,92 +157,78 @@ def run_study(
         raise
     finally:
         result.seconds = time.monotonic() - started
-        _end_parent(ctx, status, parent_policy)
-    _record_best(ctx, result)
+        end_parent(ctx, status)
+    record_best(ctx, result)
     return result
 
 
-def run_trials(
-    ctx: _Context,
-    result: StudyResult,
-    *,
-    storage: str | None,
-    started: float,
-    timeout: float | None,
-    until: float | None,
-    trial_timeout: float | None,
-    max_failures: int,
-) -> None:
-    """One worker's trial loop on an opened run, until the study's budget (``result.n_trials``),
-    a time limit, the circuit breaker or an interrupt; ``result.stopped_by`` says which.
+def new_result(ctx: RunContext) -> StudyResult:
+    """An empty result of the run ``ctx`` opened."""
+    return StudyResult(
+        study_name=ctx.spec.study_name,
+        storage=ctx.store.display,
+        tracking_uri=redact_url(ctx.tracker.tracking_uri) or "",
+        parent_run_id=ctx.tracker.parent_run_id,
+        n_trials=stored_budget(ctx.study, ctx.space),
+        finished=0,
+        metrics=ctx.space.study.metrics,
+    )
+
+
+def run_trials(ctx: RunContext, result: StudyResult) -> None:
+    """One worker's trial loop on an opened run, until the study's budget, a time limit, the
+    circuit breaker or an interrupt; ``result.stopped_by`` says which.
+
+    The budget is read from the study at every trial, so that a run that changes it (``hpo run
+    --n-trials``) is obeyed by every worker at once.
 
     Raises:
         KeyboardInterrupt: after the running trial and its run are marked.
     """
-    study, name, n_trials = ctx.study, ctx.study.study_name, result.n_trials
-    consecutive_failures = 0
+    study, stop = ctx.study, ctx.stop
     while True:
-        STOP_REQUESTS.check()
-        if timeout is not None and time.monotonic() - started >= timeout:
-            result.stopped_by = "timeout"
+        estimate = median_trial_seconds(study) if stop.until is not None else None
+        reason = stop.before_trial(estimate)
+        if reason is not None:
+            result.stopped_by = reason
             break
-        if until is not None:
-            estimate = _median_trial_seconds(study) or 0.0
-            if time.time() + estimate >= until:
-                result.stopped_by = "deadline"
-                break
-        with budget_lock(storage, name):
-            trials = _all_trials(study)  # one read for the repair and the budget
-            if _repair(ctx, result, trials=trials):
-                trials = _all_trials(study)
-            finished, running = _budget_counts(study, trials)
+        with ctx.store.budget_lock(study.study_name):
+            trials = all_trials(study)  # one read for the repair and the budget
+            if repair_stale(ctx, result, trials=trials):
+                trials = all_trials(study)
+            finished, running = budget_counts(study, trials)
             result.finished = finished
-            if finished + running >= n_trials:
+            result.n_trials = stored_budget(study, ctx.space)
+            if finished + running >= result.n_trials:
                 result.stopped_by = "budget"
                 break
             trial = with_retries(study.ask)
             # claim it at once, so that no other worker takes it for stale
-            with_retries(functools.partial(claim, study, trial._trial_id))
-        event = _run_one_trial(
-            ctx,
-            trial,
-            n_trials=n_trials,
-            limits=_Limits(trial_timeout=trial_timeout, deadline=until),
-        )
+            with_retries(functools.partial(claim, study, trial))
+        event = run_trial(ctx, trial, n_trials=result.n_trials)
         result.ran += 1
         result.states[event.state] = result.states.get(event.state, 0) + 1
         if event.state == "FAIL":
             kind = event.reason.split(":", 1)[0] if event.reason else "error"
             result.failures.setdefault(kind, []).append(event.reason or "")
-            consecutive_failures += 1
-        else:
-            consecutive_failures = 0
+        tripped = stop.trial_ended(event.state, event.reason)
         if event.reason and event.reason.startswith("deadline"):
             result.stopped_by = "deadline"
             break
-        if consecutive_failures >= max_failures:
+        if tripped:
             result.stopped_by = "failures"
+            result.breaker = stop.breaker_summary()
             break
 
 
-def _end_parent(ctx: _Context, status: str, policy: ParentPolicy) -> None:
-    from optuna.trial import TrialState
-
-    if policy == "never":
-        return
-    if policy == "last":
-        running = ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if running:
-            return  # other workers are still at it: the last one out ends the parent run
-    ctx.tracker.end_parent(status)  # type: ignore[arg-type]
-
-
-def _repair(
-    ctx: _Context,
+def repair_stale(
+    ctx: RunContext,
     result: StudyResult | None = None,
     *,
     trials: Sequence[optuna.trial.FrozenTrial] | None = None,
 ) -> list[Any]:
+    """Fail the study's stale trials (queued again per the retry policy) and say so; call it
+    under the budget lock."""
     actions = fail_stale_trials(
         ctx.study,
         retries=ctx.space.study.retries,
@@ -224,29 +241,3 @@ def _repair(
         if result is not None:
             result.repaired.append(action.trial)
     return actions
-
-
-def _record_best(ctx: _Context, result: StudyResult) -> None:
-    best = _best(ctx.study)
-    if best is None:
-        return
-    result.best_number, result.best_value = best.number, best.values[0]
-    result.best_params = best.params
-    if len(ctx.study.directions) > 1:
-        result.pareto = sorted(t.number for t in ctx.study.best_trials)
-
-
-def _finish(ctx: _Context, result: StudyResult) -> None:
-    """Record the best trial and evaluate it once on the held-out test split."""
-    _record_best(ctx, result)
-    best = _best(ctx.study)
-    if best is None:
-        return
-    stored = ctx.study.user_attrs.get(ATTR_TEST) or {}
-    if stored.get("trial") == best.number:
-        result.test_metrics = {k: v for k, v in stored.items() if k != "trial"}
-        return
-    metrics = evaluate_trial_on_test(ctx, best)
-    if metrics is not None:
-        result.test_metrics = metrics
-        ctx.study.set_user_attr(ATTR_TEST, {"trial": best.number, **metrics})

@@ -1,17 +1,15 @@
 """Parallel workers on one machine: ``hpo run --jobs N``.
 
-The coordinator prepares the study and its parent MLflow run, starts N-1 worker processes (each
-runs ``hpo worker --managed``) and is worker 0 itself; each worker has its own device slot and its
-share of the CPU threads. The other workers are forked from a server process that imports torch,
-Optuna and MLflow once, while the coordinator sets the study up, so their first trial does not wait
-for seconds of imports (where ``forkserver`` is not available, each starts fresh, as ``spawn``
-does). Every worker runs the same trial loop against the same storage; the budget lock keeps
-the study's total exact. A worker that dies is reported and the others go on; its trial is found
-stale by the next worker to look (same host: at once) and queued again. When every worker is
-done, the coordinator evaluates the best trial on the test split and ends the parent run.
-
-Secrets stay out of argv: the storage URL and the tracking URI reach the workers through their
-environment (HPO_STORAGE, MLFLOW_TRACKING_URI), never on a command line.
+The coordinator prepares the study and its parent MLflow run, starts N-1 worker processes and is
+worker 0 itself; each worker has its own device slot and its share of the CPU threads. The other
+workers are forked from a server process that imports torch, Optuna and MLflow once, while the
+coordinator sets the study up, so their first trial does not wait for seconds of imports (where
+``forkserver`` is not available, each starts fresh, as ``spawn`` does). Every worker runs the same
+trial loop against the same storage, with a typed :class:`RunSpec` (never command-line arguments:
+a storage URL may hold a password); the budget lock keeps the study's total exact. A worker that
+dies is reported and the others go on; its trial is found stale by the next worker to look (same
+host: at once) and queued again. When every worker is done, the coordinator evaluates the best
+trial on the test split and ends the parent run.
 """
 
 from __future__ import annotations
@@ -24,20 +22,24 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.device import cuda_device_count, default_threads
 from orchestrator.errors import ConfigError
-from orchestrator.study._store import STORAGE_ENV, budget_lock, resolve_storage_url
+from orchestrator.study._attrs import ATTR_FAIL_REASON
+from orchestrator.study._events import NoticeEvent, Progress, StudyResult
+from orchestrator.study._spec import RunSpec
+from orchestrator.study._stop import StopRequest, Terminated
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
 
     from orchestrator.space import Space
-    from orchestrator.study._events import Progress, StudyResult
 
-__all__ = ["WorkerSlot", "plan_workers", "run_parallel"]
+__all__ = ["WorkerMain", "WorkerSlot", "plan_workers", "quiet_worker", "run_parallel"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ PRELOAD = (
     "orchestrator.data",
 )
 
+# the body of one worker process: a module-level function (sent to the process by reference)
+WorkerMain = Callable[[RunSpec], None]
+
 
 @dataclass(frozen=True)
 class WorkerSlot:
@@ -70,9 +75,7 @@ class WorkerSlot:
 
 
 def _visible_cuda_devices() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return cuda_device_count()
 
 
 def plan_workers(
@@ -100,32 +103,8 @@ def plan_workers(
     else:
         n = jobs or 1
         devices = [device if device != "auto" or not gpus else "cpu"] * n
-    per_worker = threads or max(1, cpus // n)
+    per_worker = threads or (default_threads(n, cpu_count=cpus) if n > 1 else cpus)
     return [WorkerSlot(i, devices[i], per_worker) for i in range(n)]
-
-
-def _worker_args(
-    name: str, slot: WorkerSlot, *, n_trials: int, options: dict[str, Any]
-) -> list[str]:
-    """The ``hpo`` arguments one managed worker runs with."""
-    command = [
-        "worker",
-        "--study",
-        name,
-        "--managed",
-        "--label",
-        f"w{slot.index}",
-        "--device",
-        slot.device,
-        "--threads",
-        str(slot.threads),
-        "--n-trials",
-        str(n_trials),
-    ]
-    for flag, value in options.items():
-        if value is not None:
-            command += [flag, str(value)]
-    return command
 
 
 def _process_context() -> BaseContext:
@@ -141,90 +120,67 @@ def _process_context() -> BaseContext:
     return context
 
 
-def _worker_main(args: list[str], env: dict[str, str]) -> None:
-    """A worker process: ``hpo worker --managed`` in a session of its own (a Ctrl-C reaches the
-    coordinator only, which forwards exactly one signal); its exit code is the command's."""
+def _worker_process(worker_main: WorkerMain, spec: RunSpec, env: dict[str, str]) -> None:
+    """A worker process: ``worker_main(spec)`` in a session of its own (a Ctrl-C reaches the
+    coordinator only, which forwards exactly one signal to each worker)."""
     if hasattr(os, "setsid"):
         os.setsid()
     os.environ.clear()
     os.environ.update(env)
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    from orchestrator.cli import cli
+    worker_main(spec)
 
-    cli.main(args=args, prog_name="hpo")
+
+def quiet_worker(spec: RunSpec) -> None:
+    """The body of a worker process for Python callers of :func:`run_parallel`: the study's
+    trials, nothing printed; exit code 1 when its circuit breaker trips."""
+    from orchestrator.study._loop import run_worker
+
+    if run_worker(spec).stopped_by == "failures":
+        raise SystemExit(1)
 
 
 def run_parallel(
     space: Space,
+    spec: RunSpec,
     *,
     jobs: int | None,
     jobs_per_device: int = 1,
-    study_name: str | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    until: float | None = None,
-    trial_timeout: float | None = None,
-    device: str = "auto",
-    threads: int | None = None,
     progress: Progress | None = None,
-    allow_space_change: bool = False,
-    warm_start_from: str | None = None,
-    warm_start_top: int = 5,
-    max_failures: int | None = None,
+    stop: StopRequest | None = None,
+    worker_main: WorkerMain = quiet_worker,
 ) -> StudyResult:
     """Run a study with several workers on this machine; returns the whole run's result.
 
     This process is worker 0: once the study, the data and the parent run are set up it starts
-    the other workers and runs trials itself, so its set-up is not paid twice.
+    the other workers and runs trials itself, so its set-up is not paid twice. Each other worker
+    runs ``worker_main`` (a module-level function, so that it can be sent to a new process) with
+    its own copy of ``spec``: its device, threads and label, and the budget stored with the study.
 
     Raises:
         KeyboardInterrupt: after every worker has stopped and marked its trial.
     """
-    import torch
-
-    from orchestrator.redact import redact_url
-    from orchestrator.study._events import NoticeEvent, StudyResult
-    from orchestrator.study._loop import _finish, _record_best, _repair, run_trials
-    from orchestrator.study._queries import _budget_counts
+    from orchestrator.device import set_threads
+    from orchestrator.study._finish import end_parent, finish, record_best
+    from orchestrator.study._loop import new_result, repair_stale, run_trials
+    from orchestrator.study._queries import budget_counts
     from orchestrator.study._setup import open_run
-    from orchestrator.study._stop import STOP_REQUESTS
-    from orchestrator.study._store import describe_storage
 
     started = time.monotonic()
-    name = study_name or space.name
-    n_trials = n_trials or space.study.n_trials
-    max_failures = max_failures or space.study.max_failures
+    stop = stop or StopRequest()
+    spec.apply_limits(stop, space)
     # the fork server first, so that its imports overlap this process's set-up
     processes = _process_context() if (jobs or 1) > 1 else None
-    slots = plan_workers(jobs=jobs, jobs_per_device=jobs_per_device, device=device, threads=threads)
-    torch.set_num_threads(slots[0].threads)
-    ctx = open_run(
-        space,
-        name=name,
-        storage=storage,
-        tracking_uri=tracking_uri,
-        device=slots[0].device,
-        progress=progress,
-        allow_space_change=allow_space_change,
-        warm_start_from=warm_start_from,
-        warm_start_top=warm_start_top,
+    slots = plan_workers(
+        jobs=jobs, jobs_per_device=jobs_per_device, device=spec.device, threads=spec.threads
     )
+    set_threads(slots[0].threads)
+    own = spec.replace(device=slots[0].device, threads=slots[0].threads, parent_policy="always")
+    ctx = open_run(space, own, stop=stop, progress=progress)
     first_new = len(ctx.study.get_trials(deepcopy=False))
-    env = {  # this process's environment as it is now, not as the fork server started with it
-        **os.environ,
-        STORAGE_ENV: resolve_storage_url(storage),
-        "MLFLOW_TRACKING_URI": ctx.tracker.tracking_uri,
-        "PYTHONUNBUFFERED": "1",
-    }
-    options = {
-        "--timeout": timeout,
-        "--until-epoch": until,
-        "--trial-timeout": trial_timeout,
-        "--max-failures": max_failures,
-    }
+    # this process's environment as it is now, not as the fork server started with it
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def notice(text: str) -> None:
         if progress is not None:
@@ -235,9 +191,20 @@ def run_parallel(
         processes = _process_context()
     for slot in slots[1:]:
         assert processes is not None
-        args = _worker_args(name, slot, n_trials=n_trials, options=options)
+        worker = spec.replace(
+            tracking_uri=ctx.tracker.tracking_uri,
+            n_trials=None,  # they obey the budget this run stored with the study
+            device=slot.device,
+            threads=slot.threads,
+            parent_policy="never",
+            allow_space_change=False,
+            warm_start_from=None,
+            label=f"w{slot.index}",
+        )
         procs[slot.index] = processes.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(args, env), name=f"hpo-worker-w{slot.index}"
+            target=_worker_process,
+            args=(worker_main, worker, env),
+            name=f"hpo-worker-w{slot.index}",
         )
         procs[slot.index].start()
     for slot in slots:
@@ -247,51 +214,36 @@ def run_parallel(
     watcher = _Watcher(procs, codes, notice)
     watcher.start()
     status = "KILLED"
-    result = StudyResult(
-        study_name=name,
-        storage=describe_storage(storage),
-        tracking_uri=redact_url(ctx.tracker.tracking_uri) or "",
-        parent_run_id=ctx.tracker.parent_run_id,
-        n_trials=n_trials,
-        finished=0,
-        metrics=space.study.metrics,
-    )
+    result = new_result(ctx)
     try:
-        run_trials(
-            ctx,
-            result,
-            storage=storage,
-            started=started,
-            timeout=timeout,
-            until=until,
-            trial_timeout=trial_timeout,
-            max_failures=max_failures,
-        )
+        run_trials(ctx, result)
         own_stop = result.stopped_by
         while watcher.is_alive():  # the other workers finish their trials
-            STOP_REQUESTS.check()
+            stop.check()
             watcher.join(timeout=0.2)
-        with budget_lock(storage, name):
-            _repair(ctx, result)  # the trials of workers that died: stale at once on this host
-        result.finished = _budget_counts(ctx.study)[0]
-        if result.finished >= n_trials:
+        with ctx.store.budget_lock(spec.study_name):
+            repair_stale(ctx, result)  # the trials of workers that died: stale at once here
+        result.finished = budget_counts(ctx.study)[0]
+        if result.finished >= result.n_trials:
             result.stopped_by = "budget"
         elif own_stop == "failures" or any(code == 1 for code in codes.values()):
             result.stopped_by = "failures"
-        elif until is not None and time.time() >= until - 1:
+        elif stop.until is not None and time.time() >= stop.until - 1:
             result.stopped_by = "deadline"
         else:
-            result.stopped_by = "timeout" if timeout or until else "workers"
+            result.stopped_by = "timeout" if stop.timeout or stop.until else "workers"
         if result.stopped_by != "failures":
-            _finish(ctx, result)
+            finish(ctx, result)
         status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
     except KeyboardInterrupt as exc:
-        STOP_REQUESTS.handling = True
+        stop.interrupted()
         result.stopped_by = "interrupt"
         watcher.stopping = True
-        _stop_workers(procs, forward=signal.SIGTERM if _is_sigterm(exc) else signal.SIGINT)
-        with budget_lock(storage, name):
-            _repair(ctx, result)
+        _stop_workers(
+            procs, forward=signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        )
+        with ctx.store.budget_lock(spec.study_name):
+            repair_stale(ctx, result)
         raise
     except BaseException:
         watcher.stopping = True
@@ -300,15 +252,15 @@ def run_parallel(
         raise
     finally:
         result.seconds = time.monotonic() - started
-        ctx.tracker.end_parent(status)  # type: ignore[arg-type]
-    _record_best(ctx, result)
+        end_parent(ctx, status)
+    record_best(ctx, result)
     result.ran, result.states, result.failures = 0, {}, {}  # counted again over all workers
     for trial in ctx.study.get_trials(deepcopy=False)[first_new:]:
         if trial.state.name in ("COMPLETE", "PRUNED", "FAIL"):
             result.ran += 1
             result.states[trial.state.name] = result.states.get(trial.state.name, 0) + 1
             if trial.state.name == "FAIL":
-                reason = str(trial.user_attrs.get("fail_reason", "error"))
+                reason = str(trial.user_attrs.get(ATTR_FAIL_REASON, "error"))
                 result.failures.setdefault(reason.split(":", 1)[0], []).append(reason)
     return result
 
@@ -338,10 +290,6 @@ class _Watcher(threading.Thread):
                         f"worker w{index} (pid {proc.pid}) exited with code {code}; "
                         "the others go on"
                     )
-
-
-def _is_sigterm(exc: BaseException) -> bool:
-    return type(exc).__name__ == "Terminated"
 
 
 def _stop_workers(procs: dict[int, BaseProcess], *, forward: int) -> None:

@@ -1,8 +1,8 @@
-"""Reading studies: find one, its stored space, its best trial, budget counts, listings."""
+"""Reading studies: find one, its stored space, its budget and the counts against it, its best
+trial, listings. Nothing here creates a store or a study."""
 
 from __future__ import annotations
 
-import logging
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,121 +11,105 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import StudyError
 from orchestrator.space import Space, parse_space_dict
 from orchestrator.study._attrs import (
-    ATTR_METRICS,
+    ATTR_BUDGET,
+    ATTR_FAIL_KIND,
     ATTR_PARENT_RUN,
+    ATTR_REQUEUED,
+    ATTR_RUN_ID,
+    ATTR_SEED,
     ATTR_SOURCE,
     ATTR_SPACE,
     ATTR_SPACE_TEXT,
     ATTR_TEST,
     NOT_COUNTED,
 )
-from orchestrator.study._store import (
-    describe_storage,
-    open_storage,
-    with_retries,
-)
+from orchestrator.study._ranking import best_trial, directions_of, objective_names
+from orchestrator.study._store import StudyStore, with_retries
 
 if TYPE_CHECKING:
     import optuna
 
+__all__ = [
+    "StudyInfo",
+    "budget_counts",
+    "get_best",
+    "is_counted",
+    "list_studies",
+    "load_study",
+    "median_trial_seconds",
+    "stored_budget",
+    "stored_space",
+]
 
-logger = logging.getLogger(__name__)
 
-
-def load_study(name: str, *, storage: str | None = None) -> optuna.Study:
+def load_study(name: str, *, storage: StudyStore | str | None = None) -> optuna.Study:
     """An existing study by name; a missing one is a StudyError listing those that exist."""
     import optuna
 
-    store = open_storage(storage)
-    names = with_retries(lambda: optuna.get_all_study_names(store))
+    store = StudyStore.of(storage)
+    names = store.study_names()
     if name not in names:
         known = ", ".join(sorted(names)) or "none yet"
         raise StudyError(
-            f"no study named '{name}' in {describe_storage(storage)} (studies: {known}); "
+            f"no study named '{name}' in {store.display} (studies: {known}); "
             "check --study and --storage"
         )
-    return optuna.load_study(study_name=name, storage=store)
+    return optuna.load_study(study_name=name, storage=store.open())
 
 
 def stored_space(study: optuna.Study) -> Space:
     """The search space stored with a study when it was created."""
-    raw = study.user_attrs.get(ATTR_SPACE)
+    attrs = study.user_attrs
+    raw = attrs.get(ATTR_SPACE)
     if raw is None:
         raise StudyError(
             f"study '{study.study_name}' has no stored search space; start it with hpo run --space"
         )
     return parse_space_dict(
-        raw,
-        source=study.user_attrs.get(ATTR_SOURCE, study.study_name),
-        text=study.user_attrs.get(ATTR_SPACE_TEXT),
+        raw, source=attrs.get(ATTR_SOURCE, study.study_name), text=attrs.get(ATTR_SPACE_TEXT)
     )
 
 
-def _is_counted(trial: optuna.trial.FrozenTrial) -> bool:
+def stored_budget(study: optuna.Study, space: Space) -> int:
+    """The study's total of trials as the last run set it (the space's, for older studies)."""
+    return int(study.user_attrs.get(ATTR_BUDGET) or space.study.n_trials)
+
+
+def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a finished trial uses up the budget: COMPLETE, PRUNED, or a FAIL that was not
+    stopped from outside (interrupted, stale, deadline) and whose configuration is not queued
+    again."""
     from optuna.trial import TrialState
 
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    if trial.state != TrialState.FAIL or trial.user_attrs.get("hpo.requeued"):
+    if trial.state != TrialState.FAIL or trial.user_attrs.get(ATTR_REQUEUED):
         return False
-    return trial.user_attrs.get("fail_kind") not in NOT_COUNTED
+    return trial.user_attrs.get(ATTR_FAIL_KIND) not in NOT_COUNTED
 
 
-def _all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+def all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Every trial of the study, read once (not copied) with retries on transient errors."""
     return with_retries(lambda: study.get_trials(deepcopy=False))
 
 
-def _budget_counts(
+def budget_counts(
     study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
 ) -> tuple[int, int]:
     """(trials counted towards the budget, trials running now); ``trials`` if just read."""
     from optuna.trial import TrialState
 
     if trials is None:
-        trials = _all_trials(study)
-    finished = sum(1 for t in trials if _is_counted(t))
+        trials = all_trials(study)
+    finished = sum(1 for t in trials if is_counted(t))
     running = sum(1 for t in trials if t.state == TrialState.RUNNING)
     return finished, running
 
 
-def _best(
-    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
-) -> optuna.trial.FrozenTrial | None:
-    """The best trial; for several objectives, the Pareto trial best on the first one.
-
-    ``trials``: the study's trials if just read, so that one objective needs no other read.
-    """
-    from optuna.trial import TrialState
-
-    if trials is not None and len(study.directions) == 1:
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        if not done:
-            return None
-        sign = 1 if study.direction.name == "MAXIMIZE" else -1
-        return max(done, key=lambda t: (sign * t.value, -t.number))  # first of equals, as Optuna
-    if len(study.directions) > 1:
-        front = study.best_trials
-        if not front:
-            return None
-        sign = 1 if study.directions[0].name == "MAXIMIZE" else -1
-        return max(front, key=lambda t: (sign * t.values[0], -t.number))
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
-
-
-def _metrics_of(study: optuna.Study) -> list[str]:
-    metrics = study.user_attrs.get(ATTR_METRICS)
-    if metrics:
-        return list(metrics)
-    metric = study.user_attrs.get("hpo.metric")
-    return [metric] if metric else ["value"]
-
-
 @dataclass(frozen=True)
 class StudyInfo:
+    """One line of ``hpo studies``."""
+
     name: str
     states: dict[str, int]
     best_value: float | None
@@ -134,68 +118,75 @@ class StudyInfo:
     metric: str | None
 
 
-def list_studies(*, storage: str | None = None) -> list[StudyInfo]:
+def list_studies(*, storage: StudyStore | str | None = None) -> list[StudyInfo]:
     """Every study in a storage: trials by state and best value (first objective)."""
     import optuna
 
-    store = open_storage(storage)
+    store = StudyStore.of(storage)
     infos = []
-    for name in sorted(with_retries(lambda: optuna.get_all_study_names(store))):
-        study = optuna.load_study(study_name=name, storage=store)
+    for name in sorted(store.study_names()):
+        study = optuna.load_study(study_name=name, storage=store.open())
+        trials = all_trials(study)
         states: dict[str, int] = {}
-        for t in study.get_trials(deepcopy=False):
+        for t in trials:
             states[t.state.name] = states.get(t.state.name, 0) + 1
-        best = _best(study)
+        best = best_trial(study, trials)
         infos.append(
             StudyInfo(
                 name=name,
                 states=states,
                 best_value=best.values[0] if best is not None else None,
                 best_number=best.number if best is not None else None,
-                direction=", ".join(d.name.lower() for d in study.directions),
-                metric=", ".join(_metrics_of(study)),
+                direction=", ".join(directions_of(study)),
+                metric=", ".join(objective_names(study)),
             )
         )
     return infos
 
 
-def get_best(name: str, *, storage: str | None = None) -> dict[str, Any]:
+def get_best(name: str, *, storage: StudyStore | str | None = None) -> dict[str, Any]:
     """The best trial of a study: number, value, params, seed and its MLflow run id.
 
     For a multi-objective study: the Pareto trial best on the first objective, its ``values``,
     and the numbers of the whole ``pareto_front``.
     """
     study = load_study(name, storage=storage)
-    best = _best(study)
+    best = best_trial(study)
     if best is None:
         raise StudyError(f"study '{name}' has no completed trial yet; run it first: hpo run ...")
-    metrics = _metrics_of(study)
+    metrics = objective_names(study)
+    directions = directions_of(study)
     info = {
         "study": name,
         "metric": metrics[0],
-        "direction": study.directions[0].name.lower(),
+        "direction": directions[0],
         "number": best.number,
         "value": best.values[0],
         "params": best.params,
-        "seed": best.user_attrs.get("seed"),
-        "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
+        "seed": best.user_attrs.get(ATTR_SEED),
+        "mlflow_run_id": best.user_attrs.get(ATTR_RUN_ID),
         "mlflow_parent_run_id": study.user_attrs.get(ATTR_PARENT_RUN),
         "test_metrics": study.user_attrs.get(ATTR_TEST),
     }
-    if len(study.directions) > 1:
+    if len(directions) > 1:
         info["metrics"] = metrics
-        info["directions"] = [d.name.lower() for d in study.directions]
+        info["directions"] = directions
         info["values"] = dict(zip(metrics, best.values, strict=False))
         info["pareto_front"] = sorted(t.number for t in study.best_trials)
     return info
 
 
-def _median_trial_seconds(study: optuna.Study) -> float | None:
+def median_trial_seconds(
+    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+) -> float | None:
+    """How long a completed trial of this study takes (the median), None before the first."""
     from optuna.trial import TrialState
 
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     durations = [
         (t.datetime_complete - t.datetime_start).total_seconds()
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.datetime_complete and t.datetime_start
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.datetime_complete and t.datetime_start
     ]
     return statistics.median(durations) if durations else None

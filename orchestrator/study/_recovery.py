@@ -22,6 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.study._attrs import (
+    ATTR_FAIL_KIND,
+    ATTR_FAIL_REASON,
+    ATTR_REQUEUED,
+    ATTR_RETRY,
+    ATTR_RETRY_OF,
+    ATTR_RUN_ID,
+    LEASE,
+    WORKER,
+)
+from orchestrator.study._optuna import storage_of, trial_id_of
+
 if TYPE_CHECKING:
     import optuna
 
@@ -41,11 +53,6 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0  # how often a running trial renews its lease
 GRACE_SECONDS = 90.0  # a lease older than this marks the trial stale (trials on other hosts)
-LEASE = "hpo.lease"
-WORKER = "hpo.worker"
-RETRY = "hpo.retry"  # how many times this configuration was retried before (0: first run)
-RETRY_OF = "hpo.retry_of"  # the trial number of the first run of this configuration
-REQUEUED = "hpo.requeued"  # True on a failed trial whose configuration was queued again
 
 
 def _process_start(pid: int) -> str | None:
@@ -101,9 +108,9 @@ def stale_reason(
     return None
 
 
-def claim(study: optuna.Study, trial_id: int) -> None:
+def claim(study: optuna.Study, trial: optuna.Trial) -> None:
     """Take a new trial: record who runs it and its first lease."""
-    storage = study._storage
+    storage, trial_id = storage_of(study), trial_id_of(trial)
     storage.set_trial_user_attr(trial_id, WORKER, worker_identity())
     storage.set_trial_user_attr(trial_id, LEASE, time.time())
 
@@ -112,10 +119,10 @@ class Heartbeat:
     """Renews a running trial's lease from a daemon thread until stopped."""
 
     def __init__(
-        self, study: optuna.Study, trial_id: int, *, interval: float = HEARTBEAT_SECONDS
+        self, study: optuna.Study, trial: optuna.Trial, *, interval: float = HEARTBEAT_SECONDS
     ) -> None:
-        self._storage = study._storage
-        self._trial_id = trial_id
+        self._storage = storage_of(study)
+        self._trial_id = trial_id_of(trial)
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hpo-heartbeat", daemon=True)
@@ -157,18 +164,21 @@ def fail_trial(
     """
     from optuna.trial import TrialState
 
-    done = int(trial.user_attrs.get(RETRY, 0))
+    done = int(trial.user_attrs.get(ATTR_RETRY, 0))
     again = kind in ("interrupted", "deadline") or done < int(retries.get(kind, 0))
-    storage = study._storage
-    storage.set_trial_user_attr(trial._trial_id, "fail_kind", kind)
-    storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason[:1000])
+    storage, trial_id = storage_of(study), trial_id_of(trial)
+    storage.set_trial_user_attr(trial_id, ATTR_FAIL_KIND, kind)
+    storage.set_trial_user_attr(trial_id, ATTR_FAIL_REASON, reason[:1000])
     if again:
-        storage.set_trial_user_attr(trial._trial_id, REQUEUED, True)
+        storage.set_trial_user_attr(trial_id, ATTR_REQUEUED, True)
     study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     if again:
         study.enqueue_trial(
             dict(trial.params),
-            user_attrs={RETRY_OF: trial.user_attrs.get(RETRY_OF, trial.number), RETRY: done + 1},
+            user_attrs={
+                ATTR_RETRY_OF: trial.user_attrs.get(ATTR_RETRY_OF, trial.number),
+                ATTR_RETRY: done + 1,
+            },
         )
     return again
 
@@ -211,7 +221,7 @@ def fail_stale_trials(
         requeued = fail_trial(
             study, trial, kind="stale", reason=f"stale: {reason}", retries=retries
         )
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(ATTR_RUN_ID)
         if run_id and kill_run is not None:
             try:
                 kill_run(run_id, f"stale: {reason}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.study._attrs import ATTR_FAIL_KIND, NOT_COUNTED
 from orchestrator.study._queries import load_study, stored_space
-from orchestrator.study._recovery import fail_stale_trials
-from orchestrator.study._store import (
-    budget_lock,
-)
+from orchestrator.study._recovery import GRACE_SECONDS, fail_stale_trials
+from orchestrator.study._store import StudyStore
+
+__all__ = ["RepairReport", "repair_study"]
 
 
 @dataclass
@@ -24,7 +25,7 @@ class RepairReport:
 def repair_study(
     name: str,
     *,
-    storage: str | None = None,
+    storage: StudyStore | str | None = None,
     tracking_uri: str | None = None,
     grace: float | None = None,
 ) -> RepairReport:
@@ -32,14 +33,14 @@ def repair_study(
     MLflow trial runs left RUNNING although their trial has finished."""
     from optuna.trial import TrialState
 
-    from orchestrator.study._recovery import GRACE_SECONDS
     from orchestrator.tracking import Tracker
 
-    study = load_study(name, storage=storage)
+    store = StudyStore.of(storage)
+    study = load_study(name, storage=store)
     space = stored_space(study)
     tracker = Tracker(name, tracking_uri=tracking_uri)
     report = RepairReport(study_name=name)
-    with budget_lock(storage, name):
+    with store.budget_lock(name):
         report.stale = fail_stale_trials(
             study,
             retries=space.study.retries,
@@ -55,7 +56,7 @@ def repair_study(
             continue
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             status = "FINISHED"
-        elif trial.user_attrs.get("fail_kind") in ("interrupted", "stale", "deadline"):
+        elif trial.user_attrs.get(ATTR_FAIL_KIND) in NOT_COUNTED:
             status = "KILLED"
         else:
             status = "FAILED"

@@ -6,13 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, StudyError
 from orchestrator.space import Space
-from orchestrator.study._attrs import ATTR_SPACE
-from orchestrator.study._queries import load_study, stored_space
+from orchestrator.study._attrs import ATTR_SPACE, ATTR_WARM_START
+from orchestrator.study._queries import stored_space
+from orchestrator.study._ranking import directions_of, objective_names, rank_trials
 
 if TYPE_CHECKING:
     import optuna
+
+__all__ = ["SpaceChange", "check_resume", "diff_spaces", "warm_start"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,28 @@ def diff_spaces(before: Space, after: Space) -> list[SpaceChange]:
     return changes
 
 
+def check_resume(study: optuna.Study, space: Space, *, allow_space_change: bool) -> bool:
+    """Whether ``space`` may resume ``study``; True when the stored space must be replaced.
+
+    Reads the study only: a refusal leaves both stores untouched.
+
+    Raises:
+        StudyError: the study optimizes other objectives.
+        ConfigError: the space changed (see :func:`diff_spaces`), unless allowed and compatible.
+    """
+    stored = directions_of(study)
+    stored_metrics = objective_names(study)
+    wanted = space.study
+    if stored != wanted.directions or stored_metrics != wanted.metrics:
+        before = ", ".join(f"{d} {m}" for d, m in zip(stored, stored_metrics, strict=False))
+        now = ", ".join(f"{d} {m}" for d, m in zip(wanted.directions, wanted.metrics, strict=True))
+        raise StudyError(
+            f"study '{study.study_name}' was created to {before}, but the space asks to {now}; "
+            "use another --study name"
+        )
+    return _check_space_change(study, space, allow=allow_space_change)
+
+
 def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bool:
     """Refuse a changed space on resume (with a readable diff); True when the stored one changes."""
     stored_raw = study.user_attrs.get(ATTR_SPACE)
@@ -92,26 +117,23 @@ def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bo
     return True
 
 
-def warm_start(
-    study: optuna.Study, space: Space, *, source: str, top: int, storage: str | None
-) -> list[int]:
-    """Enqueue the best ``top`` configurations of study ``source``, keeping only the parameters
-    that exist in ``space`` (and values inside their current ranges). Returns their numbers."""
-    other = load_study(source, storage=storage)
+def warm_start(study: optuna.Study, space: Space, *, source: optuna.Study, top: int) -> list[int]:
+    """Enqueue the best ``top`` configurations of study ``source`` (the study's own ranking),
+    keeping only the parameters that exist in ``space`` (and values inside their current
+    ranges). Returns their numbers."""
     from optuna.trial import TrialState
 
-    done = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    sign = -1 if other.directions[0].name == "MAXIMIZE" else 1
-    done.sort(key=lambda t: (sign * t.values[0], t.number))
+    done = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = [t for _, t in rank_trials(done, directions_of(source))]
     specs = {p.name: p for p in space.parameters()}
     queued = []
-    for trial in done[:top]:
+    for trial in ranked[:top]:
         params = {k: v for k, v in trial.params.items() if k in specs and _inside(specs[k], v)}
         if not params:
             continue
         study.enqueue_trial(
             params,
-            user_attrs={"hpo.warm_start_from": f"{source}#{trial.number}"},
+            user_attrs={ATTR_WARM_START: f"{source.study_name}#{trial.number}"},
             skip_if_exists=True,
         )
         queued.append(trial.number)

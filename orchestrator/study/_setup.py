@@ -1,66 +1,123 @@
-"""Everything a run needs before its first trial: the study, the device, the data and the parent
-MLflow run."""
+"""Everything a run needs before its first trial, in this order: every check (:func:`preflight`,
+which ``hpo validate`` runs too), then the study (created, or resumed after its own checks), then
+the MLflow parent run. Nothing is written to either store until every check has passed."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.config import DataConfig
-from orchestrator.errors import Problem, SpaceError, StudyError
+from orchestrator.errors import Problem, SpaceError
 from orchestrator.space import Space
 from orchestrator.study._attrs import (
+    ATTR_BUDGET,
+    ATTR_METRIC,
     ATTR_METRICS,
     ATTR_PARENT_RUN,
     ATTR_SOURCE,
     ATTR_SPACE,
     ATTR_SPACE_TEXT,
+    ATTR_VERSION,
 )
 from orchestrator.study._events import NoticeEvent, Progress
-from orchestrator.study._factories import build_pruner, build_sampler
-from orchestrator.study._queries import _metrics_of
-from orchestrator.study._resume import _check_space_change, warm_start
-from orchestrator.study._store import (
-    budget_lock,
-    describe_storage,
-    open_storage,
-    with_retries,
-)
+from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
+from orchestrator.study._queries import load_study
+from orchestrator.study._resume import check_resume, warm_start
+from orchestrator.study._spec import RunSpec
+from orchestrator.study._stop import StopRequest
+from orchestrator.study._store import StudyStore, with_retries
 
 if TYPE_CHECKING:
     import optuna
+    import torch
 
     from orchestrator.data import Splits
     from orchestrator.tracking import Tracker
 
+__all__ = ["Checked", "RunContext", "open_run", "preflight", "prepare_study"]
 
 logger = logging.getLogger(__name__)
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+@dataclass
+class Checked:
+    """What the checks before the first trial found: the device and precision to train with, and
+    the study's data (loaded once; trials reuse it)."""
+
+    device: torch.device
+    precision: str
+    data: dict[str, Splits] = field(default_factory=dict)  # by data config (JSON)
+
+
+def preflight(space: Space, *, device: str = "auto", load_data: bool = True) -> Checked:
+    """Every check ``hpo run`` makes before it writes anything; ``hpo validate`` runs exactly
+    these. The device and precision are resolved, the sampler and pruner constructed (their
+    options checked), the data loaded, and the model family (a custom factory too) and the
+    augmentation checked against it.
+
+    Raises:
+        HpoError: the first check that fails (SpaceError carries every problem of its kind).
+    """
+    from orchestrator.device import resolve_device, resolve_precision
+
+    torch_device = resolve_device(device)
+    train_precision = (space.raw.get("train") or {}).get("precision", "auto")
+    precision = resolve_precision(
+        train_precision if isinstance(train_precision, str) else "auto", torch_device
+    )
+    build_sampler(space, seed=space.study.seed)
+    if not space.study.is_multi_objective:
+        build_pruner(space.study, epochs=epochs_of(space), source=space.source)
+    checked = Checked(device=torch_device, precision=str(precision))
+    if load_data:
+        from orchestrator.augment import check_augment_space
+        from orchestrator.data import load_data as load
+        from orchestrator.models import check_compatible
+
+        config = _fixed_data_config(space)
+        splits = load(config, seed=space.study.seed)
+        checked.data[config.model_dump_json()] = splits
+        model = space.raw.get("model") or {}
+        family = model.get("family")
+        if isinstance(family, str):
+            check_compatible(family, splits.spec, model=model)
+        check_augment_space(space.raw.get("train"), splits.spec.kind, source=space.source)
+    return checked
 
 
 @dataclass
-class _Context:
+class RunContext:
+    """One process's run of a study: what every part of the loop needs, passed down."""
+
     space: Space
+    spec: RunSpec
     study: optuna.Study
     tracker: Tracker
+    stop: StopRequest
     device: Any
     precision: str
-    metric: str
-    direction: str
     progress: Progress | None
     _data: dict[str, Splits] = field(default_factory=dict)
+
+    @property
+    def store(self) -> StudyStore:
+        return self.spec.store
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.space.study.metrics
+
+    @property
+    def metric(self) -> str:
+        return self.space.study.primary_metric
+
+    @property
+    def direction(self) -> str:
+        return self.space.study.resolved_direction
 
     def data(self, config: DataConfig) -> Splits:
         """Load (once per process) and cache the splits of a data config."""
@@ -70,10 +127,6 @@ class _Context:
         if key not in self._data:
             self._data[key] = load_data(config, seed=self.space.study.seed)
         return self._data[key]
-
-    @property
-    def metrics(self) -> list[str]:
-        return self.space.study.metrics
 
     def notice(self, text: str) -> None:
         logger.info(text)
@@ -103,34 +156,27 @@ def _fixed_data_config(space: Space) -> DataConfig:
     return DataConfig.model_validate(section)
 
 
-def _prepare_data(ctx: _Context) -> Splits:
-    """Load the data and check the model family (and a custom factory) and the augmentation can
-    take it, before any trial runs."""
-    from orchestrator.augment import check_augment_space
-    from orchestrator.models import check_compatible
+def existing_study(store: StudyStore, name: str) -> optuna.Study | None:
+    """The study ``name`` if the store holds it; None otherwise (and nothing is created)."""
+    import optuna
 
-    splits = ctx.data(_fixed_data_config(ctx.space))
-    model = ctx.space.raw.get("model") or {}
-    family = model.get("family")
-    if isinstance(family, str):
-        check_compatible(family, splits.spec, model=model)
-    check_augment_space(ctx.space.raw.get("train"), splits.spec.kind, source=ctx.space.source)
-    return splits
-
-
-def _epochs_of(space: Space) -> int:
-    epochs = (space.raw.get("train") or {}).get("epochs", 10)
-    return epochs if isinstance(epochs, int) else int((epochs or {}).get("high", 10))
+    if name not in store.study_names():
+        return None
+    return optuna.load_study(study_name=name, storage=store.open())
 
 
 def prepare_study(
     space: Space,
     *,
     name: str,
-    storage: str | None,
+    storage: StudyStore | str | None,
     allow_space_change: bool = False,
+    n_trials: int | None = None,
 ) -> optuna.Study:
-    """Create the study, or load it and check the space given now against the stored one.
+    """Create the study, or load it after checking the space given now against the stored one;
+    ``n_trials`` (when given) becomes the budget stored with the study.
+
+    The checks read the store only: a refused resume writes nothing.
 
     Raises:
         StudyError: the stored study optimizes other objectives.
@@ -138,57 +184,61 @@ def prepare_study(
     """
     import optuna
 
-    store = open_storage(storage)
-    study_cfg = space.study
-    exists = name in with_retries(lambda: optuna.get_all_study_names(store))
+    store = StudyStore.of(storage)
+    existing = existing_study(store, name)
+    replace_space = True
     n_existing = 0
-    if exists:
-        existing = optuna.load_study(study_name=name, storage=store)
+    if existing is not None:
+        replace_space = check_resume(existing, space, allow_space_change=allow_space_change)
         n_existing = len(existing.get_trials(deepcopy=False))
-        stored = [d.name.lower() for d in existing.directions]
-        stored_metrics = _metrics_of(existing)
-        if stored != study_cfg.directions or stored_metrics != study_cfg.metrics:
-            before = ", ".join(f"{d} {m}" for d, m in zip(stored, stored_metrics, strict=False))
-            now = ", ".join(
-                f"{d} {m}" for d, m in zip(study_cfg.directions, study_cfg.metrics, strict=True)
-            )
-            raise StudyError(
-                f"study '{name}' was created to {before}, but the space asks to {now}; "
-                "use another --study name"
-            )
+    study_cfg = space.study
     # the sampler seed moves on with the study, so a resumed run does not replay its first samples
     sampler = build_sampler(space, seed=study_cfg.seed + n_existing)
     if study_cfg.is_multi_objective:
-        pruner = optuna.pruners.NopPruner()  # Optuna cannot prune multi-objective trials
+        pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()  # none prunes them
     else:
-        pruner = build_pruner(study_cfg, epochs=_epochs_of(space), source=space.source)
-    study = optuna.create_study(
-        study_name=name,
-        storage=store,
-        sampler=sampler,
-        pruner=pruner,
-        directions=study_cfg.directions,
-        load_if_exists=True,
+        pruner = build_pruner(study_cfg, epochs=epochs_of(space), source=space.source)
+    study = with_retries(
+        lambda: optuna.create_study(
+            study_name=name,
+            storage=store.open(),
+            sampler=sampler,
+            pruner=pruner,
+            directions=study_cfg.directions,
+            load_if_exists=True,
+        )
     )
-    if _check_space_change(study, space, allow=allow_space_change):
+    if replace_space:
         study.set_user_attr(ATTR_SPACE, space.raw)
         study.set_user_attr(ATTR_SPACE_TEXT, space.text)
         study.set_user_attr(ATTR_SOURCE, space.source)
-    if not exists:
-        study.set_user_attr("hpo.metric", study_cfg.primary_metric)
+    if existing is None:
+        study.set_user_attr(ATTR_METRIC, study_cfg.primary_metric)
         study.set_user_attr(ATTR_METRICS, study_cfg.metrics)
-        study.set_user_attr("hpo.version", __version__)
+        study.set_user_attr(ATTR_VERSION, __version__)
+    if n_trials is not None and study.user_attrs.get(ATTR_BUDGET) != n_trials:
+        study.set_user_attr(ATTR_BUDGET, n_trials)
     return study
 
 
-def _parent_tags(space: Space, *, storage: str | None) -> dict[str, Any]:
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _parent_tags(space: Space, store: StudyStore) -> dict[str, Any]:
     study = space.study
     tags = {
         "hpo.sampler": study.sampler.name,
         "hpo.pruner": study.pruner.name if not study.is_multi_objective else "none",
         "hpo.metric": ",".join(study.metrics),
         "hpo.direction": ",".join(study.directions),
-        "hpo.storage": describe_storage(storage),
+        "hpo.storage": store.display,
         "hpo.version": __version__,
         "hpo.space_file": space.source,
     }
@@ -200,55 +250,50 @@ def _parent_tags(space: Space, *, storage: str | None) -> dict[str, Any]:
     return tags
 
 
-ParentPolicy = Literal["always", "never", "last"]
-
-
 def open_run(
     space: Space,
+    spec: RunSpec,
     *,
-    name: str,
-    storage: str | None,
-    tracking_uri: str | None,
-    device: str = "auto",
+    stop: StopRequest,
     progress: Progress | None = None,
-    allow_space_change: bool = False,
-    warm_start_from: str | None = None,
-    warm_start_top: int = 5,
-    load_data: bool = True,
-) -> _Context:
-    """Everything a run needs before its first trial: the study (created, or resumed after the
-    space check), the device, the data (loaded and checked against the family) and the parent
-    MLflow run (created, or reopened)."""
-    from orchestrator.device import resolve_device, resolve_precision
+    checked: Checked | None = None,
+) -> RunContext:
+    """Check everything, then open the study (created, or resumed after the space check) and the
+    MLflow parent run (created, or reopened).
+
+    ``checked``: the result of :func:`preflight` if the caller ran it already.
+    """
     from orchestrator.tracking import Tracker
 
-    torch_device = resolve_device(device)
-    train_precision = (space.raw.get("train") or {}).get("precision", "auto")
-    precision = resolve_precision(
-        train_precision if isinstance(train_precision, str) else "auto", torch_device
-    )
-    with budget_lock(storage, name):
+    checked = checked or preflight(space, device=spec.device)
+    source = None
+    if spec.warm_start_from:  # checked before anything is written
+        source = load_study(spec.warm_start_from, storage=spec.store)
+    tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri)
+    with spec.store.budget_lock(spec.study_name):
         study = prepare_study(
-            space, name=name, storage=storage, allow_space_change=allow_space_change
+            space,
+            name=spec.study_name,
+            storage=spec.store,
+            allow_space_change=spec.allow_space_change,
+            n_trials=spec.n_trials,
         )
-    tracker = Tracker(name, tracking_uri=tracking_uri)
-    ctx = _Context(
+    ctx = RunContext(
         space=space,
+        spec=spec,
         study=study,
         tracker=tracker,
-        device=torch_device,
-        precision=precision,
-        metric=space.study.primary_metric,
-        direction=space.study.resolved_direction,
+        stop=stop,
+        device=checked.device,
+        precision=checked.precision,
         progress=progress,
+        _data=dict(checked.data),
     )
-    if load_data:
-        _prepare_data(ctx)
     parent = tracker.start_parent(
-        name,
+        spec.study_name,
         run_id=study.user_attrs.get(ATTR_PARENT_RUN),
         params=space.fixed_params(),
-        tags=_parent_tags(space, storage=storage),
+        tags=_parent_tags(space, spec.store),
     )
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
@@ -256,9 +301,7 @@ def open_run(
         tracker.log_dict(parent, space.raw, "space_resolved.json")
     if space.study.is_multi_objective:
         ctx.notice("pruning is off: Optuna cannot prune a multi-objective trial")
-    if warm_start_from:
-        queued = warm_start(
-            study, space, source=warm_start_from, top=warm_start_top, storage=storage
-        )
-        ctx.notice(f"warm start: queued {len(queued)} configurations of '{warm_start_from}'")
+    if source is not None:
+        queued = warm_start(study, space, source=source, top=spec.warm_start_top)
+        ctx.notice(f"warm start: queued {len(queued)} configurations of '{source.study_name}'")
     return ctx

@@ -1,8 +1,9 @@
-"""Optuna storages: opening them, a cross-process budget lock, and retries of transient errors.
+"""Where studies live: the Optuna storage URL, resolved and validated once into a
+:class:`StudyStore` that is passed down; retries of transient database errors.
 
-The default storage is an Optuna journal file under ``mlruns/`` (fast and safe for several
-processes on one machine); any SQLAlchemy URL gives an RDB storage (PostgreSQL for studies shared
-by many machines) with pooled, pre-pinged connections.
+The default store is an Optuna journal file under ``mlruns/`` (fast and safe for several
+processes on one machine); a database URL gives an RDB storage (PostgreSQL for studies shared by
+many machines) with pooled, pre-pinged connections. Reading a study never creates a store.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from orchestrator.errors import ConfigError, HpoError
-from orchestrator.redact import redact_url
+from orchestrator.errors import ConfigError, HpoError, first_line
+from orchestrator.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     import optuna
@@ -26,11 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
-    "budget_lock",
-    "describe_storage",
-    "is_rdb",
+    "StudyStore",
     "open_storage",
-    "resolve_storage_url",
     "with_retries",
 ]
 
@@ -40,80 +39,266 @@ STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_STORAGE = "mlruns/optuna.journal"
 RETRIES = 4  # attempts for a storage call that fails with a transient (connection) error
 RETRY_BASE_SECONDS = 0.5  # then 1 s, 2 s: exponential backoff
+ACCEPTED_FORMS = (
+    "a journal file path (mlruns/optuna.journal), sqlite:///studies.db, "
+    "postgresql://user@host/db or mysql://user@host/db"
+)
+# SQLAlchemy's database names (before any +driver) that hpo opens as Optuna RDB storages
+_DATABASES = ("sqlite", "postgresql", "mysql")
+# the package that provides each driver SQLAlchemy may ask for
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+}
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
 
+StoreKind = Literal["journal", "sqlite", "rdb"]
 T = TypeVar("T")
 
 
-def resolve_storage_url(url: str | None) -> str:
-    """The storage URL in force: the argument, else HPO_STORAGE, else the default journal file."""
-    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+class StudyStore:
+    """An Optuna storage URL, validated once; opens the storage on first use, at most once.
 
-
-def is_rdb(url: str) -> bool:
-    """True for a SQLAlchemy URL (sqlite, postgresql, mysql); False for a journal file path."""
-    return url.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "postgres", "mysql")
-
-
-def _driver_url(url: str) -> str:
-    """A plain ``postgresql://`` URL names the driver hpo installs (psycopg2): SQLAlchemy 2.1
-    would otherwise pick psycopg 3, which is not a dependency."""
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url[len(scheme) :]
-    return url
-
-
-def describe_storage(url: str | None) -> str:
-    """The storage in use, for output and tags, with any password redacted."""
-    return redact_url(resolve_storage_url(url)) or DEFAULT_STORAGE
-
-
-def _journal_path(url: str) -> Path:
-    return Path(url.removeprefix("journal:").removeprefix("//"))
-
-
-def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL, HPO_STORAGE, or the default journal file under ``mlruns/``.
-
-    Raises:
-        ConfigError: a URL that cannot be opened (bad scheme, unreachable server), redacted.
+    Args:
+        url: as the user gave it (it may hold a password: never print it; use ``display``).
+        kind: ``journal`` (a file path), ``sqlite`` or ``rdb`` (a database server).
+        source: what the user gave it as (``--storage`` or ``HPO_STORAGE``), for messages.
     """
-    import optuna
 
-    url = resolve_storage_url(url)
-    try:
-        if is_rdb(url):
+    __slots__ = ("_engine", "_storage", "kind", "source", "url")
+
+    def __init__(self, url: str, kind: StoreKind, source: str = "--storage") -> None:
+        self.url = url
+        self.kind = kind
+        self.source = source
+        self._storage: optuna.storages.BaseStorage | None = None
+        self._engine: Any = None
+
+    @classmethod
+    def resolve(cls, url: str | None = None, *, source: str | None = None) -> StudyStore:
+        """The store in force: ``url``, else $HPO_STORAGE, else the default journal file.
+
+        Raises:
+            ConfigError: an unknown scheme or a malformed URL, naming the accepted forms.
+        """
+        if url:
+            given, where = url, source or "--storage"
+        elif os.environ.get(STORAGE_ENV):
+            given, where = os.environ[STORAGE_ENV], source or STORAGE_ENV
+        else:
+            given, where = DEFAULT_STORAGE, "the default storage"
+        return cls(_normalise(given), _kind(given, where), where)
+
+    @classmethod
+    def of(cls, value: StudyStore | str | None) -> StudyStore:
+        """``value`` if it is a store already, else :meth:`resolve` it (Python API callers)."""
+        return value if isinstance(value, StudyStore) else cls.resolve(value)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # worker processes get the URL, not open handles
+        return (StudyStore, (self.url, self.kind, self.source))
+
+    def __repr__(self) -> str:
+        return f"StudyStore({self.display!r})"
+
+    @property
+    def display(self) -> str:
+        """The URL with any password redacted: for output, tags and logs."""
+        return redact_url(self.url) or self.url
+
+    @property
+    def is_server(self) -> bool:
+        """True for a database server (PostgreSQL, MySQL): shared by many machines."""
+        return self.kind == "rdb"
+
+    def _path(self) -> Path:
+        if self.kind == "sqlite":
+            return Path(self.url.split(":///", 1)[1])
+        return Path(self.url.removeprefix("journal:").removeprefix("//"))
+
+    def exists(self) -> bool:
+        """Whether this store holds Optuna's data yet (a journal or SQLite file, or Optuna's
+        tables on a database server). Never creates anything."""
+        if self.kind != "rdb":
+            return self._path().exists()
+        import sqlalchemy
+
+        try:
+            with self.engine().connect() as conn:
+                return sqlalchemy.inspect(conn).has_table("studies")
+        except Exception as exc:
+            raise self._error("cannot reach the database", exc) from exc
+
+    def open(self) -> optuna.storages.BaseStorage:
+        """The Optuna storage, created where it does not exist yet; opened once per process.
+
+        Raises:
+            ConfigError: it cannot be opened (a missing driver, an unreachable server), redacted.
+        """
+        if self._storage is None:
+            self._storage = self._open()
+        return self._storage
+
+    def _open(self) -> optuna.storages.BaseStorage:
+        import optuna
+
+        try:
+            if self.kind == "journal":
+                path = self._path()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                backend = optuna.storages.journal.JournalFileBackend(str(path))
+                return optuna.storages.JournalStorage(backend)
             kwargs: dict[str, Any] = {"pool_pre_ping": True}
-            if url.startswith("sqlite"):
-                # FACTS.md: the default 5 s lock timeout fails under contention
+            if self.kind == "sqlite":
+                self._path().parent.mkdir(parents=True, exist_ok=True)
+                # a lock timeout of 5 s (the default) fails under contention of a few workers
                 kwargs["connect_args"] = {"timeout": 30}
             else:
                 kwargs.update(pool_size=2, max_overflow=4, pool_recycle=1800)
-            return with_retries(
-                lambda: optuna.storages.RDBStorage(_driver_url(url), engine_kwargs=kwargs)
-            )
-        path = _journal_path(url)
+            return with_retries(lambda: optuna.storages.RDBStorage(self.url, engine_kwargs=kwargs))
+        except HpoError:
+            raise
+        except Exception as exc:  # a bad URL, a missing driver or an unreachable server
+            raise self._error("cannot open the Optuna storage", exc) from exc
+
+    def study_names(self) -> list[str]:
+        """The names of the studies in this store; none (and nothing created) if it is empty."""
+        import optuna
+
+        if not self.exists():
+            return []
+        storage = self.open()
+        return with_retries(lambda: optuna.get_all_study_names(storage))
+
+    def engine(self) -> Any:
+        """A small SQLAlchemy engine of this database server, for hpo's own locks and checks."""
+        if self._engine is None:
+            import sqlalchemy
+
+            try:
+                self._engine = sqlalchemy.create_engine(
+                    self.url, pool_pre_ping=True, pool_size=1, max_overflow=1
+                )
+            except Exception as exc:
+                raise self._error("cannot open the database", exc) from exc
+        return self._engine
+
+    @contextlib.contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        """Serialise "count the trials, then ask for one" across every worker of a study.
+
+        With it the study's total of trials is reached exactly, never overshot by workers that
+        counted at the same moment. PostgreSQL: an advisory lock; MySQL: GET_LOCK; a journal file
+        or SQLite: an exclusive file lock beside the file.
+        """
+        key = zlib.crc32(f"hpo-budget:{study_name}".encode())
+        if self.kind == "rdb":
+            try:
+                lock = _db_lock(self.engine(), key)
+                lock.__enter__()
+            except HpoError:
+                raise
+            except Exception as exc:
+                raise self._error("cannot reach the database", exc) from exc
+            try:
+                yield
+            finally:
+                lock.__exit__(None, None, None)
+            return
+        path = Path(str(self._path()) + ".hpo-lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
-        return optuna.storages.JournalStorage(backend)
-    except HpoError:
-        raise
-    except Exception as exc:  # a bad URL or an unreachable server: bad input, one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        with open(path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _error(self, what: str, exc: BaseException) -> ConfigError:
+        missing = _missing_driver(exc)
+        if missing is not None:
+            package = _DRIVER_PACKAGES.get(missing, missing)
+            return ConfigError(
+                f"{self.source} {self.display}: {what}: the database driver '{missing}' is not "
+                f"installed; install it with: pip install '{package}'"
+            )
+        return ConfigError(
+            f"{self.source} {self.display}: {what} ({type(exc).__name__}: "
+            f"{redact_text(first_line(exc))}); check the URL and that the server is up "
+            "(a password goes in PGPASSWORD or ~/.pgpass, not in the URL)"
+        )
+
+
+def _missing_driver(exc: BaseException | None) -> str | None:
+    while exc is not None:
+        if isinstance(exc, ModuleNotFoundError) and exc.name:
+            return exc.name.split(".")[0]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _normalise(url: str) -> str:
+    # postgres:// is Heroku's spelling; SQLAlchemy 2 knows the dialect only as postgresql
+    if url.startswith("postgres://"):
+        return "postgresql://" + url.removeprefix("postgres://")
+    return url
+
+
+def _kind(url: str, source: str) -> StoreKind:
+    """What kind of store a URL names; an unknown scheme or a malformed URL is bad input."""
+    match = _SCHEME.match(url)
+    if match is None or url.startswith("journal:"):
+        if not url.removeprefix("journal:").removeprefix("//").strip():
+            raise ConfigError(f"{source} {url!r}: an empty path; give {ACCEPTED_FORMS}")
+        return "journal"
+    scheme = match.group("scheme").lower()
+    database = scheme.split("+", 1)[0]
+    if database == "postgres":
+        database = "postgresql"
+    shown = redact_url(url)
+    if database not in _DATABASES:
         raise ConfigError(
-            f"--storage {redact_url(url)}: cannot open the Optuna storage "
-            f"({type(exc).__name__}: {first}); give a journal file path or a database URL "
-            "such as postgresql://user@host/db (password via PGPASSWORD)"
+            f"{source} {shown}: unknown storage scheme '{scheme}://'; give {ACCEPTED_FORMS}"
+        )
+    if database == "sqlite":
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if not path or path == ":memory:" or path.startswith("?"):
+            raise ConfigError(
+                f"{source} {shown}: a SQLite URL names a file after three slashes: "
+                "sqlite:///studies.db (relative) or sqlite:////abs/path/studies.db"
+            )
+        return "sqlite"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(_normalise(url))
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"{source} {shown}: not a valid database URL ({first_line(exc)}); give {ACCEPTED_FORMS}"
         ) from exc
+    if not parsed.host or not parsed.database:
+        raise ConfigError(
+            f"{source} {shown}: a {database} URL needs a host and a database: "
+            f"{database}://user@host/db (the password in PGPASSWORD or ~/.pgpass)"
+        )
+    return "rdb"
+
+
+def open_storage(url: StudyStore | str | None = None) -> optuna.storages.BaseStorage:
+    """The Optuna storage of a URL, $HPO_STORAGE or the default journal file (created if needed).
+
+    A convenience for scripts and tests; hpo itself resolves a :class:`StudyStore` once.
+    """
+    return StudyStore.of(url).open()
 
 
 def _is_transient(exc: BaseException | None) -> bool:
     """A lost or refused database connection, also where Optuna re-raised it as its own
     ``StorageInternalError`` (its RDB storage wraps every SQLAlchemy error of a session)."""
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-    except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
-        return False
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, OperationalError):
@@ -146,55 +331,9 @@ def with_retries(call: Callable[[], T], *, attempts: int = RETRIES, what: str = 
 
 
 @contextlib.contextmanager
-def budget_lock(url: str | None, study_name: str) -> Iterator[None]:
-    """Serialise "count the trials, then ask for one" across every worker of a study.
-
-    With it the study's total of trials is reached exactly, never overshot by workers that
-    counted at the same moment. PostgreSQL: an advisory lock; MySQL: GET_LOCK; a journal file or
-    SQLite: an exclusive file lock beside the file.
-    """
-    url = resolve_storage_url(url)
-    key = zlib.crc32(f"hpo-budget:{study_name}".encode())
-    if is_rdb(url) and not url.startswith("sqlite"):
-        try:
-            lock = _db_lock(_driver_url(url), key)
-            lock.__enter__()
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ConfigError(
-                f"--storage {redact_url(url)}: cannot reach the database "
-                f"({type(exc).__name__}: {redact_url(first)}); check the URL and that the "
-                "server is up"
-            ) from exc
-        try:
-            yield
-        finally:
-            lock.__exit__(None, None, None)
-        return
-    if url.startswith("sqlite"):
-        path = Path(url.split("///", 1)[-1] + ".hpo-lock")
-    else:
-        path = Path(str(_journal_path(url)) + ".hpo-lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_ENGINES: dict[str, Any] = {}
-
-
-@contextlib.contextmanager
-def _db_lock(url: str, key: int) -> Iterator[None]:
+def _db_lock(engine: Any, key: int) -> Iterator[None]:
     import sqlalchemy
 
-    engine = _ENGINES.get(url)
-    if engine is None:
-        engine = sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1)
-        _ENGINES[url] = engine
     postgres = engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         if postgres:

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import itertools
 import logging
-import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.config import DataConfig
-from orchestrator.errors import TrialFailure
+from orchestrator.errors import TrialFailure, first_line
 from orchestrator.space import suggest
+from orchestrator.study._attrs import (
+    ATTR_BEST_EPOCH,
+    ATTR_BEST_METRICS,
+    ATTR_CONFIG,
+    ATTR_EPOCHS_RUN,
+    ATTR_N_PARAMETERS,
+    ATTR_RUN_ID,
+    ATTR_SEED,
+)
 from orchestrator.study._events import EpochEvent, TrialEvent
 from orchestrator.study._factories import prunes_from
-from orchestrator.study._queries import _all_trials, _best, _budget_counts
+from orchestrator.study._optuna import storage_of, trial_id_of
+from orchestrator.study._queries import all_trials, budget_counts
+from orchestrator.study._ranking import best_trial
 from orchestrator.study._recovery import Heartbeat, fail_trial
-from orchestrator.study._setup import _Context
-from orchestrator.study._stop import STOP_REQUESTS, _Limits, _Stop
-from orchestrator.study._store import (
-    with_retries,
-)
+from orchestrator.study._setup import RunContext
+from orchestrator.study._stop import TrialStopped
+from orchestrator.study._store import with_retries
 
 if TYPE_CHECKING:
     import optuna
@@ -33,99 +39,33 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-LATENCY_BATCH = 256  # samples per timed forward pass for the latency_ms objective
-
-
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """Each trial's seed, derived from the study seed and the trial number (logged as ``seed``)."""
     return (study_seed * 1_000_003 + trial_number * 7919 + 17) % (2**31 - 1)
 
 
-def evaluate_trial_on_test(
-    ctx: _Context, trial: optuna.trial.FrozenTrial
-) -> dict[str, float] | None:
-    """Load a trial's saved weights and evaluate them on the test split; log on the parent run."""
-    import torch
+def _objective_values(ctx: RunContext, fit_result: Any, model: Any, splits: Splits) -> list[float]:
+    from orchestrator.train import measure_latency
 
-    from orchestrator.models import build_model, family_config
-    from orchestrator.train import evaluate
-
-    config = trial.user_attrs.get("config")
-    run_id = trial.user_attrs.get("mlflow_run_id")
-    if config is None or run_id is None:
-        logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
-        return None
-    data_cfg = DataConfig.model_validate(config["data"])
-    splits = ctx.data(data_cfg)
-    model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
-    model = build_model(model_cfg, splits.spec)
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = ctx.tracker.download(run_id, "model.pt", tmp)
-        except Exception as exc:  # weights not reachable in this tracking store
-            logger.warning(
-                "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc
-            )
-            return None
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    x, y = splits.test
-    report = evaluate(
-        model, x, y, device=ctx.device, precision=ctx.precision, num_classes=splits.spec.num_classes
-    )
-    metrics = {
-        f"test_{k}": float(report[k]) for k in ("loss", "accuracy", "precision", "recall", "f1")
-    }
-    parent = ctx.tracker.parent_run_id
-    if parent is not None:
-        ctx.tracker.log_metrics(
-            parent, metrics, step=trial.number, tags={"hpo.test_trial": trial.number}
-        )
-        ctx.tracker.log_dict(
-            parent,
-            {"trial": trial.number, "class_names": splits.spec.class_names, **report},
-            "test_evaluation.json",
-        )
-    return metrics
-
-
-def _latency_ms(model: Any, splits: Splits, ctx: _Context) -> float:
-    """Inference milliseconds per sample: median of 5 timed forward passes of a batch."""
-    import torch
-
-    from orchestrator.device import autocast
-
-    x = splits.val[0][:LATENCY_BATCH].to(ctx.device)
-    model.eval()
-    times = []
-    with torch.inference_mode(), autocast(ctx.device, ctx.precision):
-        model(x)  # warm-up
-        for _ in range(5):
-            if ctx.device.type == "cuda":
-                torch.cuda.synchronize(ctx.device)
-            start = time.perf_counter()
-            model(x)
-            if ctx.device.type == "cuda":
-                torch.cuda.synchronize(ctx.device)
-            times.append(time.perf_counter() - start)
-    model.train()
-    return 1000.0 * statistics.median(times) / len(x)
-
-
-def _objective_values(ctx: _Context, fit_result: Any, model: Any, splits: Splits) -> list[float]:
     values = []
     for metric in ctx.metrics:
         if metric == "n_parameters":
             values.append(float(fit_result.n_parameters))
         elif metric == "latency_ms":
-            values.append(_latency_ms(model, splits, ctx))
+            values.append(
+                measure_latency(model, splits.val[0], device=ctx.device, precision=ctx.precision)
+            )
         else:
             values.append(float(fit_result.best_metrics[metric]))
     return values
 
 
-def _run_one_trial(
-    ctx: _Context, trial: optuna.Trial, *, n_trials: int, limits: _Limits
-) -> TrialEvent:
+def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEvent:
+    """Run one asked trial to its end in both stores: COMPLETE, PRUNED or FAIL in Optuna, and its
+    MLflow run FINISHED, FAILED or KILLED, whatever happens (an interrupt re-raises after that).
+
+    ``n_trials``: the budget in force, for the progress line.
+    """
     import optuna
     from optuna.trial import TrialState
 
@@ -135,7 +75,7 @@ def _run_one_trial(
     study = ctx.study
     started = time.monotonic()
     seed = trial_seed(ctx.space.study.seed, trial.number)
-    trial.set_user_attr("seed", seed)
+    trial.set_user_attr(ATTR_SEED, seed)
     config, failure = None, None
     try:
         config = suggest(ctx.space, trial)
@@ -146,19 +86,20 @@ def _run_one_trial(
         params={**trial.params, "seed": seed},
         tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
     )
-    trial.set_user_attr("mlflow_run_id", run.run_id)
+    trial.set_user_attr(ATTR_RUN_ID, run.run_id)
     multi = ctx.space.study.is_multi_objective
     prune_from = prunes_from(study.pruner)
     epochs_done = 0
     value, values, reason, last_value = None, None, None, None
-    heartbeat = Heartbeat(study, trial._trial_id)
-    limits.start()
+    heartbeat = Heartbeat(study, trial)
+    stop = ctx.stop
+    stop.start_trial()
     try:
         with heartbeat:
             if failure is not None:
                 raise failure
             assert config is not None
-            trial.set_user_attr("config", config.to_dict())
+            trial.set_user_attr(ATTR_CONFIG, config.to_dict())
             ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
             splits = ctx.data(config.data)
             model = build_model(config.model, splits.spec, seed=seed)
@@ -170,16 +111,11 @@ def _run_one_trial(
                 run.log_epoch(epoch, metrics)
                 if ctx.progress is not None:
                     ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
-                STOP_REQUESTS.check()
-                limits.check()
+                stop.check_trial()
                 if not multi:
                     trial.report(metrics[ctx.metric], epoch)
                     if prune_from is not None and epoch >= prune_from and trial.should_prune():
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
-
-            def on_step() -> None:
-                STOP_REQUESTS.check()
-                limits.check()
 
             fit_result = fit(
                 model,
@@ -191,16 +127,16 @@ def _run_one_trial(
                 metric=ctx.metric,
                 direction=ctx.direction,
                 callbacks=[on_epoch_end],
-                on_step=on_step,
+                on_step=stop.check_trial,
             )
             values = _objective_values(ctx, fit_result, model, splits)
             value = values[0]
             run.log_state_dict(fit_result.best_state)
-            trial.set_user_attr("n_parameters", fit_result.n_parameters)
-            trial.set_user_attr("best_epoch", fit_result.best_epoch)
-            trial.set_user_attr("epochs_run", fit_result.epochs_run)
+            trial.set_user_attr(ATTR_N_PARAMETERS, fit_result.n_parameters)
+            trial.set_user_attr(ATTR_BEST_EPOCH, fit_result.best_epoch)
+            trial.set_user_attr(ATTR_EPOCHS_RUN, fit_result.epochs_run)
             trial.set_user_attr(
-                "best_metrics", {k: float(v) for k, v in fit_result.best_metrics.items()}
+                ATTR_BEST_METRICS, {k: float(v) for k, v in fit_result.best_metrics.items()}
             )
         tell(study, trial, values if multi else value)
         state = "COMPLETE"
@@ -214,21 +150,21 @@ def _run_one_trial(
             },
         )
     except optuna.TrialPruned:
-        trial.set_user_attr("epochs_run", epochs_done)
+        trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
         tell(study, trial, state=TrialState.PRUNED)
         state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
         run.end("FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
-    except (TrialFailure, _Stop) as exc:
+    except (TrialFailure, TrialStopped) as exc:
         state, kind = "FAIL", exc.kind
         reason = str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
-        trial.set_user_attr("epochs_run", epochs_done)
+        trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
         queued = _fail(ctx, trial, kind=kind, reason=reason)
         if queued:
             ctx.notice(f"trial {trial.number} ({kind}): configuration queued again")
         status = "KILLED" if kind == "deadline" else "FAILED"
         run.end(status, state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": kind})
     except KeyboardInterrupt:
-        STOP_REQUESTS.handling = True
+        stop.interrupted()
         # queued again, so that the next run finishes this configuration
         _fail(ctx, trial, kind="interrupted", reason="interrupted")
         run.end(
@@ -238,7 +174,7 @@ def _run_one_trial(
         )
         raise
     except BaseException as exc:  # a programming error: record it, then stop the run
-        reason = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        reason = f"error: {first_line(exc, with_type=True)}"
         _fail(ctx, trial, kind="error", reason=reason)
         run.end("FAILED", state="FAIL", tags={"hpo.fail_reason": reason, "hpo.fail_kind": "error"})
         raise
@@ -246,8 +182,8 @@ def _run_one_trial(
         if not run.ended:  # whatever happened, the run must not stay RUNNING
             run.end("FAILED", state="FAIL")
     seconds = time.monotonic() - started
-    trials = _all_trials(study)  # one read for the best trial and the budget count
-    best = _best(study, trials)
+    trials = all_trials(study)  # one read for the best trial and the budget count
+    best = best_trial(study, trials)
     parent = ctx.tracker.parent_run_id
     pareto = None
     if multi and state == "COMPLETE":
@@ -270,7 +206,7 @@ def _run_one_trial(
         seconds=seconds,
         epochs=epochs_done,
         reason=reason,
-        finished=_budget_counts(study, trials)[0],
+        finished=budget_counts(study, trials)[0],
         n_trials=n_trials,
         values=tuple(values) if values is not None else None,
         pareto=pareto,
@@ -296,8 +232,8 @@ def tell(
     )
 
 
-def _fail(ctx: _Context, trial: optuna.Trial, *, kind: str, reason: str) -> bool:
-    frozen = with_retries(lambda: ctx.study._storage.get_trial(trial._trial_id))
+def _fail(ctx: RunContext, trial: optuna.Trial, *, kind: str, reason: str) -> bool:
+    frozen = with_retries(lambda: storage_of(ctx.study).get_trial(trial_id_of(trial)))
     return with_retries(
         lambda: fail_trial(
             ctx.study, frozen, kind=kind, reason=reason, retries=ctx.space.study.retries

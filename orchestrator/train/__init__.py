@@ -11,7 +11,12 @@ Nothing here imports search, tracking or CLI code; torch is imported where it is
 
 from __future__ import annotations
 
-from orchestrator.train._evaluate import classification_metrics, evaluate
+from orchestrator.train._evaluate import (
+    classification_metrics,
+    evaluate,
+    load_weights,
+    measure_latency,
+)
 from orchestrator.train._loop import (
     EPOCH_METRICS,
     SELECTABLE_METRICS,
@@ -33,6 +38,8 @@ __all__ = [
     "data_fits",
     "evaluate",
     "fit",
+    "load_weights",
     "lr_at",
+    "measure_latency",
     "seed_everything",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.device import autocast, resolve_precision
@@ -9,9 +12,11 @@ from orchestrator.device import autocast, resolve_precision
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["classification_metrics", "evaluate"]
+__all__ = ["classification_metrics", "evaluate", "load_weights", "measure_latency"]
 
 EVAL_BATCH_SIZE = 1024  # samples per forward pass during evaluation
+LATENCY_BATCH = 256  # samples per timed forward pass (the latency_ms objective)
+LATENCY_REPEATS = 5  # timed passes after one warm-up; the median is kept
 
 
 def evaluate(
@@ -101,3 +106,34 @@ def classification_metrics(cm: torch.Tensor) -> dict[str, Any]:
         "per_class_f1": f1.tolist(),
         "confusion_matrix": cm.long().tolist(),
     }
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a state dict saved with ``torch.save`` (a trial's ``model.pt``) into ``model``."""
+    import torch
+
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def measure_latency(
+    model: torch.nn.Module, x: torch.Tensor, *, device: torch.device, precision: str = "32"
+) -> float:
+    """Inference milliseconds per sample: the median of timed forward passes of a batch of up to
+    :data:`LATENCY_BATCH` samples of ``x``, after one warm-up pass."""
+    import torch
+
+    batch = x[:LATENCY_BATCH].to(device)
+    model.eval()
+    times = []
+    with torch.inference_mode(), autocast(device, precision):
+        model(batch)  # warm-up
+        for _ in range(LATENCY_REPEATS):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            model(batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - start)
+    model.train()
+    return 1000.0 * statistics.median(times) / len(batch)

@@ -36,3 +36,15 @@ def test_best_of_unknown_study(stores: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["best", "--study", "nope", "--storage", stores["storage"]])
     assert result.exit_code == 1
     assert "no study named 'nope'" in result.output
+
+
+def test_studies_and_best_take_the_tracking_uri(tiny_space: Path, stores: dict[str, str]) -> None:
+    assert run_cli(tiny_space, stores).exit_code == 0
+    tracking = ["--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"]]
+    listed = _invoke("studies", *tracking)
+    best = _invoke("best", "--study", "tiny", *tracking)
+    shown = _invoke("best", "--study", "tiny", "--json", *tracking)
+    # both accept it (as the README promises) and say where the runs are
+    assert listed.exit_code == 0 and best.exit_code == 0, listed.output + best.output
+    assert stores["tracking_uri"] in listed.output and stores["tracking_uri"] in best.output
+    assert json.loads(shown.output)["mlflow_tracking_uri"] == stores["tracking_uri"]

@@ -104,7 +104,7 @@ def test_until_stops_running_trials_at_the_deadline(
 def test_until_starts_no_trial_that_cannot_finish(tiny_space: Path, stores: dict[str, str]) -> None:
     from orchestrator.space import load_space
     from orchestrator.study import load_study, run_study
-    from orchestrator.study._queries import _median_trial_seconds
+    from orchestrator.study._queries import median_trial_seconds as _median_trial_seconds
 
     assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
     space = load_space(tiny_space)

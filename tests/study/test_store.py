@@ -1,12 +1,18 @@
-"""orchestrator/study/_store.py: bounded retries of transient database errors (also those Optuna
-wraps), a retried tell that is safe to repeat, and a PostgreSQL storage that outlives its
-server-side connections."""
+"""orchestrator/study/_store.py: storage URLs validated once (bad ones refused before anything is
+created, read-only commands never create a store), bounded retries of transient database errors
+(also those Optuna wraps), a retried tell that is safe to repeat, and a PostgreSQL storage that
+outlives its server-side connections."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from sqlalchemy.exc import OperationalError
 
+from orchestrator.cli import cli
+from orchestrator.errors import ConfigError
 from orchestrator.study import _store as storage
 
 
@@ -114,3 +120,77 @@ def test_postgresql_storage_survives_dropped_connections(pg_database: str) -> No
     study.enqueue_trial({"x": 2.0})
     queued = [t.system_attrs["fixed_params"] for t in study.get_trials()]
     assert queued == [{"x": 1.0}, {"x": 2.0}]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("foo://bar", "--storage foo://bar: unknown storage scheme 'foo://'; give a journal file"),
+        ("sqlite://o.db", "--storage sqlite://o.db: a SQLite URL names a file after three slashes"),
+        ("sqlite://", "a SQLite URL names a file after three slashes"),
+        ("postgresql://", "a postgresql URL needs a host and a database"),
+        ("postgresql://u:s3cret@host", "--storage postgresql://u:***@host: a postgresql URL"),
+    ],
+)
+def test_malformed_storage_urls_are_refused(url: str, message: str) -> None:
+    # one line naming the URL as given (password redacted) and the accepted forms
+    with pytest.raises(ConfigError) as info:
+        storage.StudyStore.resolve(url)
+    assert message in str(info.value)
+    assert "s3cret" not in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_storage_urls_are_classified() -> None:
+    kinds = {
+        url: storage.StudyStore.resolve(url).kind
+        for url in (
+            "mlruns/optuna.journal",
+            "journal:studies.log",
+            "sqlite:///studies.db",
+            "sqlite:////abs/studies.db",
+            "postgresql://hpo@db/optuna",
+            "postgresql+psycopg2://hpo@db/optuna",
+            "mysql://hpo@db/optuna",
+        )
+    }
+    assert kinds == {
+        "mlruns/optuna.journal": "journal",
+        "journal:studies.log": "journal",
+        "sqlite:///studies.db": "sqlite",
+        "sqlite:////abs/studies.db": "sqlite",
+        "postgresql://hpo@db/optuna": "rdb",
+        "postgresql+psycopg2://hpo@db/optuna": "rdb",
+        "mysql://hpo@db/optuna": "rdb",
+    }
+    # Heroku's spelling works as SQLAlchemy 2's
+    assert storage.StudyStore.resolve("postgres://hpo@db/o").url == "postgresql://hpo@db/o"
+
+
+def test_the_environment_is_named_when_it_holds_the_bad_url(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPO_STORAGE", "foo://bar")
+    result = CliRunner().invoke(cli, ["studies"])
+    # the variable is blamed, not an option the user never gave
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: HPO_STORAGE foo://bar: unknown storage scheme")
+
+
+@pytest.mark.parametrize("url", ["foo://bar", "sqlite://o.db"])
+def test_a_bad_storage_url_creates_nothing(workdir: Path, tiny_space: Path, url: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--space", str(tiny_space), "--storage", url, "--tracking-uri",
+              f"sqlite:///{workdir / 'mlflow.db'}"],
+    )  # fmt: skip
+    # exit 2 before any trial; no folder named after the URL, no tracking store
+    assert result.exit_code == 2, result.output
+    assert sorted(p.name for p in workdir.iterdir()) == ["tiny.yaml"]
+
+
+@pytest.mark.parametrize("command", [["studies"], ["best", "--study", "x"]])
+def test_read_only_commands_never_create_a_store(workdir: Path, command: list[str]) -> None:
+    for url in ("new/optuna.journal", f"sqlite:///{workdir / 'new.db'}"):
+        CliRunner().invoke(cli, [*command, "--storage", url])
+        # nothing was created: no journal file, no folder, no SQLite file
+        assert sorted(p.name for p in workdir.iterdir()) == []

@@ -1,0 +1,108 @@
+"""The end of a run: the best trial recorded, evaluated once on the held-out test split, and the
+study's MLflow parent run ended by whoever the spec says ends it."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import TYPE_CHECKING
+
+from orchestrator.config import DataConfig
+from orchestrator.study._attrs import ATTR_CONFIG, ATTR_RUN_ID, ATTR_TEST
+from orchestrator.study._events import StudyResult
+from orchestrator.study._ranking import best_trial
+from orchestrator.study._setup import RunContext
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["end_parent", "evaluate_trial_on_test", "finish", "record_best"]
+
+logger = logging.getLogger(__name__)
+
+
+def record_best(ctx: RunContext, result: StudyResult) -> None:
+    """Put the study's best trial (or Pareto front) into ``result``."""
+    best = best_trial(ctx.study)
+    if best is None:
+        return
+    result.best_number, result.best_value = best.number, best.values[0]
+    result.best_params = best.params
+    if len(ctx.study.directions) > 1:
+        result.pareto = sorted(t.number for t in ctx.study.best_trials)
+
+
+def finish(ctx: RunContext, result: StudyResult) -> None:
+    """Record the best trial and evaluate it once on the held-out test split."""
+    record_best(ctx, result)
+    best = best_trial(ctx.study)
+    if best is None:
+        return
+    stored = ctx.study.user_attrs.get(ATTR_TEST) or {}
+    if stored.get("trial") == best.number:
+        result.test_metrics = {k: v for k, v in stored.items() if k != "trial"}
+        return
+    metrics = evaluate_trial_on_test(ctx, best)
+    if metrics is not None:
+        result.test_metrics = metrics
+        ctx.study.set_user_attr(ATTR_TEST, {"trial": best.number, **metrics})
+
+
+def end_parent(ctx: RunContext, status: str) -> None:
+    """End the study's MLflow parent run as the spec's ``parent_policy`` says: ``always`` here,
+    ``never`` (a worker of ``hpo run --jobs``), or ``last`` (when no trial runs elsewhere)."""
+    from optuna.trial import TrialState
+
+    policy = ctx.spec.parent_policy
+    if policy == "never":
+        return
+    if policy == "last":
+        running = ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if running:
+            return  # other workers are still at it: the last one out ends the parent run
+    ctx.tracker.end_parent(status)  # type: ignore[arg-type]
+
+
+def evaluate_trial_on_test(
+    ctx: RunContext, trial: optuna.trial.FrozenTrial
+) -> dict[str, float] | None:
+    """Load a trial's saved weights and evaluate them on the test split; log on the parent run."""
+    from orchestrator.models import build_model, family_config
+    from orchestrator.train import evaluate, load_weights
+
+    config = trial.user_attrs.get(ATTR_CONFIG)
+    run_id = trial.user_attrs.get(ATTR_RUN_ID)
+    if config is None or run_id is None:
+        logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
+        return None
+    data_cfg = DataConfig.model_validate(config["data"])
+    splits = ctx.data(data_cfg)
+    model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
+    model = build_model(model_cfg, splits.spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = ctx.tracker.download(run_id, "model.pt", tmp)
+        except Exception as exc:  # weights not reachable in this tracking store
+            logger.warning(
+                "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc
+            )
+            return None
+        load_weights(model, path)
+    x, y = splits.test
+    report = evaluate(
+        model, x, y, device=ctx.device, precision=ctx.precision, num_classes=splits.spec.num_classes
+    )
+    metrics = {
+        f"test_{k}": float(report[k]) for k in ("loss", "accuracy", "precision", "recall", "f1")
+    }
+    parent = ctx.tracker.parent_run_id
+    if parent is not None:
+        ctx.tracker.log_metrics(
+            parent, metrics, step=trial.number, tags={"hpo.test_trial": trial.number}
+        )
+        ctx.tracker.log_dict(
+            parent,
+            {"trial": trial.number, "class_names": splits.spec.class_names, **report},
+            "test_evaluation.json",
+        )
+    return metrics

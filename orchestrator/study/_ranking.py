@@ -1,0 +1,120 @@
+"""Ranking the trials of a study: objective names, Pareto fronts, the rank of each trial and the
+best trial (the one implementation of each, used by the run, the report, retrain and warm starts).
+
+One objective: COMPLETE trials by their value (rank 1 is the best), then PRUNED trials by their
+last reported value, then the rest by number, without a rank. Several objectives: COMPLETE trials
+by Pareto front (rank 1 is the Pareto front, rank 2 the front once the first is set aside, ...),
+ties by the first objective; the others follow unranked.
+
+Only numpy and Optuna, imported where used: no pandas, no matplotlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from orchestrator.study._attrs import ATTR_METRIC, ATTR_METRICS
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+__all__ = ["best_trial", "directions_of", "objective_names", "pareto_ranks", "rank_trials"]
+
+
+def objective_names(study: optuna.Study) -> list[str]:
+    """The names of a study's objectives: ``hpo.metrics``, else ``hpo.metric``, else Optuna's
+    metric names, else ``objective_0``, ``objective_1``, ..."""
+    n = len(study.directions)
+    attrs = study.user_attrs
+    names = attrs.get(ATTR_METRICS)
+    if not names and n == 1 and attrs.get(ATTR_METRIC):
+        names = [attrs[ATTR_METRIC]]
+    if not names:
+        names = study.metric_names
+    names = [str(m) for m in names or []]
+    if len(names) != n:
+        names = [f"objective_{i}" for i in range(n)]
+    return names
+
+
+def pareto_ranks(values: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Non-dominated sorting: 1 for the Pareto front, 2 for the front once it is set aside, ...
+
+    A point dominates another when it is at least as good on every objective and better on one;
+    equal points share a front.
+    """
+    import numpy as np
+
+    if not len(values):
+        return []
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    points = np.asarray(values, dtype=float) * signs  # everything minimised from here on
+    ranks = np.zeros(len(points), dtype=int)
+    remaining = np.arange(len(points))
+    rank = 0
+    while remaining.size:
+        rank += 1
+        p = points[remaining]
+        no_worse = (p[:, None, :] <= p[None, :, :]).all(axis=2)  # [j, i]: j no worse than i
+        better = (p[:, None, :] < p[None, :, :]).any(axis=2)
+        dominated = (no_worse & better).any(axis=0)
+        ranks[remaining[~dominated]] = rank
+        remaining = remaining[dominated]
+    return ranks.tolist()
+
+
+def rank_trials(
+    trials: Sequence[FrozenTrial], directions: Sequence[str]
+) -> list[tuple[int | None, FrozenTrial]]:
+    """Trials best first, each with its rank (None for trials that are not ranked).
+
+    One objective: COMPLETE by value, then PRUNED by their last value (ranked after them), then
+    the rest by number. Several: COMPLETE by Pareto front, then by the first objective; then the
+    rest by number.
+    """
+    from optuna.trial import TrialState
+
+    sign = -1.0 if directions[0] == "maximize" else 1.0
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    others = [t for t in trials if t not in complete]
+    if len(directions) > 1:
+        fronts = pareto_ranks([t.values for t in complete], directions)
+        order = sorted(
+            zip(fronts, complete, strict=True),
+            key=lambda ft: (ft[0], sign * ft[1].values[0], ft[1].number),
+        )
+        ranked: list[tuple[int | None, FrozenTrial]] = list(order)
+    else:
+        complete.sort(key=lambda t: (sign * t.values[0], t.number))
+        ranked = [(i + 1, t) for i, t in enumerate(complete)]
+        pruned = [t for t in others if t.state == TrialState.PRUNED and t.value is not None]
+        pruned.sort(key=lambda t: (sign * t.value, t.number))
+        ranked += [(len(ranked) + i + 1, t) for i, t in enumerate(pruned)]
+        others = [t for t in others if t not in pruned]
+    ranked += [(None, t) for t in sorted(others, key=lambda t: t.number)]
+    return ranked
+
+
+def directions_of(study: optuna.Study) -> list[str]:
+    """``["maximize"]``, ``["minimize", "minimize"]``: a study's directions in hpo's words."""
+    return [d.name.lower() for d in study.directions]
+
+
+def best_trial(
+    study: optuna.Study, trials: Sequence[FrozenTrial] | None = None
+) -> FrozenTrial | None:
+    """The best trial: rank 1 of :func:`rank_trials` (for several objectives, the Pareto trial
+    best on the first objective); None before any trial completed.
+
+    ``trials``: the study's trials if just read (no other storage read then).
+    """
+    from optuna.trial import TrialState
+
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = rank_trials(trials, directions_of(study))
+    if ranked and ranked[0][0] == 1 and ranked[0][1].state == TrialState.COMPLETE:
+        return ranked[0][1]
+    return None
