@@ -28,7 +28,7 @@ from orchestrator.space._fields import (
     _is_param,
     _kind,
 )
-from orchestrator.space._messages import _explain, _json_problem, _show, _unknown
+from orchestrator.space._messages import _json_problem, _show, _unknown
 from orchestrator.space._model import (
     _INVALID,
     _At,
@@ -123,8 +123,7 @@ class _Builder(_BranchRules):
         try:
             study = StudyConfig.model_validate(data)
         except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                self.report(".".join(["study", *map(str, err["loc"])]), _explain(err))
+            self.report_errors("study", exc.errors(include_url=False))
             return None
         if study.name is None:
             study = study.model_copy(update={"name": _default_name(source)})
@@ -220,8 +219,7 @@ class _Builder(_BranchRules):
             try:
                 model.model_validate(_resolve(group, _NoTrial(), {}))
             except ValidationError as exc:
-                for err in exc.errors(include_url=False):
-                    self.report(".".join([at.path, *map(str, err["loc"])]), _explain(err))
+                self.report_errors(at.path, exc.errors(include_url=False))
         return group
 
     def field(self, model: type[BaseModel], key: str, value: Any, at: _At) -> _Node:

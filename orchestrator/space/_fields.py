@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from orchestrator.space._messages import _explain, _json_problem, _rule, _show, _unknown
+from orchestrator.space._messages import _errors, _explain, _json_problem, _rule, _show, _unknown
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _check(model: type[BaseModel], key: str, value: Any) -> tuple[str, str | Non
     try:
         _adapter(model, key).validate_python(value)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
+        err = _errors(exc.errors(include_url=False))[0]
         rule = _rule(err)
         if rule is not None:
             return f"got {_show(value)}, but the value {rule}", rule
