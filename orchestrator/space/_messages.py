@@ -26,6 +26,8 @@ _SYNONYMS = {
     "q": "step",
     "distribution": "type",
 }
+# the same words where a study's direction is meant
+_SHORT = {"min": "minimize", "max": "maximize", "minimum": "minimize", "maximum": "maximize"}
 
 _TYPE_WORDS = {
     "int_type": "an integer",
@@ -69,9 +71,8 @@ def _explain(err: Mapping[str, Any]) -> str:
     if etype in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[str(etype)]}, got {_show(value, typed=True)}"
     if etype == "missing":
-        loc = tuple(err.get("loc", ()))
-        if loc and isinstance(loc[-1], int):  # a fixed-length list (a tuple) that is too short
-            return f"too few items: nothing at index {loc[-1]}"
+        if "index" in ctx:  # a fixed-length list (a tuple) that is too short
+            return f"too few items: nothing at index {ctx['index']}"
         return "missing required key; add it"
     if etype == "too_long":
         return f"expected at most {ctx['max_length']} items, got {ctx['actual_length']}"
@@ -97,6 +98,10 @@ def _errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         loc = tuple(err.get("loc", ()))
         cut = next((i for i, part in enumerate(loc) if _is_label(part)), None)
         if cut is None:
+            if err.get("type") == "missing" and loc and isinstance(loc[-1], int):
+                # an item missing from a fixed-length list: the list is the place
+                err = {**err, "ctx": {"index": loc[-1]}}
+                loc = loc[:-1]
             entries.append((loc, err))
             continue
         if loc[cut] == "[key]":  # a bad key of a mapping: the key itself is the place
@@ -182,10 +187,11 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _unknown(what: str, value: Any, valid: Iterable[Any]) -> str:
-    """``unknown key 'lrr'; did you mean 'lr'? (valid: lr, momentum)``."""
+def _unknown(what: str, value: Any, valid: Iterable[Any], *, also: str = "") -> str:
+    """``unknown key 'lrr'; did you mean 'lr'? (valid: lr, momentum)``; ``also`` ends the list."""
     names = [_plain(v) for v in valid]
-    return f"unknown {what} {_show(value)}{_did_you_mean(value, names)} (valid: {', '.join(names)})"
+    listed = ", ".join([*names, also] if also else names)
+    return f"unknown {what} {_show(value)}{_did_you_mean(value, names)} (valid: {listed})"
 
 
 def _unknown_field(ptype: str, name: Any, valid: Sequence[str], *, listed: bool = True) -> str:
@@ -196,7 +202,7 @@ def _unknown_field(ptype: str, name: Any, valid: Sequence[str], *, listed: bool 
 
 def _did_you_mean(value: Any, names: Sequence[str]) -> str:
     """``; did you mean 'lr'?`` for the name ``value`` most likely meant, or nothing."""
-    guess = closest(value, names, synonyms=_SYNONYMS)
+    guess = closest(value, names, synonyms=_SYNONYMS) or closest(value, names, synonyms=_SHORT)
     return f"; did you mean {guess!r}?" if guess is not None else ""
 
 

@@ -138,8 +138,7 @@ class _Numeric(_ParamModel):
         for bound, value in (("low", self.low), ("high", self.high)):
             verdict = _check(model, key, value)
             if verdict is not None:
-                message, rule = verdict
-                detail = f"the value {rule}" if rule else message
+                detail = f"the value {verdict.rule}" if verdict.rule else verdict.message
                 problems.append(f"{bound}={value!r} is out of range for '{key}': {detail}")
         return problems
 
@@ -283,10 +282,9 @@ def _choice_problems(choice: Any, model: type[BaseModel], key: str) -> list[str]
     verdict = _check(model, key, choice)
     if verdict is None:
         return []
-    message, rule = verdict
-    if rule:
-        return [f"choice {_show(choice)} is out of range: the value {rule}"]
-    return [f"choice {_show(choice)}: {message}"]
+    if verdict.rule:
+        return [f"choice {_show(choice)} is out of range: the value {verdict.rule}"]
+    return [f"choice {_show(choice)}: {verdict.message}"]
 
 
 Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
