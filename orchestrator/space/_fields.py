@@ -111,7 +111,11 @@ class _Verdict:
 
 
 def _check(model: type[BaseModel], key: str, value: Any) -> _Verdict | None:
-    """Whether ``value`` is valid for field ``key``: None, or why not."""
+    """Whether ``value`` is valid for field ``key``: None, or why not.
+
+    Booleans and numbers are not each other: ``epochs: true`` is not 1, ``normalize: 1`` is not
+    true.
+    """
     annotation = model.model_fields[key].annotation
     if value is None:
         if _allows_none(annotation):
@@ -128,7 +132,7 @@ def _check(model: type[BaseModel], key: str, value: Any) -> _Verdict | None:
             if not any(type(name) is type(a) and name == a for a in keys):
                 return _Verdict(_unknown("key", name, keys))
     try:
-        _adapter(model, key).validate_python(value)
+        _adapter(model, key).validate_python(value, strict=_strict(annotation, value))
     except ValidationError as exc:
         err = _errors(exc.errors(include_url=False))[0]
         rule = _rule(err)
@@ -137,6 +141,12 @@ def _check(model: type[BaseModel], key: str, value: Any) -> _Verdict | None:
         return _Verdict(_explain(err), loc=tuple(err["loc"]))
     problem = _json_problem(value)
     return _Verdict(problem) if problem else None
+
+
+def _strict(annotation: Any, value: Any) -> bool:
+    """Whether to validate without coercion: for a boolean, and for a field of booleans."""
+    members = [m for m in _members(annotation) if m is not type(None)]
+    return isinstance(value, bool) or members == [bool]
 
 
 def _literal_keys(annotation: Any) -> tuple[Any, ...] | None:

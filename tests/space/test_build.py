@@ -225,6 +225,36 @@ def test_study_problems_are_worded_once(study: str, expected: list[tuple[str, st
     assert _problems(MLP + f"study: {study}\n") == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "train: {batch_size: true}",
+            [("train.batch_size", "expected an integer, got true (bool)")],
+        ),
+        ("study: {seed: true}", [("study.seed", "expected an integer, got true (bool)")]),
+        (
+            "study: {timeout: true}",
+            [("study.timeout", "expected a string or a number, got true (bool)")],
+        ),
+        (
+            "train: {label_smoothing: true}",
+            [("train.label_smoothing", "expected a number, got true (bool)")],
+        ),
+        ("data: {normalize: 1}", [("data.normalize", "expected true or false, got 1 (int)")]),
+        (
+            "train: {batch_size: {type: categorical, choices: [true, 32]}}",
+            [("train.batch_size", "choice true: expected an integer, got true (bool)")],
+        ),
+    ],
+)
+def test_booleans_and_numbers_are_not_each_other(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    # true is not read as 1 (batch_size 1, a 1-second timeout), nor 1 as true: each is named
+    assert _problems(MLP + text) == expected
+
+
 def test_study_is_normalised_and_named_from_the_file(space: Space) -> None:
     # sampler mapping -> name + options; the name defaults to the file stem
     assert space.study.sampler.name == "tpe"
