@@ -26,8 +26,20 @@ _SYNONYMS = {
     "q": "step",
     "distribution": "type",
 }
-# the same words where a study's direction is meant
-_SHORT = {"min": "minimize", "max": "maximize", "minimum": "minimize", "maximum": "maximize"}
+# words of other tools for the names of directions and precisions, tried after _SYNONYMS
+_SHORT = {
+    "min": "minimize",
+    "max": "maximize",
+    "minimum": "minimize",
+    "maximum": "maximize",
+    "bf16": "bf16-mixed",
+    "16": "16-mixed",
+    "fp16": "16-mixed",
+    "half": "16-mixed",
+    "fp32": "32",
+    "float32": "32",
+    "32-true": "32",
+}
 
 _TYPE_WORDS = {
     "int_type": "an integer",
@@ -191,6 +203,10 @@ def _unknown(what: str, value: Any, valid: Iterable[Any], *, also: str = "") -> 
     """``unknown key 'lrr'; did you mean 'lr'? (valid: lr, momentum)``; ``also`` ends the list."""
     names = [_plain(v) for v in valid]
     listed = ", ".join([*names, also] if also else names)
+    if not isinstance(value, str) and _plain(value) in names:  # precision: 32, where '32' is meant
+        kind = "a boolean" if isinstance(value, bool) else "null" if value is None else "a number"
+        fix = f"quote it: '{_plain(value)}'"
+        return f"{what} {_show(value)} is read as {kind}; {fix} (valid: {listed})"
     return f"unknown {what} {_show(value)}{_did_you_mean(value, names)} (valid: {listed})"
 
 

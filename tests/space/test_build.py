@@ -255,6 +255,51 @@ def test_booleans_and_numbers_are_not_each_other(
     assert _problems(MLP + text) == expected
 
 
+_PRECISIONS = "(valid: auto, 32, bf16-mixed, 16-mixed)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "train: {precision: 32}",
+            [
+                (
+                    "train.precision",
+                    f"precision 32 is read as a number; quote it: '32' {_PRECISIONS}",
+                )
+            ],
+            id="number-for-string",
+        ),
+        pytest.param(
+            "train: {precision: {type: categorical, choices: ['32', bf16]}}",
+            [
+                (
+                    "train.precision",
+                    "choice 'bf16': unknown precision 'bf16'; did you mean 'bf16-mixed'? "
+                    + _PRECISIONS,
+                )
+            ],
+            id="other-tools-word",
+        ),
+        pytest.param(
+            "train: {optimizer: 3}",
+            [
+                (
+                    "train.optimizer",
+                    "expected an optimizer name (one of adam, adamw, rmsprop, sgd), a mapping "
+                    "with 'name', or {type: categorical, choices: {...}}, got 3 (int)",
+                )
+            ],
+            id="article",
+        ),
+    ],
+)
+def test_names_are_worded_as_meant(text: str, expected: list[tuple[str, str]]) -> None:
+    # a name written as a number, a name from another tool, the article before a vowel
+    assert _problems(MLP + text) == expected
+
+
 def test_study_is_normalised_and_named_from_the_file(space: Space) -> None:
     # sampler mapping -> name + options; the name defaults to the file stem
     assert space.study.sampler.name == "tpe"
