@@ -7,7 +7,9 @@ problem on one line and reports none twice.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import Problem, closest
@@ -237,6 +239,23 @@ def _json_problem(value: Any) -> str | None:
                 return problem
         return None
     return f"a {type(value).__name__} value ({_show(value)}) cannot be stored; quote it as a string"
+
+
+@dataclass(frozen=True)
+class _Blamed(Problem):
+    """A problem that ``--set`` overrides caused, shown as given: ``--set train.epoch=3: ...``.
+
+    ``path`` stays the place in the file; it is shown only where it is not the override's key.
+    """
+
+    given: tuple[str, ...] = ()  # the overrides as written: ("train.epoch=3",)
+
+    def format(self, source: str) -> str:
+        where = " ".join(f"--set {shlex.quote(item)}" for item in self.given)
+        keys = [item.partition("=")[0].strip() for item in self.given]
+        if self.path and keys != [self.path]:
+            where += f": {self.path}"
+        return f"{where}: {self.message}"
 
 
 class _Collector:
