@@ -85,17 +85,15 @@ def _kind(model: type[BaseModel], key: str) -> _Kind:
 
 
 @functools.cache
-def _adapter(model: type[BaseModel], key: str, *, constrained: bool = True) -> TypeAdapter[Any]:
-    info = model.model_fields[key]
-    if constrained and info.metadata:
-        return TypeAdapter(Annotated[(info.annotation, *info.metadata)])
-    return TypeAdapter(info.annotation)
+def _adapter(model: type[BaseModel], key: str) -> TypeAdapter[Any]:
+    """The field's type alone, without its constraints."""
+    return TypeAdapter(model.model_fields[key].annotation)
 
 
 def _fits(model: type[BaseModel], key: str, value: Any) -> bool:
     """Whether the field's type (constraints aside) takes ``value`` as it is, without coercion."""
     try:
-        _adapter(model, key, constrained=False).validate_python(value, strict=True)
+        _adapter(model, key).validate_python(value, strict=True)
     except ValidationError:
         return False
     return True
@@ -132,13 +130,21 @@ def _check(model: type[BaseModel], key: str, value: Any) -> _Verdict | None:
             if not any(type(name) is type(a) and name == a for a in keys):
                 return _Verdict(_unknown("key", name, keys))
     try:
-        _adapter(model, key).validate_python(value, strict=_strict(annotation, value))
+        # the model's own validation of this one field: its type, constraints and validators
+        # (kernel_size must be odd); the other fields' errors and the rules between them aside
+        model.model_validate({key: value}, strict=_strict(annotation, value))
     except ValidationError as exc:
-        err = _errors(exc.errors(include_url=False))[0]
-        rule = _rule(err)
-        if rule is not None:
-            return _Verdict(f"got {_show(value)}, but the value {rule}", rule)
-        return _Verdict(_explain(err), loc=tuple(err["loc"]))
+        errors = [
+            {**err, "loc": tuple(err["loc"])[1:]}
+            for err in exc.errors(include_url=False)
+            if tuple(err["loc"])[:1] == (key,)
+        ]
+        if errors:
+            err = _errors(errors)[0]
+            rule = _rule(err)
+            if rule is not None:
+                return _Verdict(f"got {_show(value)}, but the value {rule}", rule)
+            return _Verdict(_explain(err), loc=tuple(err["loc"]))
     problem = _json_problem(value)
     return _Verdict(problem) if problem else None
 

@@ -137,9 +137,12 @@ class _Numeric(_ParamModel):
         problems = []
         for bound, value in (("low", self.low), ("high", self.high)):
             verdict = _check(model, key, value)
-            if verdict is not None:
-                detail = f"the value {verdict.rule}" if verdict.rule else verdict.message
-                problems.append(f"{bound}={value!r} is out of range for '{key}': {detail}")
+            if verdict is not None and verdict.rule:
+                problems.append(
+                    f"{bound}={value!r} is out of range for '{key}': the value {verdict.rule}"
+                )
+            elif verdict is not None:
+                problems.append(f"{bound}={value!r} does not fit '{key}': {verdict.message}")
         return problems
 
     def to_spec(self, name: str, *, condition: str | None) -> ParamSpec:

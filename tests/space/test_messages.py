@@ -131,9 +131,7 @@ def test_pydantic_errors_become_one_plain_line_each(
 def test_trial_failure_names_the_setting_once() -> None:
     # kernel_size 4 breaks a rule checked when the trial's config is built; `blocks` is a union
     # (a list or one shared mapping), whose labels and second member must not show
-    space = parse_space(
-        "model: {family: cnn, blocks: {kernel_size: {type: categorical, choices: [3, 4]}}}"
-    )
+    space = parse_space("model: {family: cnn, blocks: {kernel_size: {type: int, low: 3, high: 5}}}")
     with pytest.raises(TrialFailure) as info:
         suggest(space, optuna.trial.FixedTrial({"model.blocks.kernel_size": 4}))
     assert str(info.value) == (
