@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,13 @@ def parse_space(text: str, *, source: str = "<string>", overrides: Sequence[str]
     if problems:
         raise SpaceError(_OVERRIDE_SOURCE, problems)
     try:
-        return parse_space_dict(raw, source=source, text=text)
+        space = parse_space_dict(raw, source=source, text=text)
     except SpaceError as exc:
         if not applied:
             raise
         blamed = _blame(exc.problems, applied, alone=lambda: _problems_of(original, source))
         raise SpaceError(source, blamed) from None
+    return dataclasses.replace(space, _overrides=tuple(applied))
 
 
 def _problems_of(raw: Any, source: str) -> list[Problem]:

@@ -157,7 +157,7 @@ def _blame(
     problems: Sequence[Problem],
     overrides: Sequence[_Override],
     *,
-    alone: Callable[[], list[Problem]],
+    alone: Callable[[], list[Problem]] | None,
 ) -> list[Problem]:
     """Each problem of the file with ``overrides`` applied, blamed on what the user gave.
 
@@ -165,6 +165,7 @@ def _blame(
     file alone (``alone()``, asked at most once) also has is the file's. Any other comes from
     the file and the overrides together, and is blamed on the overrides nearest its place (a
     rule between settings, such as depth against a list of blocks); with none near, the file.
+    Without ``alone`` (problems found after the space parsed) only the first rule applies.
     """
     out: list[Problem] = []
     file_only: list[Problem] | None = None
@@ -173,14 +174,14 @@ def _blame(
         if writer is not None:
             out.append(_Blamed(problem.path, problem.message, given=(writer.given,)))
             continue
-        if file_only is None:
+        near = _nearest(problem.path, overrides) if alone is not None else []
+        if near and file_only is None and alone is not None:
             file_only = alone()
-        near = _nearest(problem.path, overrides)
-        if problem in file_only or not near:
-            out.append(problem)
-        else:
+        if near and problem not in (file_only or []):
             given = tuple(o.given for o in near)
             out.append(_Blamed(problem.path, problem.message, given=given))
+        else:
+            out.append(problem)
     return out
 
 
