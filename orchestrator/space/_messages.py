@@ -29,7 +29,7 @@ _SYNONYMS = {
     "distribution": "type",
 }
 # words of other tools for the names of directions and precisions, tried after _SYNONYMS
-_SHORT = {
+_OTHER_WORDS = {
     "min": "minimize",
     "max": "maximize",
     "minimum": "minimize",
@@ -220,7 +220,9 @@ def _unknown_field(ptype: str, name: Any, valid: Sequence[str], *, listed: bool 
 
 def _did_you_mean(value: Any, names: Sequence[str]) -> str:
     """``; did you mean 'lr'?`` for the name ``value`` most likely meant, or nothing."""
-    guess = closest(value, names, synonyms=_SYNONYMS) or closest(value, names, synonyms=_SHORT)
+    guess = closest(value, names, synonyms=_SYNONYMS)
+    if guess is None:
+        guess = closest(value, names, synonyms=_OTHER_WORDS)
     return f"; did you mean {guess!r}?" if guess is not None else ""
 
 
