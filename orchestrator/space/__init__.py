@@ -60,11 +60,13 @@ branches may give ``lr`` different ranges), ``model.blocks.0.channels`` (one per
 other keys become the constructor ``options``.
 
 Overrides (``hpo run --set train.epochs=2``) are ``dotted.key=value`` strings, the value read as
-YAML; they are applied to the file's mapping before validation and validated like the file.
+YAML; they are applied to the file's mapping before validation and validated like the file. A
+problem an override caused is blamed on it, as given: ``--set train.epoch=3: unknown key 'epoch';
+did you mean 'epochs'? ...``; the file's own problems stay the file's.
 
-Every problem in a file is reported at once (:class:`~orchestrator.errors.SpaceError`), each with
-its dotted path, the value received, the rule and the fix. This module imports neither torch nor
-optuna: ``hpo validate`` stays fast.
+Every problem in a file is reported at once (:class:`~orchestrator.errors.SpaceError`), each once,
+with its dotted path, the value received, the rule and the fix, in plain words (never pydantic's
+type names). This module imports neither torch nor optuna: ``hpo validate`` stays fast.
 """
 
 from __future__ import annotations

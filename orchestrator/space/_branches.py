@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchestrator.space._fields import _is_param, _Kind
-from orchestrator.space._messages import _Collector, _show, _unknown, _unknown_field
+from orchestrator.space._messages import _article, _Collector, _show, _unknown, _unknown_field
 from orchestrator.space._model import (
     _INVALID,
     ParamSpec,
@@ -52,8 +52,9 @@ class _BranchRules(_Collector):
         if not isinstance(value, Mapping):
             self.report(
                 at.path,
-                f"expected a {key} name (one of {', '.join(valid)}), a mapping with 'name', "
-                f"or {{type: categorical, choices: {{...}}}}, got {_show(value, typed=True)}",
+                f"expected {_article(key)} name (one of {', '.join(valid)}), a mapping with "
+                f"'name', or {{type: categorical, choices: {{...}}}}, got "
+                f"{_show(value, typed=True)}",
             )
             return _INVALID
         if _is_param(value):

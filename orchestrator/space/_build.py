@@ -27,8 +27,9 @@ from orchestrator.space._fields import (
     _FreeValue,
     _is_param,
     _kind,
+    _literal_items,
 )
-from orchestrator.space._messages import _explain, _json_problem, _show, _unknown
+from orchestrator.space._messages import _json_problem, _show, _unknown
 from orchestrator.space._model import (
     _INVALID,
     _At,
@@ -43,6 +44,15 @@ from orchestrator.space._params import read_param
 from orchestrator.space._sample import _resolve
 
 SECTIONS = ("study", "data", "model", "train")
+
+# the study settings that name objectives: their valid names, and what else each takes
+_OBJECTIVES = {
+    "metric": (sorted(METRICS), "or a list of them for several objectives"),
+    "direction": (
+        _literal_items(StudyConfig.model_fields["direction"].annotation),
+        "or a list of them, one per metric",
+    ),
+}
 
 
 class _NoTrial:
@@ -95,6 +105,7 @@ class _Builder(_BranchRules):
         if not isinstance(value, dict):
             self.report("study", f"expected a mapping of study settings, got {_show(value)}")
             return None
+        start = len(self.problems)
         fields = StudyConfig.model_fields
         data: dict[str, Any] = {}
         for key, item in value.items():
@@ -111,24 +122,41 @@ class _Builder(_BranchRules):
                 option = self.named_option(item, key, SAMPLERS if key == "sampler" else PRUNERS)
                 if option is not None:
                     data[key] = option
-            elif key == "metric" and any(
-                not isinstance(m, str) or m not in METRICS
-                for m in (item if isinstance(item, list) else [item])
-            ):
-                for m in item if isinstance(item, list) else [item]:
-                    if not isinstance(m, str) or m not in METRICS:
-                        self.report(path, _unknown("metric", m, sorted(METRICS)))
-            else:
+            elif key in _OBJECTIVES and item is not None:
+                if self.objectives(item, key):
+                    data[key] = item
+            elif self.fits(StudyConfig, key, item, path):
                 data[key] = item
+        # each setting that passed is validated again by the model: its own rules (a duration),
+        # then the rules between settings, which mean nothing while one of them is wrong
         try:
             study = StudyConfig.model_validate(data)
         except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                self.report(".".join(["study", *map(str, err["loc"])]), _explain(err))
+            errors = exc.errors(include_url=False)
+            if len(self.problems) > start:
+                errors = [err for err in errors if err["loc"]]
+            self.report_errors("study", errors)
+            return None
+        if len(self.problems) > start:
             return None
         if study.name is None:
             study = study.model_copy(update={"name": _default_name(source)})
         return study
+
+    def objectives(self, value: Any, key: str) -> bool:
+        """``metric`` or ``direction``: a name, or a list of names (one per objective)."""
+        valid, also = _OBJECTIVES[key]
+        if not isinstance(value, (str, list)):
+            self.report(
+                f"study.{key}",
+                f"expected a {key} name or a list of them, got {_show(value, typed=True)}",
+            )
+            return False
+        names = value if isinstance(value, list) else [value]
+        wrong = [n for n in names if not isinstance(n, str) or n not in valid]
+        for name in wrong:
+            self.report(f"study.{key}", _unknown(key, name, valid, also=also))
+        return not wrong
 
     def named_option(self, value: Any, key: str, valid: Sequence[str]) -> dict[str, Any] | None:
         """``tpe`` or ``{name: tpe, <option>: value}`` -> ``{"name": ..., "options": {...}}``."""
@@ -220,8 +248,7 @@ class _Builder(_BranchRules):
             try:
                 model.model_validate(_resolve(group, _NoTrial(), {}))
             except ValidationError as exc:
-                for err in exc.errors(include_url=False):
-                    self.report(".".join([at.path, *map(str, err["loc"])]), _explain(err))
+                self.report_errors(at.path, exc.errors(include_url=False))
         return group
 
     def field(self, model: type[BaseModel], key: str, value: Any, at: _At) -> _Node:
@@ -277,12 +304,18 @@ class _Builder(_BranchRules):
     def scalar(self, model: type[BaseModel], key: str, value: Any, at: _At) -> _Node:
         if _is_param(value):
             return self.param(value, model, key, at)
-        verdict = _check(model, key, value)
-        if verdict is not None:
-            fix = "; give a value, or remove the key to use the default" if value is None else ""
-            self.report(at.path, verdict[0] + fix)
+        if not self.fits(model, key, value, at.path):
             return _INVALID
         return _Fixed(value, at.name)
+
+    def fits(self, model: type[BaseModel], key: str, value: Any, path: str) -> bool:
+        """Whether a fixed value fits the field ``key``; reports why not."""
+        verdict = _check(model, key, value)
+        if verdict is None:
+            return True
+        fix = "; give a value, or remove the key to use the default" if value is None else ""
+        self.report(".".join([path, *map(str, verdict.loc)]), verdict.message + fix)
+        return False
 
     def param(self, spec: Mapping[Any, Any], model: type[BaseModel], key: str, at: _At) -> _Node:
         """A search parameter, checked on its own and against the field ``key`` it feeds."""

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from orchestrator.space._messages import _explain, _json_problem, _rule, _show, _unknown
+from orchestrator.space._messages import _errors, _explain, _json_problem, _rule, _show, _unknown
 
 
 @dataclass(frozen=True)
@@ -85,45 +85,93 @@ def _kind(model: type[BaseModel], key: str) -> _Kind:
 
 
 @functools.cache
-def _adapter(model: type[BaseModel], key: str, *, constrained: bool = True) -> TypeAdapter[Any]:
-    info = model.model_fields[key]
-    if constrained and info.metadata:
-        return TypeAdapter(Annotated[(info.annotation, *info.metadata)])
-    return TypeAdapter(info.annotation)
+def _adapter(model: type[BaseModel], key: str) -> TypeAdapter[Any]:
+    """The field's type alone, without its constraints."""
+    return TypeAdapter(model.model_fields[key].annotation)
 
 
 def _fits(model: type[BaseModel], key: str, value: Any) -> bool:
     """Whether the field's type (constraints aside) takes ``value`` as it is, without coercion."""
     try:
-        _adapter(model, key, constrained=False).validate_python(value, strict=True)
+        _adapter(model, key).validate_python(value, strict=True)
     except ValidationError:
         return False
     return True
 
 
-def _check(model: type[BaseModel], key: str, value: Any) -> tuple[str, str | None] | None:
-    """Whether ``value`` is valid for field ``key``: None, or (message, rule) where ``rule`` is
-    the broken range constraint alone (``should be greater than 0``) when that is the problem."""
+@dataclass(frozen=True)
+class _Verdict:
+    """Why a value does not fit a field."""
+
+    message: str
+    rule: str | None = None  # the broken range constraint alone: "should be greater than 0"
+    loc: tuple[Any, ...] = ()  # where inside the value, e.g. ("oom",) in a mapping
+
+
+def _check(model: type[BaseModel], key: str, value: Any) -> _Verdict | None:
+    """Whether ``value`` is valid for field ``key``: None, or why not.
+
+    Booleans and numbers are not each other: ``epochs: true`` is not 1, ``normalize: 1`` is not
+    true.
+    """
     annotation = model.model_fields[key].annotation
     if value is None:
         if _allows_none(annotation):
             return None
-        return f"null is not allowed for '{key}'", None
+        return _Verdict(f"null is not allowed for '{key}'")
     allowed = _literals(annotation)
     if allowed is not None:
         if any(type(value) is type(a) and value == a for a in allowed):
             return None
-        return _unknown(str(key), value, allowed), None
+        return _Verdict(_unknown(str(key), value, allowed))
+    keys = _literal_keys(annotation)
+    if keys is not None and isinstance(value, Mapping):
+        for name in value:
+            if not any(type(name) is type(a) and name == a for a in keys):
+                return _Verdict(_unknown("key", name, keys))
     try:
-        _adapter(model, key).validate_python(value)
+        # the model's own validation of this one field: its type, constraints and validators
+        # (kernel_size must be odd); the other fields' errors and the rules between them aside
+        model.model_validate({key: value}, strict=_strict(annotation, value))
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        rule = _rule(err)
-        if rule is not None:
-            return f"got {_show(value)}, but the value {rule}", rule
-        return _explain(err), None
+        errors = [
+            {**err, "loc": tuple(err["loc"])[1:]}
+            for err in exc.errors(include_url=False)
+            if tuple(err["loc"])[:1] == (key,)
+        ]
+        if errors:
+            err = _errors(errors)[0]
+            rule = _rule(err)
+            if rule is not None:
+                return _Verdict(f"got {_show(value)}, but the value {rule}", rule)
+            return _Verdict(_explain(err), loc=tuple(err["loc"]))
     problem = _json_problem(value)
-    return (problem, None) if problem else None
+    return _Verdict(problem) if problem else None
+
+
+def _strict(annotation: Any, value: Any) -> bool:
+    """Whether to validate without coercion: for a boolean, and for a field of booleans."""
+    members = [m for m in _members(annotation) if m is not type(None)]
+    return isinstance(value, bool) or members == [bool]
+
+
+def _literal_keys(annotation: Any) -> tuple[Any, ...] | None:
+    """The allowed keys of a ``dict[Literal[...], ...]`` field (``| None`` aside), else None."""
+    members = [m for m in _members(annotation) if m is not type(None)]
+    if len(members) != 1 or get_origin(members[0]) is not dict:
+        return None
+    return _literals(get_args(members[0])[0])
+
+
+def _literal_items(annotation: Any) -> tuple[Any, ...]:
+    """The allowed values of a field that takes ``Literal[...]`` or a list of them."""
+    values: list[Any] = []
+    for member in _members(annotation):
+        if get_origin(member) is list:
+            member = _strip(get_args(member)[0])
+        if get_origin(member) is Literal:
+            values += [v for v in get_args(member) if v not in values]
+    return tuple(values)
 
 
 def _is_param(value: Any) -> bool:

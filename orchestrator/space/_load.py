@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from orchestrator.space._model import Space
 from orchestrator.space._yaml import (
     _OVERRIDE_SOURCE,
     _apply_overrides,
+    _blame,
     _load_yaml,
+    _Override,
     _parse_overrides,
 )
 
@@ -45,18 +48,36 @@ def parse_space(text: str, *, source: str = "<string>", overrides: Sequence[str]
     """Validate a search space given as YAML text.
 
     Raises:
-        SpaceError: with every problem found.
+        SpaceError: with every problem found; a problem an override caused is blamed on that
+            ``--set``, not on the file.
     """
     parsed, problems = _parse_overrides(overrides)
     raw = _load_yaml(text, source=source)
+    original = copy.deepcopy(raw)
+    applied: list[_Override] = []
     if parsed:
         if raw is None:
             raw = {}
         if isinstance(raw, dict):
-            problems += _apply_overrides(raw, parsed)
+            applied, more = _apply_overrides(raw, parsed)
+            problems += more
     if problems:
         raise SpaceError(_OVERRIDE_SOURCE, problems)
-    return parse_space_dict(raw, source=source, text=text)
+    try:
+        space = parse_space_dict(raw, source=source, text=text)
+    except SpaceError as exc:
+        if not applied:
+            raise
+        blamed = _blame(exc.problems, applied, alone=lambda: _problems_of(original, source))
+        raise SpaceError(source, blamed) from None
+    return dataclasses.replace(space, _overrides=tuple(applied))
+
+
+def _problems_of(raw: Any, source: str) -> list[Problem]:
+    """The problems of a file's mapping as it is, without overrides."""
+    builder = _Builder()
+    builder.space(copy.deepcopy(raw), source=source)
+    return builder.problems
 
 
 def parse_space_dict(raw: Any, *, source: str, text: str | None = None) -> Space:

@@ -11,7 +11,9 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 from orchestrator.config import DataConfig, StudyConfig, TrainConfig
+from orchestrator.errors import Problem, SpaceError
 from orchestrator.space._messages import _plain
+from orchestrator.space._yaml import _blame, _Override
 
 
 class TrialLike(Protocol):
@@ -132,6 +134,7 @@ class Space:
     raw: dict[str, Any]  # the validated mapping, overrides applied and study.name filled in
     study: StudyConfig  # name filled from the file stem if missing
     _root: _Group = field(repr=False, compare=False)
+    _overrides: tuple[_Override, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -162,6 +165,16 @@ class Space:
             for node in _walk(self._root)
             if isinstance(node, _Branch)
         }
+
+    def error(self, problems: Sequence[Problem]) -> SpaceError:
+        """The error for problems found in this space after it parsed (a sampler's options,
+        a searched data setting), each blamed on the ``--set`` that wrote its place, the
+        others on the file.
+
+        Args:
+            problems: each at its dotted path in the file, e.g. ``study.sampler.n_startup``.
+        """
+        return SpaceError(self.source, _blame(problems, self._overrides, alone=None))
 
     def fixed_params(self) -> dict[str, Any]:
         """Every fixed value of the file, flattened to dotted names (logged on the parent run).

@@ -137,10 +137,12 @@ class _Numeric(_ParamModel):
         problems = []
         for bound, value in (("low", self.low), ("high", self.high)):
             verdict = _check(model, key, value)
-            if verdict is not None:
-                message, rule = verdict
-                detail = f"the value {rule}" if rule else message
-                problems.append(f"{bound}={value!r} is out of range for '{key}': {detail}")
+            if verdict is not None and verdict.rule:
+                problems.append(
+                    f"{bound}={value!r} is out of range for '{key}': the value {verdict.rule}"
+                )
+            elif verdict is not None:
+                problems.append(f"{bound}={value!r} does not fit '{key}': {verdict.message}")
         return problems
 
     def to_spec(self, name: str, *, condition: str | None) -> ParamSpec:
@@ -283,10 +285,9 @@ def _choice_problems(choice: Any, model: type[BaseModel], key: str) -> list[str]
     verdict = _check(model, key, choice)
     if verdict is None:
         return []
-    message, rule = verdict
-    if rule:
-        return [f"choice {_show(choice)} is out of range: the value {rule}"]
-    return [f"choice {_show(choice)}: {message}"]
+    if verdict.rule:
+        return [f"choice {_show(choice)} is out of range: the value {verdict.rule}"]
+    return [f"choice {_show(choice)}: {verdict.message}"]
 
 
 Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.config import DataConfig, TrainConfig
 from orchestrator.errors import TrialFailure
 from orchestrator.space._fields import _family_config
-from orchestrator.space._messages import _explain, _one_line
+from orchestrator.space._messages import _errors, _explain, _one_line
 from orchestrator.space._model import (
     ParamSpec,
     Space,
@@ -101,7 +101,7 @@ def suggest(space: Space, trial: TrialLike) -> TrialConfig:
         except ValidationError as exc:
             reasons += [
                 f"{'.'.join([section, *map(str, err['loc'])])}: {_explain(err)}"
-                for err in exc.errors(include_url=False)
+                for err in _errors(exc.errors(include_url=False))
             ]
     if reasons:
         raise TrialFailure(

@@ -130,6 +130,176 @@ def test_every_problem_is_reported_at_once() -> None:
     assert [p for p, _ in problems] == ["train.epochs", "train.batch_size", "train.optimizer.lrr"]
 
 
+_DIRECTIONS = "(valid: maximize, minimize, or a list of them, one per metric)"
+
+
+@pytest.mark.parametrize(
+    ("study", "expected"),
+    [
+        pytest.param(
+            "{direction: maximise}",
+            [
+                (
+                    "study.direction",
+                    f"unknown direction 'maximise'; did you mean 'maximize'? {_DIRECTIONS}",
+                )
+            ],
+            id="direction",
+        ),
+        pytest.param(
+            "{metric: [val_loss, val_f1], direction: [min, maximize]}",
+            [
+                (
+                    "study.direction",
+                    f"unknown direction 'min'; did you mean 'minimize'? {_DIRECTIONS}",
+                )
+            ],
+            id="direction-in-list",
+        ),
+        pytest.param(
+            "{direction: 3}",
+            [("study.direction", "expected a direction name or a list of them, got 3 (int)")],
+            id="direction-not-a-name",
+        ),
+        pytest.param(
+            "{metric: {a: 1}}",
+            [("study.metric", "expected a metric name or a list of them, got {'a': 1} (dict)")],
+            id="metric-not-a-name",
+        ),
+        pytest.param(
+            # the unknown metric only: no "2 directions for 1 metrics" from the default metric
+            "{metric: [val_acc, val_loss], direction: [maximize, minimize]}",
+            [
+                (
+                    "study.metric",
+                    "unknown metric 'val_acc'; did you mean 'val_accuracy'? (valid: latency_ms, "
+                    "n_parameters, val_accuracy, val_f1, val_loss, val_precision, val_recall, "
+                    "or a list of them for several objectives)",
+                )
+            ],
+            id="no-consequence-of-a-wrong-metric",
+        ),
+        pytest.param(
+            "{retries: {oomm: 2}}",
+            [
+                (
+                    "study.retries",
+                    "unknown key 'oomm'; did you mean 'oom'? (valid: stale, oom, nan, timeout, "
+                    "error)",
+                )
+            ],
+            id="retries-key",
+        ),
+        pytest.param(
+            "{retries: {oom: x}}",
+            [("study.retries.oom", "expected an integer, got 'x' (str)")],
+            id="retries-value",
+        ),
+        pytest.param(
+            "{n_trials: null}",
+            [
+                (
+                    "study.n_trials",
+                    "null is not allowed for 'n_trials'; give a value, or remove the key to use "
+                    "the default",
+                )
+            ],
+            id="null",
+        ),
+        pytest.param(
+            # a setting's own rule (a duration) is still checked beside another wrong setting
+            "{n_trials: 0, timeout: ten minutes}",
+            [
+                ("study.n_trials", "got 0, but the value should be greater than 0"),
+                (
+                    "study.timeout",
+                    "expected a duration such as 90s, 30m, 8h or 1h30m, got 'ten minutes'",
+                ),
+            ],
+            id="every-problem",
+        ),
+    ],
+)
+def test_study_problems_are_worded_once(study: str, expected: list[tuple[str, str]]) -> None:
+    # every problem of the study section exactly as reported, each once, at the setting's path
+    assert _problems(MLP + f"study: {study}\n") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "train: {batch_size: true}",
+            [("train.batch_size", "expected an integer, got true (bool)")],
+        ),
+        ("study: {seed: true}", [("study.seed", "expected an integer, got true (bool)")]),
+        (
+            "study: {timeout: true}",
+            [("study.timeout", "expected a string or a number, got true (bool)")],
+        ),
+        (
+            "train: {label_smoothing: true}",
+            [("train.label_smoothing", "expected a number, got true (bool)")],
+        ),
+        ("data: {normalize: 1}", [("data.normalize", "expected true or false, got 1 (int)")]),
+        (
+            "train: {batch_size: {type: categorical, choices: [true, 32]}}",
+            [("train.batch_size", "choice true: expected an integer, got true (bool)")],
+        ),
+    ],
+)
+def test_booleans_and_numbers_are_not_each_other(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    # true is not read as 1 (batch_size 1, a 1-second timeout), nor 1 as true: each is named
+    assert _problems(MLP + text) == expected
+
+
+_PRECISIONS = "(valid: auto, 32, bf16-mixed, 16-mixed)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "train: {precision: 32}",
+            [
+                (
+                    "train.precision",
+                    f"precision 32 is read as a number; quote it: '32' {_PRECISIONS}",
+                )
+            ],
+            id="number-for-string",
+        ),
+        pytest.param(
+            "train: {precision: {type: categorical, choices: ['32', bf16]}}",
+            [
+                (
+                    "train.precision",
+                    "choice 'bf16': unknown precision 'bf16'; did you mean 'bf16-mixed'? "
+                    + _PRECISIONS,
+                )
+            ],
+            id="other-tools-word",
+        ),
+        pytest.param(
+            "train: {optimizer: 3}",
+            [
+                (
+                    "train.optimizer",
+                    "expected an optimizer name (one of adam, adamw, rmsprop, sgd), a mapping "
+                    "with 'name', or {type: categorical, choices: {...}}, got 3 (int)",
+                )
+            ],
+            id="article",
+        ),
+    ],
+)
+def test_names_are_worded_as_meant(text: str, expected: list[tuple[str, str]]) -> None:
+    # a name written as a number, a name from another tool, the article before a vowel
+    assert _problems(MLP + text) == expected
+
+
 def test_study_is_normalised_and_named_from_the_file(space: Space) -> None:
     # sampler mapping -> name + options; the name defaults to the file stem
     assert space.study.sampler.name == "tpe"

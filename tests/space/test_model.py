@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.space import ParamSpec, Space, describe_space, flatten
+from orchestrator.errors import Problem
+from orchestrator.space import ParamSpec, Space, describe_space, flatten, parse_space
 
 
 def test_parameters_names_conditions_and_distributions(space: Space) -> None:
@@ -59,3 +60,23 @@ def test_flatten() -> None:
         "x.a.c.1.d": 3,
         "x.e": {},
     }
+
+
+def test_error_blames_later_problems_on_the_override_that_wrote_their_place() -> None:
+    # a check after parsing (a sampler's options, known only to Optuna) names what was given
+    space = parse_space(
+        "model: {family: mlp}\ntrain: {epochs: 2}\n",
+        source="spaces/mlp.yaml",
+        overrides=["study.sampler={name: tpe, n_startup: 3}"],
+    )
+    error = space.error(
+        [
+            Problem("study.sampler.n_startup", "unknown option 'n_startup' for sampler 'tpe'"),
+            Problem("train.epochs", "too few for this pruner"),
+        ]
+    )
+    assert str(error).splitlines() == [
+        "--set 'study.sampler={name: tpe, n_startup: 3}': study.sampler.n_startup: unknown option "
+        "'n_startup' for sampler 'tpe'",
+        "spaces/mlp.yaml: train.epochs: too few for this pruner",
+    ]

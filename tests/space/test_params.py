@@ -165,3 +165,41 @@ def test_missing_fields_and_unknown_types() -> None:
         "unknown parameter type 'uniform' (valid: float, int, categorical)"
     ]
     assert PARAM_TYPES == ("float", "int", "categorical")
+
+
+@pytest.mark.parametrize(
+    ("blocks", "expected"),
+    [
+        pytest.param(
+            "{kernel_size: {type: categorical, choices: [3, 4]}}",
+            [
+                (
+                    "model.blocks.kernel_size",
+                    "choice 4: kernel_size must be odd for 'same' padding, got 4",
+                )
+            ],
+            id="choice",
+        ),
+        pytest.param(
+            "{kernel_size: {type: int, low: 2, high: 6, step: 2}}",
+            [
+                (
+                    "model.blocks.kernel_size",
+                    "low=2 does not fit 'kernel_size': kernel_size must be odd for 'same' padding, "
+                    "got 2",
+                ),
+                (
+                    "model.blocks.kernel_size",
+                    "high=6 does not fit 'kernel_size': kernel_size must be odd for 'same' "
+                    "padding, got 6",
+                ),
+            ],
+            id="bounds",
+        ),
+    ],
+)
+def test_a_fields_own_validator_is_checked_before_any_trial(
+    blocks: str, expected: list[tuple[str, str]]
+) -> None:
+    # a value the config model's validator refuses is named by hpo validate, not by a failed trial
+    assert _problems(f"model: {{family: cnn, blocks: {blocks}}}\n") == expected

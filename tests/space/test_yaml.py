@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
 from orchestrator.errors import SpaceError
 from orchestrator.space import parse_space
 from tests.space.spaces import MLP, SPACE
@@ -83,3 +87,139 @@ def test_bad_override_value_is_validated_like_the_file() -> None:
     problems = _problems(MLP, overrides=("train.epochs=0",))
     # the same message the file would get
     assert problems == [("train.epochs", "got 0, but the value should be greater than 0")]
+
+
+# --- who is blamed: the --set the user gave, or the file -----------------------------------------
+
+CNN = """\
+model:
+  family: cnn
+  depth: 3
+  blocks: [{channels: 8}, {channels: 16}, {channels: 32}]
+train:
+  epochs: 3
+"""
+_TRAIN_KEYS = (
+    "(valid: augment, batch_size, early_stopping, epochs, grad_clip, label_smoothing, optimizer, "
+    "precision, schedule)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "lines"),
+    [
+        pytest.param(
+            CNN,
+            ["train.epoch=3"],
+            [f"--set train.epoch=3: unknown key 'epoch'; did you mean 'epochs'? {_TRAIN_KEYS}"],
+            id="unknown-key",
+        ),
+        pytest.param(
+            CNN,
+            ["train.epochs=0"],
+            ["--set train.epochs=0: got 0, but the value should be greater than 0"],
+            id="bad-value",
+        ),
+        pytest.param(
+            # a problem inside the value given: its place is shown after the override
+            CNN,
+            ["train.optimizer={name: sgd, lrr: 0.1}"],
+            [
+                "--set 'train.optimizer={name: sgd, lrr: 0.1}': train.optimizer.lrr: unknown key "
+                "'lrr'; did you mean 'lr'? (valid: lr, momentum, nesterov, weight_decay)"
+            ],
+            id="inside-the-value",
+        ),
+        pytest.param(
+            # a rule between the override and the file: the override changed what was valid
+            CNN,
+            ["model.depth=2"],
+            [
+                "--set model.depth=2: model: blocks: a list needs exactly depth=2 entries (one "
+                "per conv block), got 3; give 2 entries, change depth, or give one mapping shared "
+                "by every conv block"
+            ],
+            id="rule-between",
+        ),
+        pytest.param(
+            # a mapping the override created on the way to its key
+            CNN,
+            ["trian.epochs=2"],
+            [
+                "--set trian.epochs=2: trian: unknown section 'trian'; did you mean 'train'? "
+                "(valid: study, data, model, train)"
+            ],
+            id="created-on-the-way",
+        ),
+        pytest.param(
+            # the file's problem stays the file's, with its path; the override's is the override's
+            CNN.replace("epochs: 3", "epochs: 0"),
+            ["train.batch_size=0"],
+            [
+                "search_spaces/cnn.yaml: train.epochs: got 0, but the value should be greater "
+                "than 0",
+                "--set train.batch_size=0: got 0, but the value should be greater than 0",
+            ],
+            id="file-and-override",
+        ),
+        pytest.param(
+            # the same key twice: the last one given is the one that counts
+            CNN,
+            ["train.epochs=2", "train.epochs=0"],
+            ["--set train.epochs=0: got 0, but the value should be greater than 0"],
+            id="last-wins",
+        ),
+        pytest.param(
+            CNN,
+            ["train.epochs=[1"],
+            [
+                "--set 'train.epochs=[1': invalid YAML value '[1': expected ',' or ']', but got "
+                "'<stream end>'"
+            ],
+            id="invalid-yaml-value",
+        ),
+        pytest.param(
+            CNN,
+            ["model.family.x=1"],
+            [
+                "--set model.family.x=1: 'model.family' is 'cnn' (str) in the file, not a "
+                "mapping; set model.family itself instead"
+            ],
+            id="not-a-mapping",
+        ),
+        pytest.param(
+            # the file is to blame for a missing section, whatever the overrides set
+            "data: {name: digits}\n",
+            ["train.epochs=2"],
+            [
+                "search_spaces/cnn.yaml: model: missing 'family'; add the section: model: "
+                "{family: <name>} (valid: cnn, custom, mlp, rnn, transformer)"
+            ],
+            id="file-alone",
+        ),
+    ],
+)
+def test_a_problem_is_blamed_on_what_the_user_gave(
+    text: str, overrides: list[str], lines: list[str]
+) -> None:
+    with pytest.raises(SpaceError) as info:
+        parse_space(text, source="search_spaces/cnn.yaml", overrides=overrides)
+    # each line as the CLI prints it after "Error: "
+    assert str(info.value).splitlines() == lines
+
+
+def test_validate_blames_the_override_end_to_end(tmp_path: Path) -> None:
+    path = tmp_path / "cnn.yaml"
+    path.write_text(CNN)
+    result = CliRunner().invoke(
+        cli, ["validate", "--space", str(path), "--set", "train.epoch=3", "--set", "model.depth=2"]
+    )
+    # exit 2 (bad input); each problem on its own line (file order), named by the --set that
+    # caused it, never by the file
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        "Error: --set model.depth=2: model: blocks: a list needs exactly depth=2 entries (one per "
+        "conv block), got 3; give 2 entries, change depth, or give one mapping shared by every "
+        "conv block",
+        f"Error: --set train.epoch=3: unknown key 'epoch'; did you mean 'epochs'? {_TRAIN_KEYS}",
+    ]
