@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from orchestrator import __version__
 from orchestrator.cli._errors import HpoGroup
 from orchestrator.cli._output import _configure_logging
 from orchestrator.cli.inspect import best, leaderboard, studies
@@ -12,6 +11,7 @@ from orchestrator.cli.ops import repair, worker
 from orchestrator.cli.run import run, validate
 from orchestrator.cli.serve import dashboard, ui
 from orchestrator.cli.ship import predict, report, retrain
+from orchestrator.version import __version__
 
 
 @click.group(cls=HpoGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -96,20 +99,64 @@ def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The options ``hpo run`` and ``hpo worker`` share, as one value (see :func:`run_options`)."""
+
+    n_trials: int | None
+    timeout: float | None
+    until: str | None
+    trial_timeout: float | None
+    max_failures: int | None
+    device: str
+    threads: int | None
+    storage: Any  # StudyStore
+    tracking_uri: str | None
+
+    def spec(self, study_name: str, **fields: Any) -> Any:
+        """The :class:`~orchestrator.study.RunSpec` these options ask for; ``fields`` add to or
+        replace them (``n_trials``, ``parent_policy``, ...)."""
+        from orchestrator.device import default_threads
+        from orchestrator.study import RunSpec
+
+        given = {
+            "store": self.storage,
+            "tracking_uri": self.tracking_uri,
+            "n_trials": self.n_trials,
+            "timeout": self.timeout,
+            "until": _parse_until(self.until) if self.until else None,
+            "trial_timeout": self.trial_timeout,
+            "max_failures": self.max_failures,
+            "device": self.device,
+            "threads": self.threads or default_threads(),
+        }
+        return RunSpec(study_name=study_name, **{**given, **fields})
+
+
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by `hpo run` and `hpo worker`: budgets, limits, device."""
+    """Options shared by `hpo run` and `hpo worker` (budget, limits, device, stores), passed to
+    the command as one :class:`RunOptions` argument named ``options``."""
+    names = [field.name for field in dataclasses.fields(RunOptions)]
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        options = RunOptions(**{name: kwargs.pop(name) for name in names})
+        return func(*args, options=options, **kwargs)
+
     options = [
         click.option(
             "--n-trials", type=click.IntRange(min=1), help="The study's total of finished trials."
         ),
         click.option(
-            "--timeout", type=DURATION, help="Start no new trial after this long: 90s, 30m, 8h."
+            "--timeout",
+            type=DURATION,
+            help="This process starts no new trial after this long: 90s, 30m, 8h.",
         ),
         click.option(
             "--until",
             metavar="HH:MM",
-            help="Deadline, local time (next occurrence): start no trial that cannot finish by "
-            "then; stop trials still running at it.",
+            help="Deadline for this process, local time (next occurrence): start no trial that "
+            "cannot finish by then; stop trials still running at it.",
         ),
         click.option(
             "--trial-timeout", type=DURATION, help="Fail a trial that runs longer (reason timeout)."
@@ -130,8 +177,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         tracking_option,
     ]
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 allow_remote_option = click.option(
@@ -148,6 +195,36 @@ allowed_host_option = click.option(
     metavar="NAME[:PORT]",
     help="Another Host header to accept, e.g. the name the UI is reached by (repeatable).",
 )
+
+
+def bind_options(*, port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--host`` (loopback by default), ``--port``, ``--allow-remote`` and ``--allowed-host``:
+    the options of every server hpo starts."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(
+            [
+                click.option(
+                    "--host",
+                    default="127.0.0.1",
+                    show_default=True,
+                    help="Address to bind; any but loopback needs --allow-remote.",
+                ),
+                click.option(
+                    "--port",
+                    default=port,
+                    show_default=True,
+                    type=click.IntRange(1, 65535),
+                    help="Port.",
+                ),
+                allow_remote_option,
+                allowed_host_option,
+            ]
+        ):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def _parse_until(text: str, *, now: float | None = None) -> float:

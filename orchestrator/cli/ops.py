@@ -16,7 +16,7 @@ from orchestrator.cli._errors import (
 )
 from orchestrator.cli._options import (
     DURATION,
-    _parse_until,
+    RunOptions,
     required_study_option,
     run_options,
     storage_option,
@@ -37,18 +37,7 @@ if TYPE_CHECKING:
 @required_study_option
 @run_options
 @handle_errors
-def worker(
-    study_name: str,
-    n_trials: int | None,
-    timeout: float | None,
-    until: str | None,
-    trial_timeout: float | None,
-    max_failures: int | None,
-    device: str,
-    threads: int | None,
-    storage: Any,
-    tracking_uri: str | None,
-) -> None:
+def worker(study_name: str, options: RunOptions) -> None:
     """Join an existing study from any machine and run its trials.
 
     Reads the search space stored with the study (no local file needed) and logs each trial
@@ -57,25 +46,11 @@ def worker(
     study (the last `hpo run --n-trials`); --n-trials here sets it for every worker.
     --timeout and --until limit this process only.
     """
-    from orchestrator.device import default_threads
-    from orchestrator.study import RunSpec, StopRequest, load_study, run_spec, stored_space
+    from orchestrator.study import StopRequest, load_study, run_spec, stored_space
 
     _quiet_optuna()
-    space = stored_space(load_study(study_name, storage=storage))
-    spec = RunSpec(
-        study_name=study_name,
-        store=storage,
-        tracking_uri=tracking_uri,
-        n_trials=n_trials,
-        timeout=timeout,
-        until=_parse_until(until) if until else None,
-        trial_timeout=trial_timeout,
-        max_failures=max_failures,
-        device=device,
-        threads=threads or default_threads(),
-        parent_policy="last",
-        label=os.environ.get("HPO_WORKER_LABEL"),
-    )
+    space = stored_space(load_study(study_name, storage=options.storage))
+    spec = options.spec(study_name, parent_policy="last", label=os.environ.get("HPO_WORKER_LABEL"))
     printer = ProgressPrinter(space.study.metrics, live=sys.stdout.isatty(), label=spec.label)
     stop = StopRequest()
     with stopping_on_signals(stop):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
 from orchestrator.cli._errors import exit_for, handle_errors, stopping_on_signals
 from orchestrator.cli._options import (
+    RunOptions,
     _load_space,
-    _parse_until,
     device_option,
     run_options,
     space_options,
@@ -50,15 +49,7 @@ def run(
     space_path: str,
     overrides: tuple[str, ...],
     study_name: str | None,
-    n_trials: int | None,
-    timeout: float | None,
-    until: str | None,
-    trial_timeout: float | None,
-    max_failures: int | None,
-    device: str,
-    threads: int | None,
-    storage: Any,
-    tracking_uri: str | None,
+    options: RunOptions,
     jobs: int | None,
     jobs_per_device: int,
     allow_space_change: bool,
@@ -68,29 +59,22 @@ def run(
     """Run (or resume) a study: trials train PyTorch models and log to MLflow.
 
     --n-trials is the study's total, stored with it: every worker of the study obeys the
-    budget the last run set. --timeout and --until limit this process only.
+    budget the last run set. --timeout and --until limit this process (and its --jobs workers).
     """
-    from orchestrator.device import default_threads
-    from orchestrator.study import RunSpec, StopRequest, run_parallel, run_spec
+    from orchestrator.study import StopRequest, run_parallel, run_spec
 
     space = _load_space(space_path, overrides)
-    deadline = _parse_until(until) if until else None
     study = space.study
-    spec = RunSpec(
-        study_name=study_name or space.name,
-        store=storage,
-        tracking_uri=tracking_uri,
-        n_trials=n_trials or study.n_trials,
-        timeout=timeout,
-        until=deadline,
-        trial_timeout=trial_timeout,
-        max_failures=max_failures,
-        device=device,
-        threads=threads,
+    parallel = (jobs or 1) > 1 or jobs_per_device > 1
+    spec = options.spec(
+        study_name or space.name,
+        n_trials=options.n_trials or study.n_trials,
         allow_space_change=allow_space_change,
         warm_start_from=warm_start,
         warm_start_top=top,
     )
+    if parallel:  # --jobs divides the cores among the workers, unless --threads says
+        spec = spec.replace(threads=options.threads)
     objectives = ", ".join(
         f"{m} ({d})" for m, d in zip(study.metrics, study.directions, strict=True)
     )
@@ -98,7 +82,6 @@ def run(
         f"Study '{spec.study_name}': {objectives}, {spec.n_trials} trials, "
         f"sampler {study.sampler.name}, pruner {study.pruner.name}"
     )
-    parallel = (jobs or 1) > 1 or jobs_per_device > 1
     # under --jobs this process is worker 0: its lines are labelled like the other workers'
     printer = ProgressPrinter(
         study.metrics, live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
@@ -119,7 +102,6 @@ def run(
                 worker_main=managed_worker,
             )
         else:
-            spec = spec.replace(threads=threads or default_threads())
             result = run_spec(space, spec, progress=printer, stop=stop)
     _print_summary(result)
     exit_for(result)

@@ -9,27 +9,12 @@ import sys
 import click
 
 from orchestrator.cli._errors import handle_errors
-from orchestrator.cli._options import (
-    allow_remote_option,
-    allowed_host_option,
-    storage_option,
-    tracking_option,
-)
+from orchestrator.cli._options import bind_options, storage_option, tracking_option
 from orchestrator.cli._output import _url_host
 
 
 @click.command()
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to bind; any but loopback needs --allow-remote.",
-)
-@click.option(
-    "--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port."
-)
-@allow_remote_option
-@allowed_host_option
+@bind_options(port=5000)
 @tracking_option
 @handle_errors
 def ui(
@@ -75,18 +60,8 @@ def ui(
 
 
 @click.command()
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to bind; any but loopback needs --allow-remote.",
-)
-@click.option(
-    "--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port."
-)
+@bind_options(port=8080)
 @click.option("--study", "study_name", metavar="NAME", help="Print the address of this study.")
-@allow_remote_option
-@allowed_host_option
 @storage_option
 @handle_errors
 def dashboard(

@@ -3,8 +3,11 @@ study's MLflow parent run ended by whoever the spec says ends it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from orchestrator.config import DataConfig
@@ -16,7 +19,7 @@ from orchestrator.study._setup import RunContext
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["end_parent", "evaluate_trial_on_test", "finish", "record_best"]
+__all__ = ["closing_run", "end_parent", "evaluate_trial_on_test", "finish", "record_best"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,27 @@ def end_parent(ctx: RunContext, status: str) -> None:
         if running:
             return  # other workers are still at it: the last one out ends the parent run
     ctx.tracker.end_parent(status)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def closing_run(ctx: RunContext, result: StudyResult, *, started: float) -> Iterator[None]:
+    """Whatever happens inside, the run's last act: its duration in ``result``, and the parent
+    run ended as the run ended (FINISHED; FAILED for the circuit breaker or an error; KILLED for
+    an interrupt, which is then re-raised)."""
+    status = "KILLED"
+    try:
+        yield
+        status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
+    except KeyboardInterrupt:
+        ctx.stop.interrupted()
+        result.stopped_by = "interrupt"
+        raise
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        result.seconds = time.monotonic() - started
+        end_parent(ctx, status)
 
 
 def evaluate_trial_on_test(

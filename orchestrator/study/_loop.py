@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.study._events import Progress, StudyResult
-from orchestrator.study._finish import end_parent, finish, record_best
+from orchestrator.study._finish import closing_run, finish, record_best
 from orchestrator.study._queries import (
     all_trials,
     budget_counts,
@@ -141,23 +141,11 @@ def run_spec(
         set_threads(spec.threads)
     ctx = open_run(space, spec, stop=stop, progress=progress, checked=checked)
     result = new_result(ctx)
-    status = "KILLED"
-    try:
+    with closing_run(ctx, result, started=started):
         run_trials(ctx, result)
         result.finished = budget_counts(ctx.study)[0]
         if result.stopped_by != "failures":
             finish(ctx, result)
-        status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
-    except KeyboardInterrupt:
-        stop.interrupted()
-        result.stopped_by = "interrupt"
-        raise
-    except BaseException:
-        status = "FAILED"
-        raise
-    finally:
-        result.seconds = time.monotonic() - started
-        end_parent(ctx, status)
     record_best(ctx, result)
     return result
 

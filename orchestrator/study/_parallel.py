@@ -31,7 +31,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.study._attrs import ATTR_FAIL_REASON
 from orchestrator.study._events import NoticeEvent, Progress, StudyResult
 from orchestrator.study._spec import RunSpec
-from orchestrator.study._stop import StopRequest, Terminated
+from orchestrator.study._stop import StopRequest
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
@@ -162,7 +162,7 @@ def run_parallel(
         KeyboardInterrupt: after every worker has stopped and marked its trial.
     """
     from orchestrator.device import set_threads
-    from orchestrator.study._finish import end_parent, finish, record_best
+    from orchestrator.study._finish import closing_run, finish, record_best
     from orchestrator.study._loop import new_result, repair_stale, run_trials
     from orchestrator.study._queries import budget_counts
     from orchestrator.study._setup import open_run
@@ -213,14 +213,23 @@ def run_parallel(
     codes: dict[int, int] = {}
     watcher = _Watcher(procs, codes, notice)
     watcher.start()
-    status = "KILLED"
     result = new_result(ctx)
-    try:
-        run_trials(ctx, result)
-        own_stop = result.stopped_by
-        while watcher.is_alive():  # the other workers finish their trials
-            stop.check()
-            watcher.join(timeout=0.2)
+    with closing_run(ctx, result, started=started):
+        try:
+            run_trials(ctx, result)
+            own_stop = result.stopped_by
+            while watcher.is_alive():  # the other workers finish their trials
+                stop.check()
+                watcher.join(timeout=0.2)
+        except BaseException as exc:
+            watcher.stopping = True
+            # Ctrl-C is passed on as Ctrl-C; SIGTERM and any error as SIGTERM
+            ctrl_c = type(exc) is KeyboardInterrupt
+            _stop_workers(procs, forward=signal.SIGINT if ctrl_c else signal.SIGTERM)
+            if isinstance(exc, KeyboardInterrupt):
+                with ctx.store.budget_lock(spec.study_name):
+                    repair_stale(ctx, result)
+            raise
         with ctx.store.budget_lock(spec.study_name):
             repair_stale(ctx, result)  # the trials of workers that died: stale at once here
         result.finished = budget_counts(ctx.study)[0]
@@ -234,25 +243,6 @@ def run_parallel(
             result.stopped_by = "timeout" if stop.timeout or stop.until else "workers"
         if result.stopped_by != "failures":
             finish(ctx, result)
-        status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
-    except KeyboardInterrupt as exc:
-        stop.interrupted()
-        result.stopped_by = "interrupt"
-        watcher.stopping = True
-        _stop_workers(
-            procs, forward=signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-        )
-        with ctx.store.budget_lock(spec.study_name):
-            repair_stale(ctx, result)
-        raise
-    except BaseException:
-        watcher.stopping = True
-        _stop_workers(procs, forward=signal.SIGTERM)
-        status = "FAILED"
-        raise
-    finally:
-        result.seconds = time.monotonic() - started
-        end_parent(ctx, status)
     record_best(ctx, result)
     result.ran, result.states, result.failures = 0, {}, {}  # counted again over all workers
     for trial in ctx.study.get_trials(deepcopy=False)[first_new:]:

@@ -9,7 +9,6 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import __version__
 from orchestrator.config import DataConfig
 from orchestrator.errors import Problem, SpaceError
 from orchestrator.space import Space
@@ -30,6 +29,7 @@ from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
 from orchestrator.study._store import StudyStore, with_retries
+from orchestrator.version import __version__
 
 if TYPE_CHECKING:
     import optuna
