@@ -21,6 +21,7 @@ objective names), ``_leaderboard`` (the frame and its formats), ``_plots`` (matp
 
 from __future__ import annotations
 
+from orchestrator.report._activity import Activity, Run, study_activity
 from orchestrator.report._build import ReportResult, build_report
 from orchestrator.report._data import VAL_METRICS, StudyData, load_study_data
 from orchestrator.report._leaderboard import FORMATS, STATES, format_leaderboard, leaderboard
@@ -30,7 +31,9 @@ __all__ = [
     "FORMATS",
     "STATES",
     "VAL_METRICS",
+    "Activity",
     "ReportResult",
+    "Run",
     "StudyData",
     "build_report",
     "format_leaderboard",
@@ -39,4 +42,5 @@ __all__ = [
     "objective_names",
     "pareto_ranks",
     "rank_trials",
+    "study_activity",
 ]
