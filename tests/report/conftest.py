@@ -4,6 +4,7 @@ trial state), and the session's real study (tests/conftest.py: real_study)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -154,10 +155,20 @@ def _make_branching_study(path: Path, name: str, n_trials: int = 12) -> None:
 
 
 @pytest.fixture
-def branching(workdir: Path) -> dict[str, str]:
-    storage = str(workdir / "branching.journal")
-    _make_branching_study(Path(storage), "branching")
-    return {"storage": storage, "tracking_uri": f"sqlite:///{workdir / 'none.db'}"}
+def make_branching(workdir: Path) -> Callable[[int], dict[str, str]]:
+    """Makes the branching study 'branching' with a given number of trials; returns its stores."""
+
+    def make(n_trials: int) -> dict[str, str]:
+        storage = str(workdir / "branching.journal")
+        _make_branching_study(Path(storage), "branching", n_trials)
+        return {"storage": storage, "tracking_uri": f"sqlite:///{workdir / 'none.db'}"}
+
+    return make
+
+
+@pytest.fixture
+def branching(make_branching: Callable[[int], dict[str, str]]) -> dict[str, str]:
+    return make_branching(12)
 
 
 @pytest.fixture
