@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import first_line
-from orchestrator.report._data import StudyData
+from orchestrator.report._data import StudyData, _param_names
 from orchestrator.report._views import (
     NOT_SAMPLED,
     PLOTS,
@@ -46,7 +46,7 @@ def _draw_figures(
     """Every plot of ``plan`` as an HTML fragment, by name; and the plots not drawn, with why."""
     drawers: dict[str, Callable[[], list[go.Figure]]] = {
         "history": lambda: _history(data, plan),
-        "importances": lambda: [_optuna("plot_param_importances", plan, **_importance_args(data))],
+        "importances": lambda: [_importances(data, plan)],
         "parallel": lambda: [_parallel(data, plan)],
         "slice": lambda: _slices(data, plan),
         "curves": lambda: [_curves(data, plan)],
@@ -88,11 +88,16 @@ def _optuna(name: str, plan: Plan, **kwargs: Any) -> go.Figure:
         return getattr(vis, name)(plan.view, **kwargs)
 
 
-def _importance_args(data: StudyData) -> dict[str, Any]:
-    return {
-        "evaluator": importance_evaluator(),
-        "target_name": None if data.is_multi_objective else data.metrics[0],
-    }
+def _importances(data: StudyData, plan: Plan) -> go.Figure:
+    figure = _optuna(
+        "plot_param_importances",
+        plan,
+        evaluator=importance_evaluator(),
+        target_name=None if data.is_multi_objective else data.metrics[0],
+    )
+    bars = len(_param_names(data.trials)) * len(data.metrics)  # a bar per parameter, objective
+    figure.update_layout(height=max(450, 22 * bars + 150))
+    return figure
 
 
 def _history(data: StudyData, plan: Plan) -> list[go.Figure]:
@@ -200,10 +205,11 @@ def _curves(data: StudyData, plan: Plan) -> go.Figure:
 
 def _losses(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], plan: Plan) -> go.Figure:
     import plotly.graph_objects as go
+    from plotly.colors import DEFAULT_PLOTLY_COLORS
 
     trials = {t.number: t for _, t in ranked}
     figure = go.Figure()
-    for number in plan.top:
+    for number, color in zip(plan.top, DEFAULT_PLOTLY_COLORS, strict=False):
         histories = data.histories(trials[number])
         for key, dash in (("train_loss", "dash"), ("val_loss", "solid")):
             steps = histories.get(key)
@@ -212,7 +218,7 @@ def _losses(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], plan:
                     x=list(steps),
                     y=list(steps.values()),
                     name=f"#{number} {key.removesuffix('_loss')}",
-                    line={"dash": dash},
+                    line={"dash": dash, "color": color},
                     legendgroup=str(number),
                 )
     figure.update_layout(
