@@ -148,7 +148,7 @@ def learning_curves(data: StudyData) -> list[Curve]:
         if not data.is_multi_objective and trial.intermediate_values:
             values = {int(k): float(v) for k, v in trial.intermediate_values.items()}
         elif trial.state.name in ("COMPLETE", "PRUNED", "FAIL"):
-            values = dict(data.histories(trial).get(metric, {}))
+            values = dict(data.history(trial, metric))
         if values:
             curves.append(Curve(trial.number, trial.state.name, dict(sorted(values.items()))))
     return curves
