@@ -86,7 +86,7 @@ def build_report(
     activity = study_activity(data.trials)
     plots, skipped = _draw_plots(data, ranked, plan)
     figures = {plot: _img(plot, png) for plot, png in plots.items()}
-    page = _render(data, ranked, plan, figures, skipped, activity=activity)
+    page = _render(data, ranked, plan=plan, figures=figures, skipped=skipped, activity=activity)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
@@ -100,9 +100,9 @@ def build_report(
             _render(
                 data,
                 ranked,
-                plan,
-                divs,
-                not_drawn,
+                plan=plan,
+                figures=divs,
+                skipped=not_drawn,
                 activity=activity,
                 script=plotly_bundle(),
                 kind="interactive",

@@ -71,10 +71,10 @@ def _img(plot: str, png: bytes) -> str:
 def _render(
     data: StudyData,
     ranked: list[tuple[int | None, FrozenTrial]],
+    *,
     plan: Plan,
     figures: Mapping[str, str],
     skipped: Mapping[str, str],
-    *,
     activity: Activity,
     script: str = "",
     kind: str = "static",

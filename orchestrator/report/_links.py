@@ -25,7 +25,7 @@ def is_served(tracking_uri: str) -> bool:
     return urlsplit(tracking_uri).scheme in ("http", "https")
 
 
-def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+def run_url(tracking_uri: str, *, experiment_id: str, run_id: str) -> str:
     """The page of one run in MLflow's UI."""
     return f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}"
 

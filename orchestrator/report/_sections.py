@@ -214,7 +214,7 @@ def _leaderboard_section(data: StudyData) -> tuple[str, str]:
     experiment = data.experiment_id()
     uri = data.tracker.tracking_uri if data.tracker is not None else None
     links = [
-        run_url(uri, experiment, run_id)
+        run_url(uri, experiment_id=experiment, run_id=run_id)
         if uri is not None and experiment is not None and run_id in data.runs
         else None
         for run_id in top["mlflow_run_id"]

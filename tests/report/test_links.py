@@ -20,7 +20,7 @@ import pytest
 def test_run_url(uri: str, url: str) -> None:
     from orchestrator.report._links import run_url
 
-    assert run_url(uri, "7", "abc") == url
+    assert run_url(uri, experiment_id="7", run_id="abc") == url
 
 
 def test_links_note_says_how_to_serve_a_local_store() -> None:
