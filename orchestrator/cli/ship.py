@@ -26,6 +26,12 @@ from orchestrator.cli._output import _fmt_seconds
 @click.option(
     "--no-mlflow", is_flag=True, help="Do not log the report on the study's MLflow parent run."
 )
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="Also write an interactive page beside it (NAME-interactive.html: Optuna's plotly "
+    "figures, plotly.js inlined, about 5 MB, works offline).",
+)
 @storage_option
 @tracking_option
 @handle_errors
@@ -34,14 +40,17 @@ def report(
     out: str,
     since: float | None,
     no_mlflow: bool,
+    interactive: bool,
     storage: str | None,
     tracking_uri: str | None,
 ) -> None:
     """Write a study's report: one self-contained HTML page that opens offline.
 
-    Summary, best trial, leaderboard, optimization history, parameter importances, parallel
-    coordinates, slice plots, learning curves, the Pareto front (several objectives), failures
-    and compute used. Also logged, with the plots as images, on the study's MLflow parent run.
+    Summary, best trial, the test split (confusion matrix, per-class precision, recall and F1),
+    leaderboard (each trial linked to its MLflow run), optimization history, parameter
+    importances, parallel coordinates, slice plots, learning curves of every trial, losses of
+    the best, the trial timeline, the Pareto front (several objectives), failures and compute
+    used. Also logged, with the plots as images, on the study's MLflow parent run.
     """
     from orchestrator.report import build_report
 
@@ -52,6 +61,7 @@ def report(
         out=out,
         since=since,
         log_to_mlflow=not no_mlflow,
+        interactive=interactive,
     )
     window = (
         f" ({result.n_trials} of {result.n_total} started in the last {_fmt_seconds(since)})"
@@ -63,6 +73,9 @@ def report(
         f"Report of study '{study_name}'{window}: {result.path} "
         f"({size:.0f} KB, {len(result.plots)} plots, {result.seconds:.1f}s)"
     )
+    if result.interactive_path is not None:
+        megabytes = result.interactive_path.stat().st_size / 1e6
+        click.echo(f"Interactive page: {result.interactive_path} ({megabytes:.1f} MB)")
     for plot, reason in result.skipped.items():
         click.echo(f"  {plot}: not drawn: {reason}")
     if result.logged_run_id:
