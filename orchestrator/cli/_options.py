@@ -72,11 +72,25 @@ study_option = click.option(
 required_study_option = click.option(
     "--study", "study_name", required=True, metavar="NAME", help="Study name."
 )
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--device`` (or $HPO_DEVICE) checked for its form at once, naming where it came from."""
+    from click.core import ParameterSource
+
+    from orchestrator.device import check_device_form
+
+    from_env = ctx.get_parameter_source(param.name or "device") == ParameterSource.ENVIRONMENT
+    check_device_form(value, source="HPO_DEVICE" if from_env else "--device")
+    return value
+
+
 device_option = click.option(
     "--device",
     envvar="HPO_DEVICE",
     default="auto",
     show_default=True,
+    callback=_check_device,
     help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
 )
 

@@ -12,11 +12,28 @@ import click
 from orchestrator.cli._errors import _debug_enabled
 
 
+class _Redacting(logging.Filter):
+    """Every log line hpo's process prints passes here: URL secrets are redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from orchestrator.redact import redact_text
+
+        record.msg, record.args = redact_text(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
+
+
 def _configure_logging(debug: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Redacting) for f in handler.filters):
+            handler.addFilter(_Redacting())
     for noisy in ("alembic", "mlflow", "urllib3", "git"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -120,6 +137,15 @@ def _print_summary(result: Any) -> None:
     )
     if result.repaired:
         click.echo(f"Repaired stale trials: {', '.join(map(str, result.repaired))}")
+    if result.elsewhere and result.stopped_by != "budget":
+        held = ", ".join(
+            f"#{number} on {worker} (lease expires at {_clock(expires)})"
+            for number, worker, expires in result.elsewhere
+        )
+        click.echo(
+            f"{len(result.elsewhere)} trial(s) still RUNNING on other hosts: {held}; the same "
+            "command waits for them, or runs them once their leases expire"
+        )
     if result.pareto:
         click.echo(f"Pareto front ({', '.join(result.metrics)}): trials {result.pareto}")
     if result.best_number is not None:
@@ -137,6 +163,10 @@ def _print_summary(result: Any) -> None:
     click.echo(
         f"MLflow: {result.tracking_uri}, parent run {result.parent_run_id}; open with: hpo ui"
     )
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
 def _url_host(host: str) -> str:

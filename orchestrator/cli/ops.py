@@ -12,6 +12,7 @@ from orchestrator.cli._errors import (
     exit_for,
     handle_errors,
     reporting_errors,
+    stop_message,
     stopping_on_signals,
 )
 from orchestrator.cli._options import (
@@ -72,8 +73,9 @@ def managed_worker(spec: RunSpec) -> None:
         space = stored_space(load_study(spec.study_name, storage=spec.store))
         printer = ProgressPrinter(space.study.metrics, live=False, label=spec.label)
         result = run_spec(space, spec, progress=printer, stop=stop)
-        if result.stopped_by == "failures":
-            click.echo(f"Error: [{spec.label}] stopped after {result.breaker}", err=True)
+        message = stop_message(result)
+        if message is not None:
+            click.echo(f"Error: [{spec.label}] {message}", err=True)
             sys.exit(1)
 
 
@@ -101,5 +103,8 @@ def repair(study_name: str, grace: float | None, storage: Any, tracking_uri: str
         )
     for run_id, number, status in report.runs_closed:
         click.echo(f"trial {number}: MLflow run {run_id} was RUNNING; set {status}")
-    if not report.stale and not report.runs_closed:
+    if report.parent_closed is not None:
+        run_id, status = report.parent_closed
+        click.echo(f"the study's MLflow parent run {run_id} was RUNNING; set {status}")
+    if not report.stale and not report.runs_closed and report.parent_closed is None:
         click.echo(f"Study '{study_name}': nothing to repair.")

@@ -139,6 +139,9 @@ def retrain(
     """
     from orchestrator.device import default_threads
     from orchestrator.retrain import retrain as retrain_study
+    from orchestrator.study import load_study
+
+    load_study(study_name, storage=storage)  # a missing study is said before anything else
 
     def on_seed(event: Any) -> None:
         if event.failure:

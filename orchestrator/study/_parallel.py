@@ -137,7 +137,7 @@ def quiet_worker(spec: RunSpec) -> None:
     trials, nothing printed; exit code 1 when its circuit breaker trips."""
     from orchestrator.study._loop import run_worker
 
-    if run_worker(spec).stopped_by == "failures":
+    if run_worker(spec).stopped_by in ("failures", "store"):
         raise SystemExit(1)
 
 
@@ -235,13 +235,15 @@ def run_parallel(
         result.finished = budget_counts(ctx.study)[0]
         if result.finished >= result.n_trials:
             result.stopped_by = "budget"
-        elif own_stop == "failures" or any(code == 1 for code in codes.values()):
+        elif own_stop in ("failures", "store"):
+            result.stopped_by = own_stop
+        elif any(code == 1 for code in codes.values()):
             result.stopped_by = "failures"
         elif stop.until is not None and time.time() >= stop.until - 1:
             result.stopped_by = "deadline"
         else:
             result.stopped_by = "timeout" if stop.timeout or stop.until else "workers"
-        if result.stopped_by != "failures":
+        if result.stopped_by not in ("failures", "store"):
             finish(ctx, result)
     record_best(ctx, result)
     result.ran, result.states, result.failures = 0, {}, {}  # counted again over all workers

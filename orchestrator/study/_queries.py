@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import StudyError
+from orchestrator.errors import StudyError, StudyNotFound
 from orchestrator.space import Space, parse_space_dict
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
@@ -50,7 +50,7 @@ def load_study(name: str, *, storage: StudyStore | str | None = None) -> optuna.
     names = store.study_names()
     if name not in names:
         known = ", ".join(sorted(names)) or "none yet"
-        raise StudyError(
+        raise StudyNotFound(
             f"no study named '{name}' in {store.display} (studies: {known}); "
             "check --study and --storage"
         )
