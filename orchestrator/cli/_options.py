@@ -66,11 +66,35 @@ tracking_option = click.option(
 )
 
 
+def _complete_study(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``--study``: the studies of the storage given so far (or the
+    default); none when it cannot be read."""
+    from click.shell_completion import CompletionItem
+
+    from orchestrator.study import StudyStore
+
+    try:
+        store = StudyStore.of(ctx.params.get("storage"))
+        names = store.study_names()
+    except Exception:  # completion never fails loudly
+        return []
+    return [CompletionItem(name) for name in sorted(names) if name.startswith(incomplete)]
+
+
 study_option = click.option(
-    "--study", "study_name", metavar="NAME", help="Study name (default: the space's)."
+    "--study",
+    "study_name",
+    metavar="NAME",
+    shell_complete=_complete_study,
+    help="Study name (default: the space's).",
 )
 required_study_option = click.option(
-    "--study", "study_name", required=True, metavar="NAME", help="Study name."
+    "--study",
+    "study_name",
+    required=True,
+    metavar="NAME",
+    shell_complete=_complete_study,
+    help="Study name.",
 )
 
 

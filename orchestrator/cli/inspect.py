@@ -83,7 +83,7 @@ def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None)
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option("--top", type=click.IntRange(min=1), help="Only the best K trials.")
 @click.option(
     "--format",

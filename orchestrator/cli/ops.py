@@ -28,6 +28,7 @@ from orchestrator.cli._output import (
     _configure_logging,
     _print_summary,
     _quiet_optuna,
+    print_budget_reached,
 )
 
 if TYPE_CHECKING:
@@ -47,10 +48,20 @@ def worker(study_name: str, options: RunOptions) -> None:
     study (the last `hpo run --n-trials`); --n-trials here sets it for every worker.
     --timeout and --until limit this process only.
     """
-    from orchestrator.study import StopRequest, load_study, run_spec, stored_space
+    from orchestrator.study import (
+        StopRequest,
+        load_study,
+        reached_budget,
+        run_spec,
+        stored_space,
+    )
 
     _quiet_optuna()
     space = stored_space(load_study(study_name, storage=options.storage))
+    reached = reached_budget(options.storage, study_name, n_trials=options.n_trials)
+    if reached is not None:  # nothing to do: said at once, no set-up
+        print_budget_reached(study_name, *reached, command=f"hpo worker --study {study_name}")
+        return
     spec = options.spec(study_name, parent_policy="last", label=os.environ.get("HPO_WORKER_LABEL"))
     printer = ProgressPrinter(space.study.metrics, live=sys.stdout.isatty(), label=spec.label)
     stop = StopRequest()

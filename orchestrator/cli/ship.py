@@ -7,12 +7,18 @@ from typing import Any
 import click
 
 from orchestrator.cli._errors import handle_errors
-from orchestrator.cli._options import DURATION, storage_option, tracking_option
+from orchestrator.cli._options import (
+    DURATION,
+    device_option,
+    required_study_option,
+    storage_option,
+    tracking_option,
+)
 from orchestrator.cli._output import _fmt_seconds
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option(
     "--out",
     default="report.html",
@@ -83,7 +89,7 @@ def report(
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -105,13 +111,7 @@ def report(
     show_default=True,
     help="Register the shipped model under the study's name.",
 )
-@click.option(
-    "--device",
-    envvar="HPO_DEVICE",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
-)
+@device_option
 @click.option(
     "--threads",
     type=click.IntRange(min=1),

@@ -38,6 +38,13 @@ class TrialEvent:
 
 
 @dataclass(frozen=True)
+class StageEvent:
+    """What a run is doing before its first trial (loading data, opening the stores)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class NoticeEvent:
     """Something the person running the study should read (a repair, a dead worker, a note)."""
 

@@ -23,7 +23,7 @@ from orchestrator.study._attrs import (
     ATTR_SPACE_TEXT,
     ATTR_VERSION,
 )
-from orchestrator.study._events import NoticeEvent, Progress
+from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._queries import load_study
 from orchestrator.study._resume import check_resume, warm_start
@@ -284,7 +284,14 @@ def open_run(
     """
     from orchestrator.tracking import Tracker
 
-    checked = checked or preflight(space, device=spec.device)
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(StageEvent(text))
+
+    if checked is None:
+        stage("checking the space: device, sampler, pruner; loading the data")
+        checked = preflight(space, device=spec.device)
+    stage("opening the study and the MLflow run")
     source = None
     if spec.warm_start_from:  # checked before anything is written
         source = load_study(spec.warm_start_from, storage=spec.store)

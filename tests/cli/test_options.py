@@ -32,3 +32,19 @@ def test_a_bad_device_names_where_it_came_from(
     assert flag.exit_code == 2 and env.exit_code == 2
     assert flag.output.startswith("Error: --device: unknown device 'tpu'; valid forms: auto,")
     assert env.output.startswith("Error: HPO_DEVICE: unknown device 'tpu'; valid forms: auto,")
+
+
+def test_study_names_complete_from_the_storage(
+    tiny_space: Path, stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+    from tests.helpers import run_cli
+
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    words = f"hpo best --storage {stores['storage']} --study t"
+    env = {"_HPO_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "5"}
+    result = CliRunner().invoke(cli, [], env=env, prog_name="hpo")
+    # bash gets the study names of that storage that start with what was typed
+    assert result.output.strip().splitlines() == ["plain,tiny"]
