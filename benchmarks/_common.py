@@ -121,9 +121,12 @@ def patch_optuna(timers: Timers) -> None:
     import optuna
     from optuna.storages import _cached_storage
 
+    from orchestrator.study import BatchingStorage
+
     timers.patch(
         "storage",
         [
+            BatchingStorage,  # the trial's writes, gathered by hpo's run, go out through it
             optuna.storages.BaseStorage,
             optuna.storages.RDBStorage,
             optuna.storages.JournalStorage,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from orchestrator.config import DataConfig
 from orchestrator.study._attrs import ATTR_CONFIG, ATTR_RUN_ID, ATTR_TEST
 from orchestrator.study._events import StudyResult
+from orchestrator.study._optuna import refreshed_trials
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._setup import RunContext
 
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 def record_best(ctx: RunContext, result: StudyResult) -> None:
     """Put the study's best trial (or Pareto front) into ``result``."""
-    best = best_trial(ctx.study)
+    best = best_trial(ctx.study, refreshed_trials(ctx.study))
     if best is None:
         return
     result.best_number, result.best_value = best.number, best.values[0]
@@ -60,7 +61,8 @@ def end_parent(ctx: RunContext, status: str) -> None:
     if policy == "never":
         return
     if policy == "last":
-        running = ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        trials = refreshed_trials(ctx.study)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
         if running:
             return  # other workers are still at it: the last one out ends the parent run
     ctx.tracker.end_parent(status)  # type: ignore[arg-type]

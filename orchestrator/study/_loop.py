@@ -24,8 +24,8 @@ from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.study._events import Progress, StudyResult
 from orchestrator.study._finish import closing_run, finish, record_best
+from orchestrator.study._optuna import refreshed_trials
 from orchestrator.study._queries import (
-    all_trials,
     budget_counts,
     load_study,
     median_trial_seconds,
@@ -145,7 +145,7 @@ def run_spec(
     result = new_result(ctx)
     with closing_run(ctx, result, started=started):
         run_trials(ctx, result)
-        result.finished = budget_counts(ctx.study)[0]
+        result.finished = budget_counts(ctx.study, refreshed_trials(ctx.study))[0]
         if result.stopped_by not in ("failures", "store"):
             finish(ctx, result)
     record_best(ctx, result)
@@ -182,11 +182,15 @@ def run_trials(ctx: RunContext, result: StudyResult) -> None:
         reason = stop.before_trial(estimate)
         if reason is not None:
             result.stopped_by = reason
+            # what still runs elsewhere, for the summary: the study is not done without it
+            held = held_elsewhere(refreshed_trials(study))
+            result.elsewhere = [(h.trial, h.worker, h.expires) for h in held]
             break
         with ctx.store.budget_lock(study.study_name):
-            trials = all_trials(study)  # one read for the repair and the budget
+            # one read of the study for the repair, the budget, the sampler and the pruner
+            trials = refreshed_trials(study)
             if repair_stale(ctx, result, trials=trials):
-                trials = all_trials(study)
+                trials = refreshed_trials(study)
             finished, running = budget_counts(study, trials)
             result.finished = finished
             result.n_trials = stored_budget(study, ctx.space)

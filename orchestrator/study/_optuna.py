@@ -5,13 +5,24 @@ Everything else in hpo uses Optuna's public API; a change of these internals bre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["pruner_warmup_steps", "storage_of", "trial_id_of"]
+__all__ = [
+    "create_trial",
+    "flush_trial",
+    "pruner_warmup_steps",
+    "refreshed_trials",
+    "storage_of",
+    "trial_id_of",
+    "unbatched",
+    "write_trial",
+]
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
@@ -35,3 +46,181 @@ def pruner_warmup_steps(pruner: optuna.pruners.BasePruner) -> int:
     if isinstance(pruner, optuna.pruners.PercentilePruner):  # MedianPruner is one
         return int(getattr(pruner, "_n_warmup_steps", 0))
     return 0
+
+
+def unbatched(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage under a run's batching wrapper (writes that must land at once: a lease)."""
+    storage = study._storage
+    return getattr(storage, "inner", storage)
+
+
+def create_trial(storage: optuna.storages.BaseStorage, study_id: int) -> FrozenTrial:
+    """A new RUNNING trial and its record as created: the trial's number and id come back from
+    the one transaction that creates it. Optuna's public ``create_new_trial`` returns the id
+    only, and reading the trial back would cost a query per trial on a database."""
+    from optuna.storages import RDBStorage
+
+    backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps an RDBStorage
+    if isinstance(backend, RDBStorage):
+        # the cache of _CachedStorage learns of it at its next read: trials newer than the last
+        # finished one it read are always read again
+        return backend._create_new_trial(study_id)
+    return storage.get_trial(storage.create_new_trial(study_id))
+
+
+def write_trial(
+    storage: optuna.storages.BaseStorage,
+    trial_id: int,
+    *,
+    params: Mapping[str, tuple[float, BaseDistribution]],
+    user_attrs: Mapping[str, Any],
+    system_attrs: Mapping[str, Any],
+    intermediate: Mapping[int, float],
+    state: TrialState | None = None,
+    values: Sequence[float] | None = None,
+) -> None:
+    """Write a trial's parameters, attributes, intermediate values and (optionally) its state
+    and values: in ONE transaction on an RDB storage, through Optuna's own per-item writers
+    (``_set_*_without_commit``) in a session of its own; Optuna's public API has a transaction
+    per item, and no batch write but ``create_new_trial``'s template, which only a new trial
+    can use. Other storages get the public calls, one by one.
+    """
+    from optuna.storages import RDBStorage
+
+    backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps an RDBStorage
+    if not isinstance(backend, RDBStorage):
+        for name, (internal, distribution) in params.items():
+            storage.set_trial_param(trial_id, name, internal, distribution)
+        for key, value in system_attrs.items():
+            storage.set_trial_system_attr(trial_id, key, value)
+        for key, value in user_attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for step, value in intermediate.items():
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        if state is not None:
+            storage.set_trial_state_values(trial_id, state, values)
+        return
+    _write_rdb(backend, trial_id, params, user_attrs, system_attrs, intermediate, state, values)
+
+
+def _write_rdb(
+    backend: optuna.storages.RDBStorage,
+    trial_id: int,
+    params: Mapping[str, tuple[float, BaseDistribution]],
+    user_attrs: Mapping[str, Any],
+    system_attrs: Mapping[str, Any],
+    intermediate: Mapping[int, float],
+    state: TrialState | None,
+    values: Sequence[float] | None,
+) -> None:
+    """One transaction: the trial row locked and checked, then one statement per table (rows
+    inserted, or updated where the trial has them already), then its state."""
+    import datetime
+    import json
+
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    value_row = models.TrialValueModel.value_to_stored_repr
+    step_row = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        backend.check_trial_is_updatable(trial_id, trial.state)
+        tables = [
+            (
+                models.TrialParamModel,
+                ("trial_id", "param_name"),
+                [
+                    {
+                        "trial_id": trial_id,
+                        "param_name": name,
+                        "param_value": internal,
+                        "distribution_json": distribution_to_json(distribution),
+                    }
+                    for name, (internal, distribution) in params.items()
+                ],
+            ),
+            *(
+                (
+                    model,
+                    ("trial_id", "key"),
+                    [
+                        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                        for key, value in attrs.items()
+                    ],
+                )
+                for model, attrs in (
+                    (models.TrialUserAttributeModel, user_attrs),
+                    (models.TrialSystemAttributeModel, system_attrs),
+                )
+            ),
+            (
+                models.TrialIntermediateValueModel,
+                ("trial_id", "step"),
+                [
+                    dict(
+                        zip(
+                            ("intermediate_value", "intermediate_value_type"),
+                            step_row(value),
+                            strict=True,
+                        ),
+                        trial_id=trial_id,
+                        step=step,
+                    )
+                    for step, value in intermediate.items()
+                ],
+            ),
+            (
+                models.TrialValueModel,
+                ("trial_id", "objective"),
+                [
+                    dict(
+                        zip(("value", "value_type"), value_row(value), strict=True),
+                        trial_id=trial_id,
+                        objective=objective,
+                    )
+                    for objective, value in enumerate(values or ())
+                ],
+            ),
+        ]
+        for model, keys, rows in tables:
+            if rows:
+                session.execute(_upsert(session, model, keys, rows))
+        if state is not None:
+            trial.state = state
+            if state.is_finished():
+                trial.datetime_complete = datetime.datetime.now()
+
+
+def _upsert(session: Any, model: Any, keys: Sequence[str], rows: list[dict[str, Any]]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE in the database's own words, for many rows."""
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    columns = [c for c in rows[0] if c not in keys]
+    if dialect == "mysql":
+        stmt = mysql.insert(model).values(rows)
+        return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in columns})
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(model).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+    )
+
+
+def refreshed_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's trials, read now; under a run's batching storage they also serve every read
+    of the study until the next refresh (the sampler's, the pruner's, the loop's)."""
+    storage = study._storage
+    refresh = getattr(storage, "refresh", None)
+    if refresh is None:
+        return study.get_trials(deepcopy=False)
+    return refresh(study._study_id)
+
+
+def flush_trial(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Send the writes a run's batching storage gathered for ``trial`` (before training)."""
+    flush = getattr(study._storage, "flush", None)
+    if flush is not None:
+        flush(trial_id_of(trial))

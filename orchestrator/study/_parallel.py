@@ -164,6 +164,7 @@ def run_parallel(
     from orchestrator.device import set_threads
     from orchestrator.study._finish import closing_run, finish, record_best
     from orchestrator.study._loop import new_result, repair_stale, run_trials
+    from orchestrator.study._optuna import refreshed_trials
     from orchestrator.study._queries import budget_counts
     from orchestrator.study._setup import open_run
 
@@ -227,11 +228,12 @@ def run_parallel(
             _stop_workers(watcher, forward=signal.SIGINT if ctrl_c else signal.SIGTERM)
             if isinstance(exc, KeyboardInterrupt):
                 with ctx.store.budget_lock(spec.study_name):
-                    repair_stale(ctx, result)
+                    repair_stale(ctx, result, trials=refreshed_trials(ctx.study))
             raise
         with ctx.store.budget_lock(spec.study_name):
-            repair_stale(ctx, result)  # the trials of workers that died: stale at once here
-        result.finished = budget_counts(ctx.study)[0]
+            # the trials of workers that died: stale at once here
+            repair_stale(ctx, result, trials=refreshed_trials(ctx.study))
+        result.finished = budget_counts(ctx.study, refreshed_trials(ctx.study))[0]
         if result.finished >= result.n_trials:
             result.stopped_by = "budget"
         elif own_stop in ("failures", "store"):

@@ -33,7 +33,7 @@ from orchestrator.study._attrs import (
     LEASE,
     WORKER,
 )
-from orchestrator.study._optuna import storage_of, trial_id_of
+from orchestrator.study._optuna import storage_of, trial_id_of, unbatched
 
 if TYPE_CHECKING:
     import optuna
@@ -124,7 +124,7 @@ class Heartbeat:
     def __init__(
         self, study: optuna.Study, trial: optuna.Trial, *, interval: float = HEARTBEAT_SECONDS
     ) -> None:
-        self._storage = storage_of(study)
+        self._storage = unbatched(study)  # a lease must land at once, not with the trial's end
         self._trial_id = trial_id_of(trial)
         self._interval = interval
         self._stop = threading.Event()

@@ -25,6 +25,7 @@ from orchestrator.study._attrs import (
 )
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
+from orchestrator.study._optuna import storage_of
 from orchestrator.study._queries import load_study
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
@@ -240,6 +241,21 @@ def prepare_study(
     return study
 
 
+def _batched(study: optuna.Study) -> optuna.Study:
+    """The same study on a storage that gathers each trial's writes (see :mod:`._batch`)."""
+    import optuna
+
+    from orchestrator.study._batch import BatchingStorage
+
+    # the prepared study's storage: Optuna's own cache around a database's, where it applies
+    return optuna.load_study(
+        study_name=study.study_name,
+        storage=BatchingStorage(storage_of(study)),
+        sampler=study.sampler,
+        pruner=study.pruner,
+    )
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -297,13 +313,14 @@ def open_run(
         source = load_study(spec.warm_start_from, storage=spec.store)
     tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri)
     with spec.store.budget_lock(spec.study_name):
-        study = prepare_study(
+        prepared = prepare_study(
             space,
             name=spec.study_name,
             storage=spec.store,
             allow_space_change=spec.allow_space_change,
             n_trials=spec.n_trials,
         )
+    study = _batched(prepared)
     ctx = RunContext(
         space=space,
         spec=spec,

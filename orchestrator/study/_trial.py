@@ -23,7 +23,7 @@ from orchestrator.study._attrs import (
 from orchestrator.study._events import EpochEvent, TrialEvent
 from orchestrator.study._factories import prunes_from
 from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text, user_code
-from orchestrator.study._optuna import storage_of, trial_id_of
+from orchestrator.study._optuna import flush_trial, storage_of, trial_id_of
 from orchestrator.study._queries import all_trials, budget_counts
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._recovery import Heartbeat, fail_trial
@@ -130,6 +130,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
                     if prune:
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
+            with store_call(OPTUNA):
+                flush_trial(study, trial)  # the trial's set-up writes, together, before training
             with user_code():
                 model = build_model(config.model, splits.spec, seed=seed)
                 fit_result = fit(

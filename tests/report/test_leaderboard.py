@@ -97,7 +97,8 @@ def test_leaderboard_unknown_study(multi: dict[str, str]) -> None:
     result = CliRunner().invoke(
         cli, ["leaderboard", "--study", "nope", "--storage", multi["storage"]]
     )
-    assert result.exit_code == 1
+    # bad input: issue 11 makes a study that does not exist exit 2 everywhere
+    assert result.exit_code == 2
     assert "Error: no study named 'nope'" in result.output
 
 

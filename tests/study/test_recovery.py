@@ -116,7 +116,7 @@ def test_a_run_that_stops_says_which_trials_run_elsewhere(
 ) -> None:
     assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
     held = _held_elsewhere(stores["storage"], expires_in=60)
-    result = run_cli(tiny_space, stores, "--n-trials", "2", "--timeout", "1s")
+    result = run_cli(tiny_space, stores, "--n-trials", "2", "--timeout", "3s")
     # not "finished": the summary names the trial still RUNNING elsewhere and its lease
     assert result.exit_code == 0, result.output
     assert "stopped by timeout" in result.output

@@ -1,0 +1,73 @@
+"""orchestrator/study/_batch.py: a trial's storage writes go out together (on a database: one
+transaction when it is set up, one when it ends), and reads see them before they do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from sqlalchemy import event
+
+from orchestrator.study import BatchingStorage, StudyStore
+from orchestrator.study._optuna import flush_trial, refreshed_trials, storage_of
+
+
+def _stores(tmp_path: Path, url: str) -> tuple[optuna.Study, optuna.Study, list[int]]:
+    """The study through the batching storage, the same study read plainly, and a list that
+    counts the database's commits."""
+    store = StudyStore.resolve(url)
+    plain = optuna.create_study(study_name="s", storage=store.open())
+    batched = optuna.load_study(study_name="s", storage=BatchingStorage(storage_of(plain)))
+    commits: list[int] = []
+    event.listen(store.open().engine, "commit", lambda conn: commits.append(1))
+    return batched, plain, commits
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 's.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+def test_a_trial_is_written_in_three_transactions(tmp_path: Path, url: str) -> None:
+    batched, plain, commits = _stores(tmp_path, url)
+    refreshed_trials(batched)  # as the loop does: one read of the study, then the trial
+    commits.clear()
+    trial = batched.ask()
+    assert len(commits) == 1  # the trial is created
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.suggest_int("n", 1, 5)
+    trial.set_user_attr("seed", 3)
+    assert len(commits) == 1  # gathered, not written
+    # another reader sees a bare trial; this study sees it all
+    assert plain.trials[0].params == {} and plain.trials[0].user_attrs == {}
+    assert batched.trials[0].params["x"] == x and batched.trials[0].user_attrs["seed"] == 3
+    commits.clear()
+    flush_trial(batched, trial)
+    assert len(commits) == 1  # its set-up, in one transaction
+    assert set(plain.trials[0].params) == {"x", "n"} and plain.trials[0].user_attrs["seed"] == 3
+    commits.clear()
+    for step in range(1, 6):
+        trial.report(0.1 * step, step)
+    trial.set_user_attr("best_epoch", 5)
+    batched.tell(trial, 0.5)
+    assert len(commits) == 1  # its end, with the epochs and the results, in one transaction
+    done = plain.trials[0]
+    assert (done.state.name, done.value, done.user_attrs["best_epoch"]) == ("COMPLETE", 0.5, 5)
+    assert done.intermediate_values == {s: pytest.approx(0.1 * s) for s in range(1, 6)}
+
+
+def test_reads_are_served_from_one_snapshot_per_refresh(tmp_path: Path, url: str) -> None:
+    batched, plain, _ = _stores(tmp_path, url)
+    refreshed_trials(batched)
+    plain.enqueue_trial({"x": 0.5})  # another worker queues a trial
+    # not seen until the next refresh; then seen
+    assert batched.get_trials(deepcopy=False) == []
+    assert [t.state.name for t in refreshed_trials(batched)] == ["WAITING"]
+    # a trial this process ends joins the snapshot at once
+    trial = batched.ask()
+    assert trial.suggest_float("x", 0.0, 1.0) == 0.5  # the queued one, taken
+    batched.tell(trial, 1.0)
+    assert [t.state.name for t in batched.get_trials(deepcopy=False)] == ["COMPLETE"]
