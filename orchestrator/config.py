@@ -73,11 +73,15 @@ class Factory:
 # The registries: a new sampler or pruner is one entry here (the names the space accepts derive
 # from them). Options a few of them need computed from the space (a grid, hyperband's
 # max_resource, what patient wraps) are filled in by orchestrator.study when it builds them.
+# `window`: the samplers whose cost grows with the study learn from its 500 most recent
+# finished trials and the best 50 (hpo's own option, null for every trial)
 SAMPLERS: dict[str, Factory] = {
-    "tpe": Factory("optuna.samplers:TPESampler"),
+    "tpe": Factory("optuna.samplers:TPESampler", defaults={"window": 500}),
     "random": Factory("optuna.samplers:RandomSampler"),
     "grid": Factory("optuna.samplers:GridSampler"),
-    "gp": Factory("optuna.samplers:GPSampler", packages=("scipy", "torch")),
+    "gp": Factory(
+        "optuna.samplers:GPSampler", packages=("scipy", "torch"), defaults={"window": 500}
+    ),
     "cmaes": Factory("optuna.samplers:CmaEsSampler", packages=("cmaes",)),
     "qmc": Factory("optuna.samplers:QMCSampler", packages=("scipy",)),
     "nsga2": Factory("optuna.samplers:NSGAIISampler"),

@@ -38,8 +38,11 @@ def _check_packages(kind: str, name: str, factory: Factory, source: str) -> None
             )
 
 
-def _check_options(kind: str, name: str, cls: type, options: dict[str, Any], source: str) -> None:
+def _check_options(
+    kind: str, name: str, cls: type, options: dict[str, Any], source: str, *, also: tuple = ()
+) -> None:
     accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "seed")]
+    accepted += list(also)
     problems = []
     for key in options:
         if key not in accepted:
@@ -86,14 +89,26 @@ def build_sampler(space: Space, *, seed: int) -> optuna.samplers.BaseSampler:
     _check_packages("sampler", cfg.name, factory, space.source)
     cls = _class(factory)
     options = {**factory.defaults, **cfg.options}
-    _check_options("sampler", cfg.name, cls, dict(cfg.options), space.source)
+    also = ("window",) if "window" in factory.defaults else ()
+    _check_options("sampler", cfg.name, cls, dict(cfg.options), space.source, also=also)
+    window = options.pop("window", None)
     if cfg.name == "tpe" and space.branches() and "group" not in options:
         # conditional spaces: sample each branch's parameters jointly, not independently
         options.setdefault("multivariate", True)
         options["group"] = True
     if cfg.name == "grid":
         return cls(options.pop("search_space", None) or _grid(space), seed=seed, **options)
-    return cls(seed=seed, **options)
+    sampler = cls(seed=seed, **options)
+    if window is None:
+        return sampler
+    from orchestrator.study._window import WindowedSampler
+
+    try:
+        return WindowedSampler(sampler, int(window))
+    except (TypeError, ValueError) as exc:
+        raise SpaceError(
+            space.source, [Problem("study.sampler.window", f"{first_line(exc)}; or null for none")]
+        ) from exc
 
 
 def build_pruner(study: StudyConfig, *, epochs: int, source: str) -> optuna.pruners.BasePruner:
