@@ -153,16 +153,7 @@ class BatchingStorage(BaseStorage):
                     with self._lock:
                         self._active[trial_id] = _Pending(study_id)
             return taken
-        write_trial(
-            self.inner,
-            trial_id,
-            params=pending.params,
-            user_attrs=pending.user_attrs,
-            system_attrs=pending.system_attrs,
-            intermediate=pending.intermediate,
-            state=state,
-            values=values,
-        )
+        self._send(trial_id, pending, state=state, values=values)
         if state.is_finished():
             with self._lock:
                 self._active.pop(trial_id, None)
@@ -193,6 +184,11 @@ class BatchingStorage(BaseStorage):
             return
         if pending.base is None:
             pending.base = self.inner.get_trial(trial_id)
+        self._send(trial_id, pending)
+        with self._lock:
+            pending.clear()
+
+    def _send(self, trial_id: int, pending: _Pending, **end: Any) -> None:
         write_trial(
             self.inner,
             trial_id,
@@ -200,9 +196,16 @@ class BatchingStorage(BaseStorage):
             user_attrs=pending.user_attrs,
             system_attrs=pending.system_attrs,
             intermediate=pending.intermediate,
+            **end,
         )
-        with self._lock:
-            pending.clear()
+
+    def _gather(self, trial_id: int, bucket: str, key: Any, value: Any, now: Any) -> None:
+        """Keep a write of a trial of this process in ``bucket``; any other trial's: ``now()``."""
+        pending = self._active.get(trial_id)
+        if pending is None:
+            now()
+        else:
+            getattr(pending, bucket)[key] = value
 
     def set_trial_param(
         self,
@@ -211,34 +214,29 @@ class BatchingStorage(BaseStorage):
         param_value_internal: float,
         distribution: BaseDistribution,
     ) -> None:
-        pending = self._active.get(trial_id)
-        if pending is None:
-            self.inner.set_trial_param(trial_id, param_name, param_value_internal, distribution)
-        else:
-            pending.params[param_name] = (param_value_internal, distribution)
+        value = (param_value_internal, distribution)
+        self._gather(
+            trial_id,
+            "params",
+            param_name,
+            value,
+            lambda: self.inner.set_trial_param(trial_id, param_name, *value),
+        )
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        pending = self._active.get(trial_id)
-        if pending is None:
-            self.inner.set_trial_intermediate_value(trial_id, step, intermediate_value)
-        else:
-            pending.intermediate[step] = intermediate_value
+        write = self.inner.set_trial_intermediate_value
+        now = lambda: write(trial_id, step, intermediate_value)  # noqa: E731
+        self._gather(trial_id, "intermediate", step, intermediate_value, now)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        pending = self._active.get(trial_id)
-        if pending is None:
-            self.inner.set_trial_user_attr(trial_id, key, value)
-        else:
-            pending.user_attrs[key] = value
+        now = lambda: self.inner.set_trial_user_attr(trial_id, key, value)  # noqa: E731
+        self._gather(trial_id, "user_attrs", key, value, now)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        pending = self._active.get(trial_id)
-        if pending is None:
-            self.inner.set_trial_system_attr(trial_id, key, value)
-        else:
-            pending.system_attrs[key] = value
+        now = lambda: self.inner.set_trial_system_attr(trial_id, key, value)  # noqa: E731
+        self._gather(trial_id, "system_attrs", key, value, now)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
