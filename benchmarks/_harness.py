@@ -30,7 +30,7 @@ MNIST1D_SPACE = "search_spaces/cnn1d.yaml"
 # overhead, throughput and workers: the digits CNN space with pruning, early stopping and learning-
 # rate schedules off, so that the minimal loop trains exactly what hpo trains
 FIXED_SETS = ("study.pruner=none", "train.schedule=none", "train.early_stopping.patience=null")
-ORDER = ("overhead", "throughput", "startup", "quality", "pruning", "scaling", "gpu")
+ORDER = ("overhead", "throughput", "startup", "quality", "pruning", "scaling", "gpu", "faults")
 TITLES = {
     "overhead": "1. Orchestration overhead",
     "throughput": "2. Trainer throughput",
@@ -39,6 +39,7 @@ TITLES = {
     "pruning": "5. Pruning",
     "scaling": "6. Scaling: workers and storage",
     "gpu": "7. GPU",
+    "faults": "8. Fault injection",
 }
 
 

@@ -16,6 +16,7 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
 5. pruning     the same budget with and without the pruner: best value and epochs trained
 6. scaling     1 against 2 local workers; Optuna storage and sampling time per trial
 7. gpu         ``benchmarks/gpu.sh``: overhead and throughput on CUDA, trials packed on one GPU
+8. faults      kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
 
 Each section is the module of its name beside this file (section 6 also uses ``storage.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -46,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_average, section
 from _report import counts_line, machine, previous_results, render, write_results
+from faults import bench_faults
 from gpu import bench_gpu
 from overhead import bench_overhead
 from pruning import bench_pruning
@@ -64,6 +66,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "pruning": bench_pruning,
     "scaling": bench_scaling,
     "gpu": bench_gpu,
+    "faults": bench_faults,
 }
 
 
