@@ -1,0 +1,126 @@
+"""Take the screenshots the docs show (docs/img/*.png): a report and the runs table `hpo ui` opens.
+
+    python docs/screenshots.py        # about 3 minutes on 2 cores; needs Debian's `chromium`
+
+It runs a small study of search_spaces/cnn.yaml in a temporary folder (12 trials of 4 epochs),
+writes its report, starts `hpo ui` on a free port, and has headless Chromium render both pages.
+Nothing outside the temporary folder is touched but docs/img/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMG = ROOT / "docs" / "img"
+STUDY = "digits-cnn"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def hpo(*args: str, cwd: Path) -> str:
+    """Run an hpo command in ``cwd``; its output. A failure stops the script with it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.exit(f"hpo {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def shoot(url: str, out: Path, *, size: str, profile: Path, wait_ms: int) -> None:
+    """A PNG of ``url`` as headless Chromium renders it after ``wait_ms`` of page time."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("Chromium is needed: apt-get install -y chromium")
+    subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={size}",
+            f"--virtual-time-budget={wait_ms}",
+            f"--screenshot={out}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def experiment_id(work: Path) -> str:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    return client.get_experiment_by_name(STUDY).experiment_id
+
+
+def main() -> None:
+    IMG.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copy(ROOT / "search_spaces" / "cnn.yaml", work / "cnn.yaml")
+        print("running a small study (12 trials of 4 epochs) ...", flush=True)
+        hpo("run", "--space", "cnn.yaml", "--n-trials", "12", "--set", "train.epochs=4", cwd=work)
+        hpo("report", "--study", STUDY, "--out", "report.html", cwd=work)
+        shoot(
+            (work / "report.html").as_uri(),
+            IMG / "report.png",
+            size="1280,2400",
+            profile=work / "chromium",
+            wait_ms=5000,
+        )
+        port = free_port()
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "ui", "--port", str(port)],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"{base}/health", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(1)
+            else:
+                sys.exit("hpo ui did not answer within 3 minutes")
+            runs = f"{base}/#/experiments/{experiment_id(work)}/runs?workflowType=machine_learning"
+            shoot(runs, IMG / "mlflow-runs.png", size="1400,900", profile=work / "c2", wait_ms=20000)
+        finally:
+            os.killpg(ui.pid, signal.SIGTERM)
+            ui.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
