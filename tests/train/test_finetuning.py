@@ -17,7 +17,7 @@ from orchestrator.data import Splits
 from orchestrator.train import build_optimizer, head_parameters, load_weights, lr_at, set_lr
 from tests.train.helpers import quick, run, tiny_mlp
 
-# --- the linear schedule and warmup_fraction -------------------------------------------------------
+# --- the linear schedule and warmup_fraction ------------------------------------------------------
 
 
 def test_linear_schedule_with_warmup_fraction() -> None:
@@ -50,7 +50,7 @@ def test_two_warmups_are_refused() -> None:
         ScheduleConfig(warmup_epochs=1, warmup_fraction=0.1)
 
 
-# --- gradient accumulation -------------------------------------------------------------------------
+# --- gradient accumulation ------------------------------------------------------------------------
 
 
 def _linear_model() -> nn.Module:
@@ -88,7 +88,7 @@ def test_accumulation_steps_once_per_group(digits: Splits) -> None:
     assert len(steps) == 3
 
 
-# --- the head's learning rate ----------------------------------------------------------------------
+# --- the head's learning rate ---------------------------------------------------------------------
 
 
 def test_head_gets_its_own_learning_rate() -> None:
@@ -131,7 +131,7 @@ def test_head_lr_factor_must_be_positive() -> None:
         TrainConfig(head_lr_factor=0)
 
 
-# --- a model that saves part of its state -----------------------------------------------------------
+# --- a model that saves part of its state ---------------------------------------------------------
 
 
 class _PartlyFrozen(nn.Module):
