@@ -239,8 +239,8 @@ class DataConfig(_Strict):
     test_fraction: float = Field(default=0.15, gt=0, lt=1)
     normalize: bool = True  # standardize with train-split statistics
     published_split: bool = True  # mnist1d: keep the published test split (false: re-split all)
-    # where generated and decoded data is cached (mnist1d, images); None: $HPO_CACHE_DIR, else
-    # ~/.cache/hpo
+    # where generated and decoded data is cached (mnist1d, images, csv text tokenised by a
+    # pretrained model); None: $HPO_CACHE_DIR, else ~/.cache/hpo
     cache_dir: str | None = None
     mnist1d: MNIST1DConfig = Field(default_factory=MNIST1DConfig)  # mnist1d generation
     # csv, npz, images: a file or folder, relative to the working directory
