@@ -69,7 +69,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     import optuna
     from optuna.trial import TrialState
 
-    from orchestrator.models import build_model
+    from orchestrator.models import adapt_data, build_model, run_params
     from orchestrator.train import fit
 
     study = ctx.study
@@ -83,7 +83,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         failure = exc
     run = ctx.tracker.start_trial(
         trial.number,
-        params={**trial.params, "seed": seed},
+        params={**trial.params, "seed": seed, **(run_params(config.model) if config else {})},
         tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
     )
     trial.set_user_attr(ATTR_RUN_ID, run.run_id)
@@ -101,7 +101,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             assert config is not None
             trial.set_user_attr(ATTR_CONFIG, config.to_dict())
             ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
-            splits = ctx.data(config.data)
+            splits = adapt_data(config.model, ctx.data(config.data), config.data)
             model = build_model(config.model, splits.spec, seed=seed)
             epochs = config.train.epochs
 
