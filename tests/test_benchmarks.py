@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("overhead", "throughput", "startup", "quality", "pruning", "scaling", "gpu")
+SECTIONS = ("overhead", "throughput", "startup", "quality", "pruning", "scaling", "gpu", "hf")
 
 
 def test_quick_run_writes_every_table(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     report = (tmp_path / "RESULTS.md").read_text()
-    # all seven sections, each either measured or saying why not
+    # all eight sections, each either measured or saying why not
     assert set(results["sections"]) == set(SECTIONS)
     for key, sec in results["sections"].items():
         assert sec["status"] in ("ok", "unavailable", "skipped"), (key, sec["reason"])
