@@ -61,9 +61,13 @@ def _study(ctx: Context, key: str, space: str, sets: list[str]) -> dict[str, Any
     directory = ctx.work / "studies" / key
     result["load"] = {"before": before, "after": load_average()}
     result["test"] = get_best(name, storage=default_storage(directory))["test_metrics"] or {}
+    trials = load_trials(directory, name)
+    result["trials"] = [
+        {"trial": t.number, "state": t.state.name, "params": t.params} for t in trials
+    ]
     result["artifacts"] = [
         {"trial": t.number, "params": t.params, "bytes": _weights_bytes(directory, t)}
-        for t in load_trials(directory, name)
+        for t in trials
         if t.state.name == "COMPLETE"
     ]
     return result

@@ -130,7 +130,7 @@ def check(model: Mapping[str, Any], spec: DataSpec) -> None:
             continue
         network_config = _network_config(resolve_pretrained(given), spec.num_classes)
         layers = getattr(network_config, "num_hidden_layers", None)
-        unfreeze = model.get("unfreeze_layers", "all")
+        unfreeze = model.get("unfreeze_layers", Config.model_fields["unfreeze_layers"].default)
         highest = unfreeze.get("high") if isinstance(unfreeze, Mapping) else unfreeze
         if isinstance(highest, int) and layers is not None and highest > layers:
             raise ConfigError(
@@ -138,7 +138,7 @@ def check(model: Mapping[str, Any], spec: DataSpec) -> None:
                 f"give at most {layers}, or all"
             )
         positions = getattr(network_config, "max_position_embeddings", None)
-        for length in _choices(model.get("max_length", 128)):
+        for length in _choices(model.get("max_length", Config.model_fields["max_length"].default)):
             if isinstance(length, int) and positions is not None and length > positions:
                 raise ConfigError(
                     f"model.max_length: {given} takes at most {positions} tokens, got {length}"
