@@ -248,6 +248,7 @@ class DataConfig(_Strict):
     # csv
     target: str | None = None  # the label column (required)
     features: list[str] | None = None  # feature columns; None: every column but target and text
+    categorical: list[str] | None = None  # feature columns one-hot encoded whatever they hold
     text: str | None = None  # a text column: makes it text classification (no other features)
     tokenizer: Literal["word", "char"] = "word"  # text: lowercase words and punctuation, or chars
     max_length: int = Field(default=64, gt=0)  # text: tokens kept per row; shorter rows padded

@@ -25,6 +25,7 @@ __all__ = [
     "Precision",
     "autocast",
     "available_devices",
+    "check_device_form",
     "cuda_device_count",
     "default_threads",
     "grad_scaler",
@@ -90,6 +91,21 @@ def available_devices() -> list[str]:
     return names
 
 
+def check_device_form(name: str, *, source: str = "device") -> str:
+    """``name`` lower-cased, when it is one of the valid forms (no torch needed: the CLI checks
+    an option at once).
+
+    Raises:
+        ConfigError: naming ``source`` (``--device``, ``HPO_DEVICE``), the name and the forms.
+    """
+    text = name.strip().lower()
+    if text != "auto" and not _DEVICE_RE.match(text):
+        raise ConfigError(
+            f"{source}: unknown device {name!r}; valid forms: {', '.join(DEVICE_FORMS)}"
+        )
+    return text
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn a device name into a ``torch.device`` that exists on this machine.
 
@@ -101,17 +117,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     """
     import torch
 
-    text = name.strip().lower()
+    text = check_device_form(name)
     if text == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if not _DEVICE_RE.match(text):
-        raise ConfigError(
-            f"device: unknown device {name!r}; valid forms: {', '.join(DEVICE_FORMS)}"
-        )
     available = available_devices()
     if text not in available:
         raise ConfigError(

@@ -17,7 +17,9 @@ __all__ = [
     "HpoError",
     "Problem",
     "SpaceError",
+    "StoreError",
     "StudyError",
+    "StudyNotFound",
     "TrialFailure",
     "closest",
     "first_line",
@@ -43,9 +45,31 @@ class DataError(HpoError):
 
 
 class StudyError(HpoError):
-    """A study that cannot be created, found or resumed as asked."""
+    """A study that cannot be created or resumed as asked."""
 
     exit_code = 1
+
+
+class StudyNotFound(StudyError):
+    """A study named on the command line that the storage does not hold: bad input."""
+
+    exit_code = 2
+
+
+class StoreError(HpoError):
+    """A store failed while a run used it: the Optuna storage, the MLflow tracking store or its
+    artifact store. Not the fault of the configuration being tried: a trial that meets one is
+    queued again, and repeated faults stop the run.
+
+    Attributes:
+        store: which store failed, in words (``MLflow``, ``the Optuna storage``).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, store: str) -> None:
+        super().__init__(message)
+        self.store = store
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,10 @@ def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped after it, as a URL (no password: the
     server trusts local connections). Outside CI the test skips, with the reason, when no server
     answers on 127.0.0.1:5432; in CI it fails."""
-    import psycopg2
+    import psycopg  # psycopg 3: what a plain postgresql:// URL means to SQLAlchemy 2
 
     try:
-        conn = psycopg2.connect(
+        conn = psycopg.connect(
             host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
         )
     except Exception as exc:

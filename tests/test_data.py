@@ -426,6 +426,30 @@ def _bad_csv(tmp_path: Path, text: str) -> str:
             {"target": "y", "text": "body"},
             "data.text: no column 'body' in {path} (columns: a, y)",
         ),
+        (
+            "a,b,y\n",
+            {"target": "y"},
+            "data.path: {path} has a header (a, b, y) but no rows; give it the data",
+        ),
+        (
+            "body,y\n" + "".join(f",{i % 2}\n" for i in range(20)),
+            {"target": "y", "text": "body"},
+            "data.text: column 'body' of {path} is empty in every row; name the column that "
+            "holds the text (columns: body, y)",
+        ),
+        (
+            "a,b,y\n" + "".join(f"{i},,{i % 2}\n" for i in range(20)),
+            {"target": "y"},
+            "data.features: column 'b' of {path} is empty in every row; leave it out of "
+            "data.features",
+        ),
+        (
+            "age,y\n" + "".join(f"{'?' if i in (4, 9) else i},{i % 2}\n" for i in range(40)),
+            {"target": "y"},
+            "data.features: column 'age' of {path} holds numbers but for 2 cell(s) (row 6 '?', "
+            "row 11 '?'); fix or blank them (a blank cell is filled with the training median), "
+            "or list the column in data.categorical",
+        ),
     ],
     ids=[
         "missing-file",
@@ -436,9 +460,15 @@ def _bad_csv(tmp_path: Path, text: str) -> str:
         "rare-class",
         "unknown-feature",
         "unknown-text",
+        "header-only",
+        "empty-text",
+        "empty-feature",
+        "numeric-but-few",
     ],
 )
 def test_csv_bad_data(tmp_path: Path, content: str | None, settings: dict, message: str) -> None:
+    # (header-only, empty text or feature, a numeric column with a few stray cells: refused, not
+    # trained at chance or encoded as dozens of one-hot columns)
     # each problem is one line naming the file, the column and the fix
     path = _bad_csv(tmp_path, content) if content is not None else str(tmp_path / "missing.csv")
     with pytest.raises(DataError) as info:
@@ -579,6 +609,7 @@ def test_images_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("empty-class", "data.path: class folder 'empty' holds no PNG or JPEG images"),
         ("no-folders", "data.path: {root} has no sub-folders; put each class's images in a"),
         ("missing", "data.path: folder not found: {root}/nowhere"),
+        ("one-class", "data.path: {root} has one class folder ('cats'); classification needs"),
     ],
 )
 def test_images_bad_data(tmp_path: Path, setup: str, message: str) -> None:
@@ -594,6 +625,10 @@ def test_images_bad_data(tmp_path: Path, setup: str, message: str) -> None:
         (root / "empty").mkdir()
     elif setup == "missing":
         path = root / "nowhere"
+    elif setup == "one-class":
+        import shutil
+
+        shutil.rmtree(root / "dogs")
     config = DataConfig(name="images", path=str(path), image_size=8, cache_dir=str(tmp_path / "c"))
     with pytest.raises(DataError) as info:
         load_data(config, seed=0)
@@ -698,3 +733,11 @@ def test_settings_the_loader_does_not_read(settings: dict, message: str) -> None
     with pytest.raises(DataError) as info:
         load_data(DataConfig(**settings), seed=0)
     assert str(info.value) == message
+
+
+def test_a_column_listed_as_categorical_is_encoded_as_categories(tmp_path: Path) -> None:
+    rows = "".join(f"{'?' if i in (4, 9) else i % 3},{i % 2}\n" for i in range(40))
+    path = _bad_csv(tmp_path, "grade,y\n" + rows)
+    splits = load_data(DataConfig(name="csv", path=path, target="y", categorical=["grade"]), seed=0)
+    # the values it holds (0, 1, 2 and ?) each become a one-hot column
+    assert splits.spec.input_shape == (4,)

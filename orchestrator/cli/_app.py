@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from orchestrator.cli._errors import HpoGroup
+from orchestrator.cli._errors import HpoGroup, quiet_stdout
 from orchestrator.cli._output import _configure_logging
 from orchestrator.cli.inspect import best, leaderboard, studies
 from orchestrator.cli.ops import repair, worker
@@ -40,5 +42,16 @@ for command in (
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="hpo")
+    """Console-script entry point. Output cut short by its reader (``hpo best | head -1``) ends
+    quietly with exit 0."""
+    code: int | str | None = 0
+    try:
+        cli(prog_name="hpo")
+    except SystemExit as exc:
+        code = exc.code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_stdout()
+        code = 0
+    sys.exit(code)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from orchestrator.errors import HpoError, SpaceError
+from orchestrator.errors import HpoError, SpaceError, first_line
 
 EXIT_INTERRUPT = 130
 EXIT_TERMINATED = 143
@@ -42,15 +42,18 @@ def reporting_errors(*, debug: bool | None = None, quiet_stop: bool = False) -> 
         yield
     except SpaceError as exc:
         if debug:
-            raise
+            _echo_traceback(exc)
         for problem in exc.problems:
-            click.echo(f"Error: {problem.format(exc.source)}", err=True)
+            click.echo(f"Error: {redact_text(problem.format(exc.source))}", err=True)
         sys.exit(exc.exit_code)
     except HpoError as exc:
         if debug:
-            raise
+            _echo_traceback(exc)
         click.echo(f"Error: {redact_text(str(exc))}", err=True)
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # `hpo best | head -1`: the reader has what it wanted
+        quiet_stdout()
+        sys.exit(0)
     except Terminated:
         if not quiet_stop:
             click.echo(
@@ -64,6 +67,35 @@ def reporting_errors(*, debug: bool | None = None, quiet_stop: bool = False) -> 
                 "\nInterrupted; the study is saved: run the same command to resume.", err=True
             )
         sys.exit(EXIT_INTERRUPT)
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise  # Click's own: it prints them
+    except Exception as exc:  # a bug of hpo's: one line, the traceback only with --debug
+        if debug:
+            _echo_traceback(exc)
+        click.echo(
+            f"Error: {redact_text(first_line(exc, with_type=True))} (a bug in hpo; run with "
+            "--debug for the traceback)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _echo_traceback(exc: BaseException) -> None:
+    """The traceback of ``exc`` on stderr, every URL's secret redacted (``--debug``)."""
+    import traceback
+
+    from orchestrator.redact import redact_text
+
+    click.echo(redact_text("".join(traceback.format_exception(exc))).rstrip(), err=True)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second BrokenPipeError."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 class HpoGroup(click.Group):
@@ -115,11 +147,25 @@ def stopping_on_signals(stop: Any) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def exit_for(result: Any) -> None:
-    """A run stopped by its circuit breaker is a runtime failure (exit 1), said in one line."""
+def stop_message(result: Any) -> str | None:
+    """Why a run stopped, when that is a runtime failure: its circuit breaker or store faults."""
+    if result.stopped_by == "store":
+        return (
+            f"stopped after {result.breaker}; the trials are queued again. Fix the store and "
+            "run the same command to resume"
+        )
     if result.stopped_by == "failures":
         what = f": {result.breaker}" if result.breaker else " in a worker (see its lines above)"
-        raise click.ClickException(
+        return (
             f"stopped after consecutive failed trials{what}. Fix the cause and run the same "
             "command to resume"
         )
+    return None
+
+
+def exit_for(result: Any) -> None:
+    """A run stopped by its circuit breaker or by store faults is a runtime failure (exit 1),
+    said in one line."""
+    message = stop_message(result)
+    if message is not None:
+        raise click.ClickException(message)

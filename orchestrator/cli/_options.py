@@ -66,17 +66,55 @@ tracking_option = click.option(
 )
 
 
+def _complete_study(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``--study``: the studies of the storage given so far (or the
+    default); none when it cannot be read."""
+    from click.shell_completion import CompletionItem
+
+    from orchestrator.study import StudyStore
+
+    try:
+        store = StudyStore.of(ctx.params.get("storage"))
+        names = store.study_names()
+    except Exception:  # completion never fails loudly
+        return []
+    return [CompletionItem(name) for name in sorted(names) if name.startswith(incomplete)]
+
+
 study_option = click.option(
-    "--study", "study_name", metavar="NAME", help="Study name (default: the space's)."
+    "--study",
+    "study_name",
+    metavar="NAME",
+    shell_complete=_complete_study,
+    help="Study name (default: the space's).",
 )
 required_study_option = click.option(
-    "--study", "study_name", required=True, metavar="NAME", help="Study name."
+    "--study",
+    "study_name",
+    required=True,
+    metavar="NAME",
+    shell_complete=_complete_study,
+    help="Study name.",
 )
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--device`` (or $HPO_DEVICE) checked for its form at once, naming where it came from."""
+    from click.core import ParameterSource
+
+    from orchestrator.device import check_device_form
+
+    from_env = ctx.get_parameter_source(param.name or "device") == ParameterSource.ENVIRONMENT
+    check_device_form(value, source="HPO_DEVICE" if from_env else "--device")
+    return value
+
+
 device_option = click.option(
     "--device",
     envvar="HPO_DEVICE",
     default="auto",
     show_default=True,
+    callback=_check_device,
     help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
 )
 

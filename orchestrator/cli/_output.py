@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import time
 from typing import Any
 
@@ -12,11 +13,28 @@ import click
 from orchestrator.cli._errors import _debug_enabled
 
 
+class _Redacting(logging.Filter):
+    """Every log line hpo's process prints passes here: URL secrets are redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from orchestrator.redact import redact_text
+
+        record.msg, record.args = redact_text(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
+
+
 def _configure_logging(debug: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Redacting) for f in handler.filters):
+            handler.addFilter(_Redacting())
     for noisy in ("alembic", "mlflow", "urllib3", "git"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -54,9 +72,10 @@ def _fmt_value(value: float | None) -> str:
 
 
 class ProgressPrinter:
-    """A live line per running trial on a terminal; one plain line per finished trial otherwise.
-
-    Plain lines carry a timestamp (and the worker's label under ``--jobs``), for logs under cron.
+    """What a run prints as it goes. On a terminal, a live line for the running trial with the
+    run's elapsed time and an estimate of the time left; elsewhere (cron, a log file) nothing but
+    one timestamped line per finished trial, notice and stage. Trial lines carry the same
+    timestamp either way (and the worker's label under ``--jobs``).
     """
 
     def __init__(self, metrics: list[str], *, live: bool, label: str | None = None) -> None:
@@ -65,6 +84,11 @@ class ProgressPrinter:
         self.live = live
         self.prefix = f"[{label}] " if label else ""
         self._line_open = False
+        self._started = time.monotonic()
+        self._trial_started = self._started
+        self._trial: int | None = None
+        self._durations: list[float] = []  # of the trials this process finished
+        self._remaining: int | None = None  # trials left to the budget, as last reported
 
     def _clear(self) -> None:
         if self._line_open:
@@ -72,24 +96,55 @@ class ProgressPrinter:
             self._line_open = False
 
     def _stamp(self) -> str:
-        return ("" if self.live else time.strftime("%Y-%m-%d %H:%M:%S ")) + self.prefix
+        return time.strftime("%Y-%m-%d %H:%M:%S ") + self.prefix
+
+    def _live(self, text: str) -> None:
+        click.echo("\r\033[2K" + text, nl=False)
+        self._line_open = True
+
+    def _eta(self, event: Any) -> str:
+        """``3m05s elapsed, ~5m left``: the time left is the trials left to the budget times
+        the median time of a trial (the running trial's pace until one has finished)."""
+        now = time.monotonic()
+        elapsed = f"{_fmt_seconds(now - self._started)} elapsed"
+        if self._durations:
+            per_trial = statistics.median(self._durations)
+        elif event.epoch:
+            per_trial = (now - self._trial_started) / event.epoch * event.epochs
+        else:
+            return elapsed
+        if self._remaining is None:
+            return elapsed
+        left = max(self._remaining * per_trial - (now - self._trial_started), 0.0)
+        return f"{elapsed}, ~{_fmt_seconds(left)} left"
 
     def __call__(self, event: object) -> None:
-        from orchestrator.study import EpochEvent, NoticeEvent, TrialEvent
+        from orchestrator.study import EpochEvent, NoticeEvent, StageEvent, TrialEvent
 
-        if isinstance(event, EpochEvent) and self.live:
-            value = event.metrics.get(self.metric)
-            text = (
-                f"  trial {event.number:>4}  epoch {event.epoch}/{event.epochs}  "
-                f"{self.metric}={_fmt_value(value)}  loss={event.metrics.get('train_loss', 0):.4f}"
-            )
-            click.echo("\r\033[2K" + text, nl=False)
-            self._line_open = True
+        if isinstance(event, EpochEvent):
+            if event.number != self._trial:
+                self._trial = event.number
+            if self.live:
+                value = event.metrics.get(self.metric)
+                self._live(
+                    f"  trial {event.number:>4}  epoch {event.epoch}/{event.epochs}  "
+                    f"{self.metric}={_fmt_value(value)}  "
+                    f"loss={event.metrics.get('train_loss', 0):.4f}  [{self._eta(event)}]"
+                )
+        elif isinstance(event, StageEvent):
+            if self.live:
+                elapsed = _fmt_seconds(time.monotonic() - self._started)
+                self._live(f"  {event.text} ... [{elapsed}]")
+            else:
+                click.echo(f"{self._stamp()}{event.text} ...")
         elif isinstance(event, NoticeEvent):
             self._clear()
             click.echo(f"{self._stamp()}note: {event.text}")
         elif isinstance(event, TrialEvent):
             self._clear()
+            self._durations.append(event.seconds)
+            self._trial_started = time.monotonic()
+            self._remaining = max(event.n_trials - event.finished, 0)
             if event.values is not None and len(self.metrics) > 1:
                 detail = "  ".join(
                     f"{m}={_fmt_value(v)}" for m, v in zip(self.metrics, event.values, strict=True)
@@ -110,16 +165,39 @@ class ProgressPrinter:
             )
 
 
+def print_budget_reached(name: str, finished: int, budget: int, *, command: str) -> None:
+    """One line instead of a run with nothing to do, and how to extend the study."""
+    done = f"{finished}/{budget}" if finished == budget else f"{finished} (budget {budget})"
+    click.echo(
+        f"Study '{name}' has reached its budget: {done} trials finished. To run more, raise "
+        f"its total: {command} --n-trials {finished + max(budget // 2, 1)}"
+    )
+
+
 def _print_summary(result: Any) -> None:
     metric = result.metrics[0] if result.metrics else "value"
-    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.states.items())) or "none run"
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.states.items()))
+    ran = f"this run: {states}" if result.ran else "this run ran no trial"
+    done = (
+        f"{result.finished}/{result.n_trials}"
+        if result.finished <= result.n_trials
+        else f"{result.finished} (budget {result.n_trials})"
+    )
     click.echo(
-        f"\nStudy '{result.study_name}': {result.finished}/{result.n_trials} trials finished "
-        f"({result.ran} run now: {states}) in {_fmt_seconds(result.seconds)}; "
-        f"stopped by {result.stopped_by}."
+        f"\nStudy '{result.study_name}': {done} trials finished ({ran}) in "
+        f"{_fmt_seconds(result.seconds)}; stopped by {result.stopped_by}."
     )
     if result.repaired:
         click.echo(f"Repaired stale trials: {', '.join(map(str, result.repaired))}")
+    if result.elsewhere and result.stopped_by != "budget":
+        held = ", ".join(
+            f"#{number} on {worker} (lease expires at {_clock(expires)})"
+            for number, worker, expires in result.elsewhere
+        )
+        click.echo(
+            f"{len(result.elsewhere)} trial(s) still RUNNING on other hosts: {held}; the same "
+            "command waits for them, or runs them once their leases expire"
+        )
     if result.pareto:
         click.echo(f"Pareto front ({', '.join(result.metrics)}): trials {result.pareto}")
     if result.best_number is not None:
@@ -137,6 +215,10 @@ def _print_summary(result: Any) -> None:
     click.echo(
         f"MLflow: {result.tracking_uri}, parent run {result.parent_run_id}; open with: hpo ui"
     )
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
 def _url_host(host: str) -> str:

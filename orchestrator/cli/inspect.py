@@ -83,7 +83,7 @@ def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None)
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option("--top", type=click.IntRange(min=1), help="Only the best K trials.")
 @click.option(
     "--format",
@@ -100,6 +100,13 @@ def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None)
     type=click.Choice(TRIAL_STATES, case_sensitive=False),
     help="Only trials in this state (repeatable).",
 )
+@click.option(
+    "--columns",
+    metavar="A,B,C",
+    help="Columns to show, comma-separated (params. and objective. may be left out). "
+    "Default: table: rank, trial, state, objective(s) and the parameters that vary; "
+    "the other formats: every column.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead.")
 @storage_option
 @tracking_option
@@ -109,6 +116,7 @@ def leaderboard(
     top: int | None,
     fmt: str,
     states: tuple[str, ...],
+    columns: str | None,
     out: str | None,
     storage: str | None,
     tracking_uri: str | None,
@@ -116,12 +124,22 @@ def leaderboard(
     """Rank a study's trials: objective(s), validation metrics, duration, parameters, MLflow run.
 
     With several objectives, rank 1 is the Pareto front (column pareto), rank 2 the next front.
+    The table fits the terminal: parameter columns that do not fit are left out, and said so.
     """
+    import shutil
+
     from orchestrator.report import format_leaderboard, leaderboard, load_study_data
 
     data = load_study_data(study_name, storage=storage, tracking_uri=tracking_uri)
     frame = leaderboard(data, top=top, states=states)
-    text = format_leaderboard(frame, fmt)  # type: ignore[arg-type]
+    # a terminal's width (COLUMNS, else the terminal's own); none when piped or written to a file
+    width = None if out else shutil.get_terminal_size(fallback=(0, 0)).columns or None
+    text = format_leaderboard(
+        frame,
+        fmt,  # type: ignore[arg-type]
+        columns=columns.split(",") if columns else None,
+        width=width,
+    )
     if out:
         with open(out, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -12,6 +12,7 @@ from orchestrator.cli._errors import (
     exit_for,
     handle_errors,
     reporting_errors,
+    stop_message,
     stopping_on_signals,
 )
 from orchestrator.cli._options import (
@@ -27,6 +28,7 @@ from orchestrator.cli._output import (
     _configure_logging,
     _print_summary,
     _quiet_optuna,
+    print_budget_reached,
 )
 
 if TYPE_CHECKING:
@@ -46,10 +48,20 @@ def worker(study_name: str, options: RunOptions) -> None:
     study (the last `hpo run --n-trials`); --n-trials here sets it for every worker.
     --timeout and --until limit this process only.
     """
-    from orchestrator.study import StopRequest, load_study, run_spec, stored_space
+    from orchestrator.study import (
+        StopRequest,
+        load_study,
+        reached_budget,
+        run_spec,
+        stored_space,
+    )
 
     _quiet_optuna()
     space = stored_space(load_study(study_name, storage=options.storage))
+    reached = reached_budget(options.storage, study_name, n_trials=options.n_trials)
+    if reached is not None:  # nothing to do: said at once, no set-up
+        print_budget_reached(study_name, *reached, command=f"hpo worker --study {study_name}")
+        return
     spec = options.spec(study_name, parent_policy="last", label=os.environ.get("HPO_WORKER_LABEL"))
     printer = ProgressPrinter(space.study.metrics, live=sys.stdout.isatty(), label=spec.label)
     stop = StopRequest()
@@ -72,8 +84,9 @@ def managed_worker(spec: RunSpec) -> None:
         space = stored_space(load_study(spec.study_name, storage=spec.store))
         printer = ProgressPrinter(space.study.metrics, live=False, label=spec.label)
         result = run_spec(space, spec, progress=printer, stop=stop)
-        if result.stopped_by == "failures":
-            click.echo(f"Error: [{spec.label}] stopped after {result.breaker}", err=True)
+        message = stop_message(result)
+        if message is not None:
+            click.echo(f"Error: [{spec.label}] {message}", err=True)
             sys.exit(1)
 
 
@@ -101,5 +114,8 @@ def repair(study_name: str, grace: float | None, storage: Any, tracking_uri: str
         )
     for run_id, number, status in report.runs_closed:
         click.echo(f"trial {number}: MLflow run {run_id} was RUNNING; set {status}")
-    if not report.stale and not report.runs_closed:
+    if report.parent_closed is not None:
+        run_id, status = report.parent_closed
+        click.echo(f"the study's MLflow parent run {run_id} was RUNNING; set {status}")
+    if not report.stale and not report.runs_closed and report.parent_closed is None:
         click.echo(f"Study '{study_name}': nothing to repair.")

@@ -15,7 +15,12 @@ from orchestrator.cli._options import (
     space_options,
     study_option,
 )
-from orchestrator.cli._output import ProgressPrinter, _print_summary, _quiet_optuna
+from orchestrator.cli._output import (
+    ProgressPrinter,
+    _print_summary,
+    _quiet_optuna,
+    print_budget_reached,
+)
 
 
 @click.command()
@@ -61,7 +66,7 @@ def run(
     --n-trials is the study's total, stored with it: every worker of the study obeys the
     budget the last run set. --timeout and --until limit this process (and its --jobs workers).
     """
-    from orchestrator.study import StopRequest, run_parallel, run_spec
+    from orchestrator.study import StopRequest, reached_budget, run_parallel, run_spec
 
     space = _load_space(space_path, overrides)
     study = space.study
@@ -75,6 +80,12 @@ def run(
     )
     if parallel:  # --jobs divides the cores among the workers, unless --threads says
         spec = spec.replace(threads=options.threads)
+    _quiet_optuna()
+    reached = reached_budget(spec.store, spec.study_name, n_trials=spec.n_trials)
+    if reached is not None and not warm_start:  # nothing to do: said at once, no set-up
+        command = f"hpo run --space {space_path}"
+        print_budget_reached(spec.study_name, *reached, command=command)
+        return
     objectives = ", ".join(
         f"{m} ({d})" for m, d in zip(study.metrics, study.directions, strict=True)
     )
@@ -86,7 +97,6 @@ def run(
     printer = ProgressPrinter(
         study.metrics, live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
     )
-    _quiet_optuna()
     stop = StopRequest()
     with stopping_on_signals(stop):
         if parallel:

@@ -7,12 +7,18 @@ from typing import Any
 import click
 
 from orchestrator.cli._errors import handle_errors
-from orchestrator.cli._options import DURATION, storage_option, tracking_option
+from orchestrator.cli._options import (
+    DURATION,
+    device_option,
+    required_study_option,
+    storage_option,
+    tracking_option,
+)
 from orchestrator.cli._output import _fmt_seconds
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option(
     "--out",
     default="report.html",
@@ -26,6 +32,12 @@ from orchestrator.cli._output import _fmt_seconds
 @click.option(
     "--no-mlflow", is_flag=True, help="Do not log the report on the study's MLflow parent run."
 )
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="Also write an interactive page beside it (NAME-interactive.html: Optuna's plotly "
+    "figures, plotly.js inlined, about 5 MB, works offline).",
+)
 @storage_option
 @tracking_option
 @handle_errors
@@ -34,14 +46,17 @@ def report(
     out: str,
     since: float | None,
     no_mlflow: bool,
+    interactive: bool,
     storage: str | None,
     tracking_uri: str | None,
 ) -> None:
     """Write a study's report: one self-contained HTML page that opens offline.
 
-    Summary, best trial, leaderboard, optimization history, parameter importances, parallel
-    coordinates, slice plots, learning curves, the Pareto front (several objectives), failures
-    and compute used. Also logged, with the plots as images, on the study's MLflow parent run.
+    Summary, best trial, the test split (confusion matrix, per-class precision, recall and F1),
+    leaderboard (each trial linked to its MLflow run), optimization history, parameter
+    importances, parallel coordinates, slice plots, learning curves of every trial, losses of
+    the best, the trial timeline, the Pareto front (several objectives), failures and compute
+    used. Also logged, with the plots as images, on the study's MLflow parent run.
     """
     from orchestrator.report import build_report
 
@@ -52,6 +67,7 @@ def report(
         out=out,
         since=since,
         log_to_mlflow=not no_mlflow,
+        interactive=interactive,
     )
     window = (
         f" ({result.n_trials} of {result.n_total} started in the last {_fmt_seconds(since)})"
@@ -63,6 +79,9 @@ def report(
         f"Report of study '{study_name}'{window}: {result.path} "
         f"({size:.0f} KB, {len(result.plots)} plots, {result.seconds:.1f}s)"
     )
+    if result.interactive_path is not None:
+        megabytes = result.interactive_path.stat().st_size / 1e6
+        click.echo(f"Interactive page: {result.interactive_path} ({megabytes:.1f} MB)")
     for plot, reason in result.skipped.items():
         click.echo(f"  {plot}: not drawn: {reason}")
     if result.logged_run_id:
@@ -70,7 +89,7 @@ def report(
 
 
 @click.command()
-@click.option("--study", "study_name", required=True, metavar="NAME", help="Study name.")
+@required_study_option
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -92,13 +111,7 @@ def report(
     show_default=True,
     help="Register the shipped model under the study's name.",
 )
-@click.option(
-    "--device",
-    envvar="HPO_DEVICE",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. Env: HPO_DEVICE.",
-)
+@device_option
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
@@ -126,6 +139,9 @@ def retrain(
     """
     from orchestrator.device import default_threads
     from orchestrator.retrain import retrain as retrain_study
+    from orchestrator.study import load_study
+
+    load_study(study_name, storage=storage)  # a missing study is said before anything else
 
     def on_seed(event: Any) -> None:
         if event.failure:

@@ -141,6 +141,11 @@ def load_images(config: DataConfig, *, seed: int) -> Splits:
             f"data.path: {config.path} has no sub-folders; put each class's images in a "
             "sub-folder named after the class"
         )
+    if len(class_dirs) < 2:
+        raise DataError(
+            f"data.path: {config.path} has one class folder ({class_dirs[0].name!r}); "
+            "classification needs at least two: one sub-folder of images per class"
+        )
     files: list[tuple[int, Path]] = []
     for label, folder in enumerate(class_dirs):
         found = sorted(

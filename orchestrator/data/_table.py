@@ -9,6 +9,7 @@ the text column alone is the input: tokenised, with a vocabulary from the traini
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,9 @@ __all__ = ["encode_table", "fit_table_encoding", "load_csv", "read_labelled", "r
 logger = logging.getLogger(__name__)
 
 _MANY_CATEGORIES = 100  # warn above this many one-hot columns from one column
+# a text column whose non-number cells are at most this share of its values is a numeric column
+# with a few bad cells, not a categorical one
+_NUMERIC_EXCEPTIONS = 0.1
 
 
 def require_path(config: DataConfig, *, folder: bool = False) -> Path:
@@ -57,8 +61,8 @@ def require_path(config: DataConfig, *, folder: bool = False) -> Path:
 
 def read_labelled(config: DataConfig, *, warn: bool = True) -> pd.DataFrame:
     """The CSV file of ``data.path``, every column named by a string, the rows without a label
-    left out (with a warning, unless not ``warn``); row ``i`` of it is row ``i`` of the loader's
-    splits' ``indices``.
+    left out (with a warning, unless not ``warn``); its ``i``-th row (by position; the index keeps
+    the file's row numbers) is row ``i`` of the loader's splits' ``indices``.
 
     Raises:
         DataError: no such file, one that is not CSV, no such target column, no label at all.
@@ -74,6 +78,10 @@ def read_labelled(config: DataConfig, *, warn: bool = True) -> pd.DataFrame:
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     listing = ", ".join(columns)
+    if frame.empty:
+        raise DataError(
+            f"data.path: {config.path} has a header ({listing}) but no rows; give it the data"
+        )
     if config.target is None:
         raise DataError(f"data.target: name the label column of {config.path} (columns: {listing})")
     if config.target not in columns:
@@ -87,7 +95,7 @@ def read_labelled(config: DataConfig, *, warn: bool = True) -> pd.DataFrame:
     if missing.any() and warn:
         logger.warning("%s: %d rows without a label are left out", source, int(missing.sum()))
     if missing.any():
-        frame = frame.loc[~missing].reset_index(drop=True)
+        frame = frame.loc[~missing]  # the index keeps the file's row numbers, for messages
     return frame
 
 
@@ -117,7 +125,16 @@ def load_csv(config: DataConfig, *, seed: int) -> Splits:
         raise DataError(f"data.features: the target {config.target!r} cannot be a feature too")
     if not features:
         raise DataError(f"data.features: {config.path} has no column besides the target")
-    encoding = fit_table_encoding(frame[features].iloc[rows["train"]])
+    unknown = [c for c in config.categorical or [] if c not in features]
+    if unknown:
+        raise DataError(
+            f"data.categorical: {', '.join(map(repr, unknown))} is not a feature column of "
+            f"{config.path} (features: {', '.join(features)})"
+        )
+    _check_features(frame, features, config)
+    encoding = fit_table_encoding(
+        frame[features].iloc[rows["train"]], categorical=config.categorical or ()
+    )
     x = encode_table(frame, encoding)
     standardize = np.array([kind == "numeric" for kind in encoding["feature_kinds"]], dtype=bool)
     return make_splits(
@@ -155,6 +172,11 @@ def _text_splits(
             "data.features: a text column is the only input for now; remove features or text"
         )
     texts = frame[column]
+    if not texts.map(lambda t: isinstance(t, str) and bool(t.strip())).any():
+        raise DataError(
+            f"data.text: column {column!r} of {config.path} is empty in every row; name the "
+            f"column that holds the text (columns: {listing})"
+        )
     train_texts = [t for t in texts.iloc[rows["train"]] if isinstance(t, str)]
     encoding = fit_text_encoding(
         train_texts,
@@ -179,11 +201,39 @@ def _text_splits(
     )
 
 
-def fit_table_encoding(train: pd.DataFrame) -> dict[str, Any]:
+def _check_features(frame: pd.DataFrame, features: list[str], config: DataConfig) -> None:
+    """Refuse a feature column that is empty in every row, and one that is numeric but for a few
+    cells (a typo or a placeholder such as ``?``: encoding it as categories would turn one
+    number into dozens of one-hot columns) unless ``data.categorical`` lists it."""
+    import pandas as pd
+
+    for name in features:
+        series = frame[name]
+        if series.isna().all():
+            raise DataError(
+                f"data.features: column {name!r} of {config.path} is empty in every row; "
+                "leave it out of data.features"
+            )
+        if name in (config.categorical or ()) or pd.api.types.is_numeric_dtype(series):
+            continue
+        given = series.dropna()
+        numbers = pd.to_numeric(given, errors="coerce")
+        bad = given[numbers.isna()]
+        if len(bad) and len(bad) <= _NUMERIC_EXCEPTIONS * len(given):
+            shown = ", ".join(f"row {i + 2} {v!r}" for i, v in bad.head(3).items())
+            raise DataError(
+                f"data.features: column {name!r} of {config.path} holds numbers but for "
+                f"{len(bad)} cell(s) ({shown}); fix or blank them (a blank cell is filled with "
+                f"the training median), or list the column in data.categorical"
+            )
+
+
+def fit_table_encoding(train: pd.DataFrame, *, categorical: Sequence[str] = ()) -> dict[str, Any]:
     """How each column becomes numbers, learnt from the training rows only.
 
     Numeric columns (not booleans) keep one column, missing values filled with the training
-    median; any other column is categorical: one 0/1 column per category seen in training.
+    median; any other column, and every column named in ``categorical``, is categorical: one
+    0/1 column per category seen in training.
     """
     import pandas as pd
 
@@ -192,7 +242,8 @@ def fit_table_encoding(train: pd.DataFrame) -> dict[str, Any]:
     feature_kinds: list[str] = []
     for name in train.columns:
         series = train[name]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if numeric and name not in categorical:
             median = series.median()
             fill = 0.0 if pd.isna(median) else float(median)
             columns.append({"name": name, "kind": "numeric", "fill": fill})

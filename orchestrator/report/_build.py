@@ -1,5 +1,6 @@
-"""Building the report of a study: read it, rank it, draw the plots, write the page, and log the
-page with its plots on the study's MLflow parent run."""
+"""Building the report of a study: read it, rank it, decide what to draw, draw it, write the
+page (and the interactive page beside it), and log them with the plots on the study's MLflow
+parent run."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from typing import TYPE_CHECKING
 
 from orchestrator.config import format_duration
 from orchestrator.errors import StudyError
+from orchestrator.report._activity import study_activity
 from orchestrator.report._data import StudyData, load_study_data
-from orchestrator.report._html import _render
+from orchestrator.report._html import _img, _render
 from orchestrator.report._plots import _draw_plots
 from orchestrator.report._ranking import rank_trials
+from orchestrator.report._views import plan_plots
 
 if TYPE_CHECKING:
-    from orchestrator.tracking import Tracker
+    from collections.abc import Sequence
 
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,14 @@ class ReportResult:
     n_total: int
     logged_run_id: str | None  # the MLflow run the report was logged on
     seconds: float
+    interactive_path: Path | None = None  # the interactive page, when asked for
+
+
+def interactive_path(out: str | Path) -> Path:
+    """Where the interactive page goes beside the static one: ``report.html`` ->
+    ``report-interactive.html``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-interactive{out.suffix or '.html'}")
 
 
 def build_report(
@@ -45,6 +56,7 @@ def build_report(
     out: str | Path = "report.html",
     since: float | None = None,
     log_to_mlflow: bool = True,
+    interactive: bool = False,
 ) -> ReportResult:
     """Write the HTML report of a study and log it on the study's MLflow parent run.
 
@@ -55,6 +67,8 @@ def build_report(
         out: the HTML file to write.
         since: only trials started in the last ``since`` seconds (the morning view of a night).
         log_to_mlflow: also log the page and its plots (``report/``) on the parent run.
+        interactive: also write the interactive page (Optuna's plotly figures, plotly.js
+            inlined: about 5 MB, works offline) beside ``out`` (see :func:`interactive_path`).
 
     Raises:
         StudyError: no such study, or no trial in the window.
@@ -68,14 +82,36 @@ def build_report(
             "widen --since or run the study first"
         )
     ranked = rank_trials(data.trials, data.directions)
-    plots, skipped = _draw_plots(data, ranked)
-    page = _render(data, ranked, plots, skipped)
+    plan = plan_plots(data, ranked)
+    activity = study_activity(data.trials)
+    plots, skipped = _draw_plots(data, ranked, plan)
+    figures = {plot: _img(plot, png) for plot, png in plots.items()}
+    page = _render(data, ranked, plan=plan, figures=figures, skipped=skipped, activity=activity)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
+    pages = [out]
+    if interactive:
+        from orchestrator.report._figures import _draw_figures, plotly_bundle
+
+        divs, not_drawn = _draw_figures(data, ranked, plan)
+        pages.append(interactive_path(out))
+        pages[1].write_text(
+            _render(
+                data,
+                ranked,
+                plan=plan,
+                figures=divs,
+                skipped=not_drawn,
+                activity=activity,
+                script=plotly_bundle(),
+                kind="interactive",
+            ),
+            encoding="utf-8",
+        )
     logged = None
     if log_to_mlflow and data.tracker is not None:
-        logged = _log_report(data, out, plots)
+        logged = _log_report(data, pages, plots)
     return ReportResult(
         path=out,
         plots=list(plots),
@@ -84,28 +120,21 @@ def build_report(
         n_total=data.n_total,
         logged_run_id=logged,
         seconds=time.perf_counter() - started,
+        interactive_path=pages[1] if interactive else None,
     )
 
 
-def _log_report(data: StudyData, page: Path, plots: dict[str, bytes]) -> str | None:
+def _log_report(data: StudyData, pages: Sequence[Path], plots: dict[str, bytes]) -> str | None:
     tracker = data.tracker
     assert tracker is not None
-    parent = data.study.user_attrs.get("hpo.mlflow_parent_run_id")
-    if parent is None or not _run_exists(tracker, parent):
-        parent = tracker.find_parent_run(data.name)
+    parent = data.parent_run_id()
     if parent is None:
         logger.warning("study '%s' has no MLflow parent run: report not logged", data.name)
         return None
-    tracker.log_file(parent, page, "report")
+    for page in pages:
+        tracker.log_file(parent, page, "report")
     with tempfile.TemporaryDirectory() as tmp:
         for plot, png in plots.items():
             (Path(tmp) / f"{plot}.png").write_bytes(png)
         tracker.log_dir(parent, tmp, "report/plots")
     return parent
-
-
-def _run_exists(tracker: Tracker, run_id: str) -> bool:
-    try:
-        return tracker.client.get_run(run_id).info.experiment_id == tracker.experiment_id
-    except Exception:
-        return False

@@ -1,13 +1,18 @@
 """A study as the leaderboard and the report read it back: its trials from Optuna and, where the
-study's MLflow experiment exists, what only MLflow has (per-epoch curves, and the validation
-metrics of the best epoch for trials that did not record them); and what each trial recorded.
+study's MLflow experiment exists, what only MLflow has (per-epoch curves, the validation metrics
+of the best epoch for trials that did not record them, the test evaluation on the parent run);
+and what each trial recorded (its duration, epochs, worker process).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.report._ranking import objective_names
@@ -19,8 +24,13 @@ if TYPE_CHECKING:
     from orchestrator.tracking import Tracker
 
 
+logger = logging.getLogger(__name__)
+
 VAL_METRICS = ("val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1")
 CURVE_METRICS = ("train_loss", *VAL_METRICS)
+PARENT_RUN_ATTR = "hpo.mlflow_parent_run_id"  # the study's MLflow parent run, set by hpo run
+TEST_EVALUATION = "test_evaluation.json"  # on the parent run: the best trial on the test split
+WORKER_ATTR = "hpo.worker"  # a trial's worker process: {"host", "pid", "start"}
 
 
 @dataclass
@@ -43,6 +53,7 @@ class StudyData:
     _histories: dict[int, dict[str, dict[int, float]]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _read: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -69,6 +80,54 @@ class StudyData:
         are not worth a fetch.
         """
         return self._histories.get(trial.number, {})
+
+    def history(self, trial: FrozenTrial, key: str) -> dict[int, float]:
+        """One per-epoch metric of a trial from MLflow, or {}: what :meth:`histories` has read,
+        else that metric alone (one request instead of six, for curves of every trial)."""
+        if trial.number in self._histories:
+            return self._histories[trial.number].get(key, {})
+        read = self._read.setdefault("history", {})
+        if (trial.number, key) not in read:
+            run_id = trial.user_attrs.get("mlflow_run_id")
+            found: dict[int, float] = {}
+            if self.tracker is not None and run_id in self.runs:
+                found = self.tracker.metric_histories(run_id, [key]).get(key, {})
+            read[(trial.number, key)] = found
+        return read[(trial.number, key)]
+
+    def parent_run_id(self) -> str | None:
+        """The study's MLflow parent run (the one ``hpo run`` recorded, else the experiment's
+        first run tagged as the study's), or None without MLflow."""
+        if "parent" not in self._read:
+            self._read["parent"] = None
+            if self.tracker is not None:
+                recorded = self.study.user_attrs.get(PARENT_RUN_ATTR)
+                if recorded is not None and _run_in(self.tracker, recorded):
+                    self._read["parent"] = recorded
+                else:
+                    self._read["parent"] = self.tracker.find_parent_run(self.name)
+        return self._read["parent"]
+
+    def test_evaluation(self) -> dict[str, Any] | None:
+        """What ``hpo run`` logged on the parent run after evaluating the best trial on the test
+        split (``test_evaluation.json``: ``trial``, ``class_names``, ``accuracy``, the macro and
+        ``per_class_*`` precision, recall and F1, ``confusion_matrix`` with rows the true class),
+        or None when there is none (no test split, no MLflow)."""
+        if "test" not in self._read:
+            self._read["test"] = None
+            parent = self.parent_run_id()
+            if parent is not None and self.tracker is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    try:
+                        path = self.tracker.download(parent, TEST_EVALUATION, tmp)
+                        self._read["test"] = json.loads(Path(path).read_text(encoding="utf-8"))
+                    except Exception as exc:  # not logged: no test split, or an older study
+                        logger.debug("no %s on run %s: %s", TEST_EVALUATION, parent, exc)
+        return self._read["test"]
+
+    def experiment_id(self) -> str | None:
+        """The study's MLflow experiment id, or None without MLflow."""
+        return None if self.tracker is None else str(self.tracker.experiment_id)
 
 
 def load_study_data(
@@ -107,6 +166,24 @@ def load_study_data(
         if data.tracker is not None:
             data.runs = data.tracker.runs_by_id()
     return data
+
+
+def _run_in(tracker: Tracker, run_id: str) -> bool:
+    """Whether ``run_id`` is a run of the tracker's experiment."""
+    try:
+        return tracker.client.get_run(run_id).info.experiment_id == tracker.experiment_id
+    except Exception:
+        return False
+
+
+def worker_of(trial: FrozenTrial) -> tuple[str, int, str] | None:
+    """The worker process that ran a trial, as (host, pid, process start), or None when the trial
+    carries no record of it (a user attribute; a system attribute in later versions)."""
+    for attrs in (trial.user_attrs, trial.system_attrs):
+        worker = attrs.get(WORKER_ATTR)
+        if isinstance(worker, dict) and worker.get("pid") is not None:
+            return (str(worker.get("host", "?")), int(worker["pid"]), str(worker.get("start")))
+    return None
 
 
 def _duration(trial: FrozenTrial) -> float | None:

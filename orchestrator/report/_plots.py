@@ -1,5 +1,9 @@
-"""The plots of the report, each drawn with matplotlib into PNG bytes: optimization history,
-parameter importances, parallel coordinates, slice plots, learning curves and the Pareto front.
+"""The static page's plots, each a PNG (the page must open offline, without a script): Optuna's
+own matplotlib plots (optimization history, parameter importances, parallel coordinates, slice
+plots, intermediate values as learning curves, the timeline, the Pareto front) with hpo's fixes
+(full axis names; a parameter a trial did not sample left out of its line, not drawn at a tick
+"None"; readable log axes; pruned trials marked where they stopped; workers on the timeline), and
+hpo's own drawings where Optuna has none (the losses of the top trials, the confusion matrix).
 A plot that cannot be drawn is skipped with the reason, so that one plot never costs the report.
 """
 
@@ -9,85 +13,52 @@ import io
 import logging
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import first_line
-from orchestrator.report._data import VAL_METRICS, StudyData, _param_names
+from orchestrator.report._data import StudyData, _param_names
+from orchestrator.report._views import PLOTS, Curve, Plan, curve_metric, importance_evaluator
 
 if TYPE_CHECKING:
-    import optuna
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from optuna.trial import FrozenTrial
 
 
 logger = logging.getLogger(__name__)
 
-TOP_CURVES = 5  # learning curves drawn for this many of the best trials
-MAX_PLOT_PARAMS = 8  # parallel coordinates and slice plots: the most important parameters
 DPI = 100
-
-
-PLOT_TITLES = {
-    "history": "Optimization history",
-    "importances": "Parameter importances",
-    "parallel": "Parallel coordinates",
-    "slice": "Slice plots",
-    "curves": "Learning curves of the top trials",
-    "pareto": "Pareto front",
-}
+SLICE_COLUMNS = 4  # slice panels per row
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
 def _draw_plots(
-    data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]
+    data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], plan: Plan
 ) -> tuple[dict[str, bytes], dict[str, str]]:
-    """Every plot as PNG bytes, by name; a plot that cannot be drawn is skipped with the reason."""
+    """Every plot of ``plan`` as PNG bytes, by name; and the plots not drawn, with the reason."""
     import matplotlib.pyplot as plt
-    import optuna
 
-    view = _view_study(data)
-    n_complete = sum(1 for t in data.trials if t.state.name == "COMPLETE")
-    target = (lambda t: t.values[0]) if data.is_multi_objective else None
-    params = _plot_params(view, data, target)
-    n_params = len(_param_names(data.trials))
-    drawers: dict[str, Callable[[], Figure]] = {
-        "history": lambda: _plot_history(data, ranked),
-        # several objectives: one bar per objective, named by the view's metric names
-        "importances": lambda: _optuna_plot(
-            optuna.visualization.matplotlib.plot_param_importances,
-            view,
-            # a bar per parameter (per objective): the height grows with them
-            size=(9.0, max(4.5, 0.28 * n_params * len(data.metrics) + 1.5)),
-            target_name=None if data.is_multi_objective else data.metrics[0],
-        ),
-        "parallel": lambda: _optuna_plot(
-            optuna.visualization.matplotlib.plot_parallel_coordinate,
-            view,
-            size=(12.0, 5.0),
-            params=params,
-            target=target,
-            target_name=data.metrics[0],
-        ),
-        "slice": lambda: _plot_slice(data, params),
-        "curves": lambda: _plot_curves(data, ranked),
+    drawers: dict[str, Callable[[], bytes]] = {
+        "history": lambda: _history(data, plan),
+        "importances": lambda: _png(_importances(data, plan)),
+        "parallel": lambda: _png(_parallel(data, plan)),
+        "slice": lambda: _slices(data, plan),
+        "curves": lambda: _png(_curves(data, plan)),
+        "losses": lambda: _png(_losses(data, ranked, plan)),
+        "timeline": lambda: _png(_timeline(plan)),
+        "pareto": lambda: _png(_pareto(data, plan)),
+        "confusion": lambda: _png(_confusion(data.test_evaluation() or {})),
     }
-    if data.is_multi_objective:
-        drawers["pareto"] = lambda: _plot_pareto(view, data)
-    needs = {"importances": 2, "parallel": 2}
     plots: dict[str, bytes] = {}
-    skipped: dict[str, str] = {}
-    for plot, draw in drawers.items():
-        if n_complete < needs.get(plot, 1):
-            skipped[plot] = (
-                f"needs at least {needs.get(plot, 1)} completed trials, got {n_complete}"
-            )
+    skipped = {p: r for p, r in plan.skipped.items() if p in PLOTS}
+    for plot in PLOTS:
+        if not plan.draws(plot):
             continue
         # Optuna's plots switch the global style (ggplot): keep every plot's settings to itself
         with plt.rc_context():
             try:
-                plots[plot] = _png(draw())
-            except _NothingToPlot as exc:
-                skipped[plot] = str(exc)
+                plots[plot] = drawers[plot]()
             except Exception as exc:  # one plot must not cost the whole report
                 reason = first_line(exc, with_type=True)
                 logger.warning("plot %s failed: %s", plot, reason, exc_info=logger.isEnabledFor(10))
@@ -97,238 +68,264 @@ def _draw_plots(
     return plots, skipped
 
 
-class _NothingToPlot(Exception):
-    """A plot with nothing to show (no curves logged, too many objectives)."""
-
-
-def _view_study(data: StudyData) -> optuna.Study:
-    """What Optuna's plots read: the study itself, or an in-memory copy holding the trials of the
-    window (and, with several objectives, their names, which label the plots)."""
-    import optuna
-    from optuna.trial import TrialState
-
-    if data.since is None and not data.is_multi_objective:
-        return data.study
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
-    try:
-        view = optuna.create_study(directions=data.directions)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    if data.is_multi_objective:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # set_metric_names is experimental
-            view.set_metric_names(data.metrics)
-    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    view.add_trials([t for t in data.trials if t.state in finished])
-    return view
-
-
-def _plot_params(
-    view: optuna.Study, data: StudyData, target: Callable[[FrozenTrial], float] | None
-) -> list[str]:
-    """The parameters worth a parallel-coordinates and a slice plot: the most important ones."""
-    import optuna
-
-    names = _param_names([t for t in data.trials if t.state.name == "COMPLETE"])
-    if len(names) <= MAX_PLOT_PARAMS:
-        return names
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            importances = optuna.importance.get_param_importances(view, target=target)
-        return list(importances)[:MAX_PLOT_PARAMS]
-    except Exception as exc:
-        logger.debug("importances unavailable (%s); plotting the first parameters", exc)
-        return names[:MAX_PLOT_PARAMS]
-
-
-def _optuna_plot(
-    function: Callable[..., Any],
-    study: optuna.Study,
-    *,
-    size: tuple[float, float] = (9.0, 4.5),
-    **kwargs: Any,
-) -> Figure:
+def _optuna(name: str, plan: Plan, *, size: tuple[float, float], **kwargs: Any) -> Axes:
+    """Optuna's matplotlib plot ``name`` of the plan's view, resized; None arguments left out."""
     import numpy as np
+    import optuna.visualization.matplotlib as vis
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ExperimentalWarning on every matplotlib plot
-        axes = function(study, **kwargs)
-    figure = np.ravel(axes)[0].figure
-    figure.set_size_inches(*size)
-    return figure
+        axes = getattr(vis, name)(plan.view, **kwargs)
+    ax = np.ravel(axes)[0]
+    ax.figure.set_size_inches(*size)
+    return ax
 
 
-def _new_figure(ncols: int = 1, *, width: float = 10.0, height: float = 4.5) -> tuple[Any, Any]:
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
-    return figure, axes[0]
-
-
-def _plot_history(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) -> Figure:
-    """Each objective per trial number: completed trials, pruned ones at their last value, and
-    the best so far (one objective) or the Pareto front highlighted (several)."""
+def _history(data: StudyData, plan: Plan) -> bytes:
+    """Optuna's optimization history: one plot, or one per objective side by side."""
     from matplotlib.ticker import MaxNLocator
-    from optuna.trial import TrialState
 
-    n = len(data.metrics)
-    figure, axes = _new_figure(n, width=max(8.0, 5.0 * n))
-    front = {t.number for r, t in ranked if r == 1 and t.state == TrialState.COMPLETE}
-    complete = [t for t in data.trials if t.state == TrialState.COMPLETE and t.values]
-    pruned = [t for t in data.trials if t.state == TrialState.PRUNED and t.value is not None]
-    for i, (ax, metric, direction) in enumerate(
-        zip(axes, data.metrics, data.directions, strict=True)
-    ):
-        xs = [t.number for t in complete]
-        ys = [t.values[i] for t in complete]
-        ax.scatter(xs, ys, s=18, color="tab:blue", label="complete", zorder=3)
-        if pruned and n == 1:
-            ax.scatter(
-                [t.number for t in pruned],
-                [t.value for t in pruned],
-                s=18,
-                marker="x",
-                color="tab:gray",
-                label="pruned (last value)",
-                zorder=2,
-            )
-        if n == 1 and complete:
-            best, line = None, []
-            for trial in complete:
-                value = trial.values[0]
-                if best is None or (value > best if direction == "maximize" else value < best):
-                    best = value
-                line.append(best)
-            ax.step(xs, line, where="post", color="tab:red", label="best so far", zorder=4)
-        if n > 1 and front:
-            pts = [(t.number, t.values[i]) for t in complete if t.number in front]
-            ax.scatter(
-                *zip(*pts, strict=True),
-                s=40,
-                facecolors="none",
-                edgecolors="tab:red",
-                label="Pareto front",
-                zorder=4,
-            )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("trial")
-        ax.set_ylabel(f"{metric} ({direction})")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
-    figure.suptitle(f"Optimization history: {data.name}")
-    return figure
-
-
-def _plot_slice(data: StudyData, params: Sequence[str]) -> Figure:
-    """The first objective against each parameter, a panel per parameter, coloured by trial."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import Normalize
-    from matplotlib.ticker import MaxNLocator, NullFormatter
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    trials = [t for t in data.trials if t.state.name == "COMPLETE" and t.values]
-    if not params:
-        raise _NothingToPlot("no parameter was sampled")
-    cols = min(4, len(params))
-    rows = math.ceil(len(params) / cols)
-    figure, axes = plt.subplots(
-        rows, cols, figsize=(3.3 * cols + 1.2, 2.9 * rows + 0.5), squeeze=False, sharey=True
-    )
-    norm = Normalize(min(t.number for t in trials), max(max(t.number for t in trials), 1))
-    scatter = None
-    for ax, name in zip(axes.flat, params, strict=False):
-        having = [t for t in trials if name in t.params]
-        dist = having[0].distributions[name] if having else None
-        if isinstance(dist, CategoricalDistribution):
-            labels = [str(c) for c in dist.choices]
-            xs = [labels.index(str(t.params[name])) for t in having]
-            ax.set_xticks(range(len(labels)), labels)
-            ax.set_xlim(-0.5, len(labels) - 0.5)
-        else:
-            xs = [t.params[name] for t in having]
-            if getattr(dist, "log", False):
-                ax.set_xscale("log")
-                ax.xaxis.set_minor_formatter(NullFormatter())
-            elif isinstance(dist, IntDistribution):
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        scatter = ax.scatter(
-            xs,
-            [t.values[0] for t in having],
-            c=[t.number for t in having],
-            cmap="viridis",
-            norm=norm,
-            s=22,
-            edgecolors="black",
-            linewidths=0.3,
+    pngs = []
+    for i, metric in enumerate(data.metrics):
+        target = (lambda t, i=i: t.values[i]) if data.is_multi_objective else None
+        ax = _optuna(
+            "plot_optimization_history",
+            plan,
+            size=(9.0, 4.5) if len(data.metrics) == 1 else (6.0, 4.0),
+            target=target,
+            target_name=metric,
         )
-        ax.set_title(name, fontsize=9)
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(params) :]:
-        ax.set_visible(False)
-    for row in axes:
-        row[0].set_ylabel(data.metrics[0])
-    if scatter is not None:
-        figure.colorbar(scatter, ax=axes, label="trial", shrink=0.9)
-    figure.suptitle(f"Slice plots: {data.metrics[0]} against each parameter")
-    return figure
+        ax.set_title(f"{metric} ({data.directions[i]})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
+        pngs.append(_png(ax.figure))
+    return pngs[0] if len(pngs) == 1 else _grid(pngs, columns=2)
 
 
-def _plot_curves(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) -> Figure:
-    """Per-epoch curves of the best trials: the first objective (or val_accuracy) and losses."""
+def _importances(data: StudyData, plan: Plan) -> Figure:
+    # several objectives: one bar per objective, named by the view's metric names; a bar per
+    # parameter (per objective): the height grows with them
+    n_params = len(_param_names(data.trials)) or 1
+    return _optuna(
+        "plot_param_importances",
+        plan,
+        size=(9.0, max(4.5, 0.28 * n_params * len(data.metrics) + 1.5)),
+        evaluator=importance_evaluator(),
+        target_name=None if data.is_multi_objective else data.metrics[0],
+    ).figure
+
+
+def _parallel(data: StudyData, plan: Plan) -> Figure:
+    ax = _optuna(
+        "plot_parallel_coordinate",
+        plan,
+        size=(max(9.0, 1.4 * len(plan.params) + 3.0), 5.5),
+        params=plan.params,
+        target=plan.target,
+        target_name=data.metrics[0],
+    )
+    _unclip_parallel(ax, [data.metrics[0], *sorted(plan.params)])
+    return ax.figure
+
+
+def _unclip_parallel(ax: Axes, names: list[str]) -> None:
+    """Optuna's parallel coordinates, fixed: the axes named in full (Optuna cuts names at 17
+    characters), and a parameter a trial did not sample left out of its line (a gap) instead of
+    drawn at a tick "None" below the values."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", rotation_mode="anchor")
+    bottom = ax.get_ylim()[0]
+    gaps = []  # the columns (0: the objective) of the parameters some trial did not sample
+    for twin in ax.figure.axes:
+        _readable_log_axis(twin, "y")
+        labels = [t.get_text() for t in twin.get_yticklabels()]
+        if twin is ax or "None" not in labels:
+            continue
+        gaps.append(round(twin.spines["right"].get_position()[1] * (len(names) - 1)))
+        kept = [(v, t) for v, t in zip(twin.get_yticks(), labels, strict=True) if t != "None"]
+        twin.set_yticks([v for v, _ in kept], [t for _, t in kept])
+    for lines in ax.collections:
+        if not gaps or not isinstance(lines, LineCollection):
+            continue
+        segments = [np.array(s, dtype=float) for s in lines.get_segments()]
+        for segment in segments:
+            for column in gaps:  # "None" sits at the axis' bottom: Optuna's missing value
+                if math.isclose(segment[column, 1], bottom):
+                    segment[column, 1] = np.nan
+        lines.set_segments(segments)
+
+
+def _slices(data: StudyData, plan: Plan) -> bytes:
+    """Optuna's slice plot of each parameter, as a grid of panels (Optuna puts every panel in one
+    row, where names and ticks of more than a few parameters overlap)."""
+    pngs = []
+    for param in plan.params:
+        ax = _optuna(
+            "plot_slice",
+            plan,
+            size=(3.6, 3.0),
+            params=[param],
+            target=plan.target,
+            target_name=data.metrics[0],
+        )
+        ax.set_title("")
+        for axis in ax.figure.axes:
+            _readable_log_axis(axis)
+        pngs.append(_png(ax.figure))
+    return _grid(pngs, columns=SLICE_COLUMNS)
+
+
+def _readable_log_axis(ax: Axes, which: str = "x") -> None:
+    """A log axis labelled at 1, 2 and 5 times powers of ten (every power over wide ranges), in
+    plain numbers: matplotlib labels only powers of ten (none within one decade), as 4x10^1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    scale, limits, axis = (
+        (ax.get_xscale(), ax.get_xlim(), ax.xaxis)
+        if which == "x"
+        else (ax.get_yscale(), ax.get_ylim(), ax.yaxis)
+    )
+    if scale != "log":
+        return
+    low, high = sorted(limits)
+    wide = low > 0 and math.log10(high / low) > 1.5
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _curves(data: StudyData, plan: Plan) -> Figure:
+    """Every trial's metric by epoch (Optuna's intermediate values plot when Optuna recorded
+    them, the MLflow histories otherwise), with a red x where a pruned trial was stopped."""
+    import matplotlib.pyplot as plt
+
+    metric = curve_metric(data)
+    if not data.is_multi_objective and any(t.intermediate_values for t in data.trials):
+        ax = _optuna("plot_intermediate_values", plan, size=(10.0, 4.8))
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()  # a legend line per trial: the marks below say more
+    else:
+        _, ax = plt.subplots(figsize=(10.0, 4.8))
+        cmap = plt.get_cmap("tab20")
+        for i, curve in enumerate(plan.curves):
+            ax.plot(list(curve.values), list(curve.values.values()), ".-", color=cmap(i % 20))
+    _mark_pruned(ax, plan.curves)
+    ax.set_title(f"{metric} by epoch, every trial")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    return ax.figure
+
+
+def _mark_pruned(ax: Axes, curves: list[Curve]) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    top = [t for r, t in ranked if r is not None][:TOP_CURVES]
-    metric = data.metrics[0] if data.metrics[0] in VAL_METRICS else "val_accuracy"
-    curves = []
-    for trial in top:
-        histories = data.histories(trial)
-        values = histories.get(metric)
-        if not values and not data.is_multi_objective and trial.intermediate_values:
-            values = dict(trial.intermediate_values)  # Optuna's own record of the metric
-        if values:
-            curves.append((trial, values, histories))
-    if not curves:
-        raise _NothingToPlot("no per-epoch metrics found (MLflow runs missing)")
-    figure, (left, right) = _new_figure(2, width=12.0)
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    for (trial, values, histories), color in zip(curves, colors, strict=False):
-        label = f"#{trial.number}"
-        left.plot(list(values), list(values.values()), marker="o", color=color, label=label)
+    stops = [(c.number, c.stopped_at) for c in curves if c.stopped_at is not None]
+    if stops:
+        marks = ax.scatter(
+            [epoch for _, (epoch, _) in stops],
+            [value for _, (_, value) in stops],
+            marker="x",
+            s=60,
+            linewidths=2,
+            color="red",
+            zorder=5,
+            label=f"pruned: stopped here ({len(stops)} trials)",
+        )
+        ax.legend(handles=[marks], loc="lower right", fontsize="small")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _losses(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], plan: Plan) -> Figure:
+    """Train (dashed) and validation (solid) loss by epoch of the best trials, from MLflow."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    trials = {t.number: t for _, t in ranked}
+    figure, ax = plt.subplots(figsize=(10.0, 4.5))
+    for number, color in zip(plan.top, COLORS, strict=False):
+        histories = data.histories(trials[number])
         for key, style in (("train_loss", "--"), ("val_loss", "-")):
-            if key in histories:
-                steps = histories[key]
-                right.plot(list(steps), list(steps.values()), style, color=color)
-    for ax in (left, right):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_title(metric)
-    left.set_xlabel("epoch")
-    left.legend(fontsize="small")
-    left.grid(alpha=0.3)
-    right.set_title("loss (dashed: train, solid: val)")
-    right.set_xlabel("epoch")
-    right.grid(alpha=0.3)
-    if not right.lines:
-        right.text(0.5, 0.5, "losses not logged", ha="center", transform=right.transAxes)
+            steps = histories.get(key)
+            if steps:
+                label = f"#{number}" if key == "val_loss" or "val_loss" not in histories else None
+                ax.plot(list(steps), list(steps.values()), style, color=color, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("loss of the best trials (dashed: train, solid: validation)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     return figure
 
 
-def _plot_pareto(view: optuna.Study, data: StudyData) -> Figure:
-    import optuna
+def _timeline(plan: Plan) -> Figure:
+    """Optuna's timeline (a bar per trial, coloured by state), each trial's worker beside its
+    number."""
+    from matplotlib.ticker import FuncFormatter
 
-    if len(data.metrics) > 3:
-        raise _NothingToPlot(
-            f"a Pareto plot shows 2 or 3 objectives; this study has {len(data.metrics)} "
-            "(see the leaderboard's pareto column)"
+    height = min(12.0, max(3.5, 0.22 * len(plan.view.trials) + 1.5))
+    ax = _optuna("plot_timeline", plan, size=(10.0, height))
+    if plan.workers:
+        workers = plan.workers
+        ax.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: f"{int(v)} {workers.get(int(v), '')}".strip())
         )
-    return _optuna_plot(
-        optuna.visualization.matplotlib.plot_pareto_front,
-        view,
-        size=(8.0, 5.0),
-        target_names=data.metrics if len(data.metrics) <= 3 else None,
-    )
+        ax.set_ylabel("trial and worker")
+    return ax.figure
+
+
+def _pareto(data: StudyData, plan: Plan) -> Figure:
+    return _optuna(
+        "plot_pareto_front", plan, size=(8.0, 5.0), target_names=list(data.metrics)
+    ).figure
+
+
+def _confusion(evaluation: dict[str, Any]) -> Figure:
+    """The test split's confusion matrix as a heatmap: rows the true class, columns the
+    predicted one, each cell its count (up to 20 classes)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    matrix = np.asarray(evaluation["confusion_matrix"])
+    names = [str(n) if len(str(n)) <= 16 else str(n)[:15] + "~" for n in evaluation["class_names"]]
+    k = len(names)
+    side = min(max(4.0, 0.45 * k + 2.0), 14.0)
+    figure, ax = plt.subplots(figsize=(side + 1.5, side))
+    image = ax.imshow(matrix, cmap="Blues")
+    tilt = 45 if max(len(n) for n in names) > 3 else 0
+    ax.set_xticks(range(k), names, rotation=tilt, ha="right" if tilt else "center")
+    ax.set_yticks(range(k), names)
+    if k <= 20:
+        high = matrix.max() / 2 if matrix.size else 0
+        for (row, col), count in np.ndenumerate(matrix):  # zeros faint: the errors stand out
+            color = "white" if count > high else ("black" if count else "#bbbbbb")
+            ax.text(col, row, str(count), ha="center", va="center", color=color, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"trial #{evaluation.get('trial')}: {int(matrix.sum())} test samples")
+    figure.colorbar(image, ax=ax, label="samples", shrink=0.8)
+    return figure
+
+
+def _grid(pngs: list[bytes], *, columns: int) -> bytes:
+    """PNG images side by side, ``columns`` to a row, on white, as one PNG."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = [plt.imread(io.BytesIO(png))[..., :3] for png in pngs]
+    height = max(i.shape[0] for i in images)
+    width = max(i.shape[1] for i in images)
+    cells = [np.ones((height, width, 3), dtype=np.float32) for _ in images]
+    for cell, image in zip(cells, images, strict=True):
+        cell[: image.shape[0], : image.shape[1]] = image
+    while len(cells) % columns and len(cells) > columns:
+        cells.append(np.ones((height, width, 3), dtype=np.float32))
+    rows = [np.hstack(cells[i : i + columns]) for i in range(0, len(cells), columns)]
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.clip(np.vstack(rows), 0.0, 1.0), format="png")
+    return buffer.getvalue()
 
 
 def _png(figure: Figure) -> bytes:

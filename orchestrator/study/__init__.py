@@ -36,7 +36,14 @@ from orchestrator.study._attrs import (
     ATTR_TEST,
     WORKER,
 )
-from orchestrator.study._events import EpochEvent, NoticeEvent, Progress, StudyResult, TrialEvent
+from orchestrator.study._events import (
+    EpochEvent,
+    NoticeEvent,
+    Progress,
+    StageEvent,
+    StudyResult,
+    TrialEvent,
+)
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
 from orchestrator.study._loop import run_spec, run_study, run_worker
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
@@ -46,6 +53,7 @@ from orchestrator.study._queries import (
     get_best,
     list_studies,
     load_study,
+    reached_budget,
     stored_budget,
     stored_space,
 )
@@ -87,6 +95,7 @@ __all__ = [
     "RepairReport",
     "RunSpec",
     "SpaceChange",
+    "StageEvent",
     "StopRequest",
     "StudyInfo",
     "StudyResult",
@@ -111,6 +120,7 @@ __all__ = [
     "prunes_from",
     "quiet_worker",
     "rank_trials",
+    "reached_budget",
     "repair_study",
     "run_parallel",
     "run_spec",

@@ -4,6 +4,7 @@ failed trials count towards the budget."""
 from __future__ import annotations
 
 __all__ = [
+    "ALWAYS_REQUEUED",
     "ATTR_BEST_EPOCH",
     "ATTR_BEST_METRICS",
     "ATTR_BUDGET",
@@ -59,5 +60,8 @@ ATTR_RETRY = "hpo.retry"  # how many times this configuration was retried before
 ATTR_RETRY_OF = "hpo.retry_of"  # the trial number of the first run of this configuration
 ATTR_REQUEUED = "hpo.requeued"  # True on a failed trial whose configuration was queued again
 
-# FAIL kinds that do not use up the budget: the trial was stopped, not broken
-NOT_COUNTED = ("interrupted", "stale", "deadline")
+# FAIL kinds that do not use up the budget: the trial was stopped, or a store failed it; the
+# configuration itself is not to blame
+NOT_COUNTED = ("interrupted", "stale", "deadline", "store")
+# FAIL kinds whose configuration is always queued again (the retry policy decides the others)
+ALWAYS_REQUEUED = ("interrupted", "deadline", "store")

@@ -38,6 +38,13 @@ class TrialEvent:
 
 
 @dataclass(frozen=True)
+class StageEvent:
+    """What a run is doing before its first trial (loading data, opening the stores)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class NoticeEvent:
     """Something the person running the study should read (a repair, a dead worker, a note)."""
 
@@ -64,8 +71,12 @@ class StudyResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)  # kind -> reasons (this run)
     repaired: list[int] = field(default_factory=list)  # stale trials failed by this run
-    stopped_by: str = "budget"  # budget, timeout, deadline, failures, interrupt, workers
-    breaker: str | None = None  # the consecutive failures that tripped the circuit breaker
+    # budget, timeout, deadline, failures (the circuit breaker), store (store faults), interrupt,
+    # workers (under --jobs: the other workers stopped)
+    stopped_by: str = "budget"
+    breaker: str | None = None  # what stopped it when it was failures or store
+    # trials still RUNNING on other hosts when this run stopped: (number, host:pid, lease expiry)
+    elsewhere: list[tuple[int, str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def closing_run(ctx: RunContext, result: StudyResult, *, started: float) -> Iter
     status = "KILLED"
     try:
         yield
-        status = "FAILED" if result.stopped_by == "failures" else "FINISHED"
+        status = "FAILED" if result.stopped_by in ("failures", "store") else "FINISHED"
     except KeyboardInterrupt:
         ctx.stop.interrupted()
         result.stopped_by = "interrupt"

@@ -32,7 +32,7 @@ from orchestrator.study._queries import (
     stored_budget,
     stored_space,
 )
-from orchestrator.study._recovery import claim, fail_stale_trials
+from orchestrator.study._recovery import claim, fail_stale_trials, held_elsewhere
 from orchestrator.study._setup import Checked, RunContext, open_run
 from orchestrator.study._spec import ParentPolicy, RunSpec
 from orchestrator.study._stop import StopRequest
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = ["repair_stale", "run_spec", "run_study", "run_trials", "run_worker"]
+
+WAIT_SECONDS = 5.0  # how often a run waiting on other hosts' trials looks again
 
 
 def run_study(
@@ -144,7 +146,7 @@ def run_spec(
     with closing_run(ctx, result, started=started):
         run_trials(ctx, result)
         result.finished = budget_counts(ctx.study)[0]
-        if result.stopped_by != "failures":
+        if result.stopped_by not in ("failures", "store"):
             finish(ctx, result)
     record_best(ctx, result)
     return result
@@ -174,6 +176,7 @@ def run_trials(ctx: RunContext, result: StudyResult) -> None:
         KeyboardInterrupt: after the running trial and its run are marked.
     """
     study, stop = ctx.study, ctx.stop
+    waited = False
     while True:
         estimate = median_trial_seconds(study) if stop.until is not None else None
         reason = stop.before_trial(estimate)
@@ -187,12 +190,24 @@ def run_trials(ctx: RunContext, result: StudyResult) -> None:
             finished, running = budget_counts(study, trials)
             result.finished = finished
             result.n_trials = stored_budget(study, ctx.space)
-            if finished + running >= result.n_trials:
+            held = held_elsewhere(trials) if finished < result.n_trials else []
+            result.elsewhere = [(h.trial, h.worker, h.expires) for h in held]
+            if finished + running >= result.n_trials and not held:
                 result.stopped_by = "budget"
                 break
-            trial = with_retries(study.ask)
-            # claim it at once, so that no other worker takes it for stale
-            with_retries(functools.partial(claim, study, trial))
+            trial = None
+            if finished + running < result.n_trials:
+                trial = with_retries(study.ask)
+                # claim it at once, so that no other worker takes it for stale
+                with_retries(functools.partial(claim, study, trial))
+        if trial is None:
+            # the budget waits on trials that workers on other hosts hold: they finish, or turn
+            # stale when their lease runs out and are run here
+            if not waited:
+                ctx.notice(_waiting(held))
+                waited = True
+            time.sleep(WAIT_SECONDS)
+            continue
         event = run_trial(ctx, trial, n_trials=result.n_trials)
         result.ran += 1
         result.states[event.state] = result.states.get(event.state, 0) + 1
@@ -203,10 +218,20 @@ def run_trials(ctx: RunContext, result: StudyResult) -> None:
         if event.reason and event.reason.startswith("deadline"):
             result.stopped_by = "deadline"
             break
-        if tripped:
-            result.stopped_by = "failures"
-            result.breaker = stop.breaker_summary()
+        if tripped is not None:
+            result.stopped_by = tripped
+            summary = stop.breaker_summary if tripped == "failures" else stop.store_summary
+            result.breaker = summary()
             break
+
+
+def _waiting(held: Sequence[Any]) -> str:
+    trials = ", ".join(f"{h.trial} ({h.worker})" for h in held)
+    last = time.strftime("%H:%M:%S", time.localtime(max(h.expires for h in held)))
+    return (
+        f"waiting for {len(held)} trial(s) running on other hosts: {trials}; if their workers "
+        f"are gone, their leases expire by {last} and they are run here"
+    )
 
 
 def repair_stale(

@@ -137,7 +137,7 @@ def quiet_worker(spec: RunSpec) -> None:
     trials, nothing printed; exit code 1 when its circuit breaker trips."""
     from orchestrator.study._loop import run_worker
 
-    if run_worker(spec).stopped_by == "failures":
+    if run_worker(spec).stopped_by in ("failures", "store"):
         raise SystemExit(1)
 
 
@@ -222,10 +222,9 @@ def run_parallel(
                 stop.check()
                 watcher.join(timeout=0.2)
         except BaseException as exc:
-            watcher.stopping = True
             # Ctrl-C is passed on as Ctrl-C; SIGTERM and any error as SIGTERM
             ctrl_c = type(exc) is KeyboardInterrupt
-            _stop_workers(procs, forward=signal.SIGINT if ctrl_c else signal.SIGTERM)
+            _stop_workers(watcher, forward=signal.SIGINT if ctrl_c else signal.SIGTERM)
             if isinstance(exc, KeyboardInterrupt):
                 with ctx.store.budget_lock(spec.study_name):
                     repair_stale(ctx, result)
@@ -235,13 +234,15 @@ def run_parallel(
         result.finished = budget_counts(ctx.study)[0]
         if result.finished >= result.n_trials:
             result.stopped_by = "budget"
-        elif own_stop == "failures" or any(code == 1 for code in codes.values()):
+        elif own_stop in ("failures", "store"):
+            result.stopped_by = own_stop
+        elif any(code == 1 for code in codes.values()):
             result.stopped_by = "failures"
         elif stop.until is not None and time.time() >= stop.until - 1:
             result.stopped_by = "deadline"
         else:
             result.stopped_by = "timeout" if stop.timeout or stop.until else "workers"
-        if result.stopped_by != "failures":
+        if result.stopped_by not in ("failures", "store"):
             finish(ctx, result)
     record_best(ctx, result)
     result.ran, result.states, result.failures = 0, {}, {}  # counted again over all workers
@@ -257,7 +258,8 @@ def run_parallel(
 
 class _Watcher(threading.Thread):
     """Reports each worker process as it exits (a death at once, not at worker 0's next trial);
-    ends when all have."""
+    ends when all have. The only thread that waits on the workers: two threads reading one
+    process's exit code from the fork server would race for it (the loser reads 255)."""
 
     def __init__(self, procs: dict[int, BaseProcess], codes: dict[int, int], notice: Any) -> None:
         super().__init__(name="hpo-worker-watcher", daemon=True)
@@ -282,16 +284,18 @@ class _Watcher(threading.Thread):
                     )
 
 
-def _stop_workers(procs: dict[int, BaseProcess], *, forward: int) -> None:
-    """Ask every live worker to stop (they mark their trials), then wait; kill the stragglers."""
-    for proc in procs.values():
-        if proc.exitcode is None and proc.pid is not None:
+def _stop_workers(watcher: _Watcher, *, forward: int) -> None:
+    """Ask every live worker to stop (they mark their trials), then wait for the watcher to see
+    them exit; kill the stragglers."""
+    watcher.stopping = True
+    live = [(i, p.pid) for i, p in watcher.procs.items() if i not in watcher.codes and p.pid]
+    for _, pid in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, forward)
+    watcher.join(timeout=STOP_GRACE_SECONDS)
+    for index, pid in live:
+        if index not in watcher.codes:
+            logger.warning("worker pid %d did not stop in time; killing it", pid)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, forward)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for proc in procs.values():
-        proc.join(timeout=max(0.1, deadline - time.monotonic()))
-        if proc.exitcode is None:
-            logger.warning("worker pid %d did not stop in time; killing it", proc.pid)
-            proc.kill()
-            proc.join()
+                os.kill(pid, signal.SIGKILL)
+    watcher.join()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import StudyError
+from orchestrator.errors import StudyError, StudyNotFound
 from orchestrator.space import Space, parse_space_dict
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
@@ -37,6 +37,7 @@ __all__ = [
     "list_studies",
     "load_study",
     "median_trial_seconds",
+    "reached_budget",
     "stored_budget",
     "stored_space",
 ]
@@ -50,7 +51,7 @@ def load_study(name: str, *, storage: StudyStore | str | None = None) -> optuna.
     names = store.study_names()
     if name not in names:
         known = ", ".join(sorted(names)) or "none yet"
-        raise StudyError(
+        raise StudyNotFound(
             f"no study named '{name}' in {store.display} (studies: {known}); "
             "check --study and --storage"
         )
@@ -73,6 +74,28 @@ def stored_space(study: optuna.Study) -> Space:
 def stored_budget(study: optuna.Study, space: Space) -> int:
     """The study's total of trials as the last run set it (the space's, for older studies)."""
     return int(study.user_attrs.get(ATTR_BUDGET) or space.study.n_trials)
+
+
+def reached_budget(
+    store: StudyStore | str | None, name: str, *, n_trials: int | None = None
+) -> tuple[int, int] | None:
+    """(finished, budget) when study ``name`` exists, has reached its budget (``n_trials`` if
+    given, else the one stored with it) and runs nothing: a run would have nothing to do. None
+    otherwise. Reads the study only (no data, no MLflow), so it is quick to ask first.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    store = StudyStore.of(store)
+    if name not in store.study_names():
+        return None
+    study = optuna.load_study(study_name=name, storage=store.open())
+    trials = all_trials(study)
+    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+        return None
+    finished = sum(1 for t in trials if is_counted(t))
+    budget = n_trials or int(study.user_attrs.get(ATTR_BUDGET) or 0)
+    return (finished, budget) if budget and finished >= budget else None
 
 
 def is_counted(trial: optuna.trial.FrozenTrial) -> bool:

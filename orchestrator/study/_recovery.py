@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.study._attrs import (
+    ALWAYS_REQUEUED,
     ATTR_FAIL_KIND,
     ATTR_FAIL_REASON,
     ATTR_REQUEUED,
@@ -41,10 +42,12 @@ __all__ = [
     "GRACE_SECONDS",
     "HEARTBEAT_SECONDS",
     "Heartbeat",
+    "Holder",
     "RepairAction",
     "claim",
     "fail_stale_trials",
     "fail_trial",
+    "held_elsewhere",
     "stale_reason",
     "worker_identity",
 ]
@@ -159,13 +162,14 @@ def fail_trial(
     """Mark a trial FAIL with its failure class and reason; queue its parameters again when the
     retry policy of that class allows it. Returns whether it was queued again.
 
-    ``interrupted`` and ``deadline`` trials are always queued again: they were stopped, not
-    broken. The attributes are written before the state, which Optuna freezes.
+    ``interrupted``, ``deadline`` and ``store`` trials are always queued again: they were stopped,
+    or a store failed them, not broken. The attributes are written before the state, which Optuna
+    freezes.
     """
     from optuna.trial import TrialState
 
     done = int(trial.user_attrs.get(ATTR_RETRY, 0))
-    again = kind in ("interrupted", "deadline") or done < int(retries.get(kind, 0))
+    again = kind in ALWAYS_REQUEUED or done < int(retries.get(kind, 0))
     storage, trial_id = storage_of(study), trial_id_of(trial)
     storage.set_trial_user_attr(trial_id, ATTR_FAIL_KIND, kind)
     storage.set_trial_user_attr(trial_id, ATTR_FAIL_REASON, reason[:1000])
@@ -181,6 +185,42 @@ def fail_trial(
             },
         )
     return again
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A RUNNING trial held by a worker on another host whose lease is still valid."""
+
+    trial: int
+    worker: str  # host:pid
+    expires: float  # epoch seconds at which the trial turns stale if its worker is gone
+
+
+def held_elsewhere(
+    trials: Sequence[optuna.trial.FrozenTrial],
+    *,
+    now: float | None = None,
+    grace: float = GRACE_SECONDS,
+) -> list[Holder]:
+    """The RUNNING trials that a worker on another host holds, its lease not yet expired: they
+    may finish, or turn stale when the lease runs out (and be run again)."""
+    from optuna.trial import TrialState
+
+    now = time.time() if now is None else now
+    here = socket.gethostname()
+    held = []
+    for trial in trials:
+        if trial.state != TrialState.RUNNING or stale_reason(trial, now=now, grace=grace):
+            continue
+        worker = trial.user_attrs.get(WORKER) or {}
+        if worker.get("host") == here:
+            continue  # a live process of this machine: it ends its trial itself
+        lease = trial.user_attrs.get(LEASE)
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        expires = (float(lease) if lease is not None else started) + grace
+        who = f"{worker.get('host', '?')}:{worker.get('pid', '?')}"
+        held.append(Holder(trial.number, who, expires))
+    return held
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.study._attrs import ATTR_FAIL_KIND, NOT_COUNTED
-from orchestrator.study._queries import load_study, stored_space
+from orchestrator.study._attrs import ATTR_FAIL_KIND, ATTR_PARENT_RUN, NOT_COUNTED
+from orchestrator.study._queries import budget_counts, load_study, stored_budget, stored_space
 from orchestrator.study._recovery import GRACE_SECONDS, fail_stale_trials
 from orchestrator.study._store import StudyStore
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["RepairReport", "repair_study"]
 
@@ -20,6 +23,7 @@ class RepairReport:
     study_name: str
     stale: list[Any] = field(default_factory=list)  # RepairAction
     runs_closed: list[tuple[str, int, str]] = field(default_factory=list)  # run id, trial, status
+    parent_closed: tuple[str, str] | None = None  # the parent run left RUNNING: id, new status
 
 
 def repair_study(
@@ -62,4 +66,22 @@ def repair_study(
             status = "FAILED"
         tracker.close_run(run_id, status=status, state=trial.state.name)
         report.runs_closed.append((run_id, number, status))
+    report.parent_closed = _close_parent(study, space, tracker)
     return report
+
+
+def _close_parent(study: optuna.Study, space: Any, tracker: Any) -> tuple[str, str] | None:
+    """End the study's parent run if it is RUNNING while no trial is: FINISHED when the budget
+    is reached, KILLED otherwise (a run that died; the same command resumes it)."""
+    from optuna.trial import TrialState
+
+    parent = study.user_attrs.get(ATTR_PARENT_RUN)
+    if not parent or tracker.run_status(parent) != "RUNNING":
+        return None
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.RUNNING for t in trials):
+        return None  # a worker is still at it: it ends the parent run itself
+    finished = budget_counts(study, trials)[0]
+    status = "FINISHED" if finished >= stored_budget(study, space) else "KILLED"
+    tracker.end_run(parent, status=status)
+    return parent, status

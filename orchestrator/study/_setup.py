@@ -5,12 +5,13 @@ the MLflow parent run. Nothing is written to either store until every check has 
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import DataConfig
-from orchestrator.errors import Problem, SpaceError
+from orchestrator.errors import DataError, Problem, SpaceError
 from orchestrator.space import Space
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
@@ -22,7 +23,7 @@ from orchestrator.study._attrs import (
     ATTR_SPACE_TEXT,
     ATTR_VERSION,
 )
-from orchestrator.study._events import NoticeEvent, Progress
+from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._queries import load_study
 from orchestrator.study._resume import check_resume, warm_start
@@ -57,11 +58,29 @@ def preflight(space: Space, *, device: str = "auto", load_data: bool = True) -> 
     """Every check ``hpo run`` makes before it writes anything; ``hpo validate`` runs exactly
     these. The device and precision are resolved, the sampler and pruner constructed (their
     options checked), the data loaded, and the model family (a custom factory too) and the
-    augmentation checked against it.
+    augmentation checked against it. A problem is blamed on the ``--set`` that caused it, else on
+    the space file.
 
     Raises:
         HpoError: the first check that fails (SpaceError carries every problem of its kind).
     """
+    try:
+        return _checks(space, device=device, load_data=load_data)
+    except SpaceError as exc:
+        if exc.source != space.source:
+            raise
+        raise space.error(exc.problems) from exc
+    except DataError as exc:  # "data.name: unknown data set ...": a place in the space
+        match = _DATA_PLACE.match(str(exc))
+        if match is None:
+            raise
+        raise space.error([Problem(match["path"], match["message"])]) from exc
+
+
+_DATA_PLACE = re.compile(r"^(?P<path>data(?:\.[\w.]+)?): (?P<message>.*)$", re.DOTALL)
+
+
+def _checks(space: Space, *, device: str, load_data: bool) -> Checked:
     from orchestrator.device import resolve_device, resolve_precision
 
     torch_device = resolve_device(device)
@@ -265,7 +284,14 @@ def open_run(
     """
     from orchestrator.tracking import Tracker
 
-    checked = checked or preflight(space, device=spec.device)
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(StageEvent(text))
+
+    if checked is None:
+        stage("checking the space: device, sampler, pruner; loading the data")
+        checked = preflight(space, device=spec.device)
+    stage("opening the study and the MLflow run")
     source = None
     if spec.warm_start_from:  # checked before anything is written
         source = load_study(spec.warm_start_from, storage=spec.store)

@@ -14,7 +14,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-__all__ = ["StopRequest", "Terminated", "TrialStopped"]
+__all__ = ["STORE_FAULTS", "StopRequest", "Terminated", "TrialStopped"]
+
+STORE_FAULTS = 3  # consecutive trials failed by a store that stop the run
 
 
 class Terminated(KeyboardInterrupt):
@@ -66,6 +68,7 @@ class StopRequest:
         self.pending: type[BaseException] | None = None  # a signal not yet raised here
         self.handling = False  # an interrupt is being handled: later checks stay quiet
         self.streak: list[str] = []  # the reasons of the consecutive failed trials, in order
+        self.store_faults: list[str] = []  # the reasons of the consecutive store faults
 
     def limit(
         self,
@@ -142,14 +145,23 @@ class StopRequest:
 
     # --- the circuit breaker ----------------------------------------------------------------------
 
-    def trial_ended(self, state: str, reason: str | None = None) -> bool:
-        """Count a finished trial; True when the circuit breaker trips (``max_failures``
-        consecutive failures). Any trial that does not fail ends the streak."""
+    def trial_ended(self, state: str, reason: str | None = None) -> str | None:
+        """Count a finished trial; why the run must stop now, or None: ``failures`` when the
+        circuit breaker trips (``max_failures`` consecutive failures of configurations), ``store``
+        after :data:`STORE_FAULTS` consecutive store faults. A trial that does not fail ends both
+        streaks; a store fault is not the configuration's, and does not count for the breaker."""
         if state != "FAIL":
             self.streak.clear()
-            return False
+            self.store_faults.clear()
+            return None
+        if reason and reason.startswith("store:"):
+            self.store_faults.append(reason)
+            return "store" if len(self.store_faults) >= STORE_FAULTS else None
+        self.store_faults.clear()
         self.streak.append(reason or "error")
-        return self.max_failures is not None and len(self.streak) >= self.max_failures
+        if self.max_failures is not None and len(self.streak) >= self.max_failures:
+            return "failures"
+        return None
 
     def breaker_summary(self) -> str:
         """The consecutive failures that tripped the breaker (only those), by kind, with the last
@@ -157,3 +169,8 @@ class StopRequest:
         kinds = Counter(reason.split(":", 1)[0] for reason in self.streak)
         last = {reason.split(":", 1)[0]: reason for reason in self.streak}
         return "; ".join(f"{kind} x{n} (e.g. {last[kind]})" for kind, n in kinds.items())
+
+    def store_summary(self) -> str:
+        """The store faults that stopped the run: ``3 store faults in a row (the last: ...)``."""
+        last = self.store_faults[-1].removeprefix("store: ") if self.store_faults else ""
+        return f"{len(self.store_faults)} store faults in a row (the last: {last})"

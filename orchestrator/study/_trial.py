@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import TrialFailure, first_line
+from orchestrator.errors import StoreError, TrialFailure, first_line
 from orchestrator.space import suggest
 from orchestrator.study._attrs import (
     ATTR_BEST_EPOCH,
@@ -21,6 +22,7 @@ from orchestrator.study._attrs import (
 )
 from orchestrator.study._events import EpochEvent, TrialEvent
 from orchestrator.study._factories import prunes_from
+from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text, user_code
 from orchestrator.study._optuna import storage_of, trial_id_of
 from orchestrator.study._queries import all_trials, budget_counts
 from orchestrator.study._ranking import best_trial
@@ -64,6 +66,10 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     """Run one asked trial to its end in both stores: COMPLETE, PRUNED or FAIL in Optuna, and its
     MLflow run FINISHED, FAILED or KILLED, whatever happens (an interrupt re-raises after that).
 
+    Failure classes (see :mod:`._faults`): an exception of the user's code fails the trial
+    (``error``, the traceback kept as the run's ``traceback.txt``); a store fault fails it as
+    ``store`` and queues it again; a bug of hpo's is recorded, then stops the run.
+
     ``n_trials``: the budget in force, for the progress line.
     """
     import optuna
@@ -72,75 +78,89 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     from orchestrator.models import adapt_data, build_model, run_params
     from orchestrator.train import fit
 
-    study = ctx.study
+    study, stop = ctx.study, ctx.stop
     started = time.monotonic()
     seed = trial_seed(ctx.space.study.seed, trial.number)
-    trial.set_user_attr(ATTR_SEED, seed)
     config, failure = None, None
     try:
         config = suggest(ctx.space, trial)
     except TrialFailure as exc:  # an impossible combination: recorded like any failed trial
         failure = exc
-    run = ctx.tracker.start_trial(
-        trial.number,
-        params={**trial.params, "seed": seed, **(run_params(config.model) if config else {})},
-        tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
-    )
-    trial.set_user_attr(ATTR_RUN_ID, run.run_id)
+    recorded = run_params(config.model) if config is not None else {}  # e.g. the base model
     multi = ctx.space.study.is_multi_objective
     prune_from = prunes_from(study.pruner)
     epochs_done = 0
     value, values, reason, last_value = None, None, None, None
-    heartbeat = Heartbeat(study, trial)
-    stop = ctx.stop
+    run = None
     stop.start_trial()
     try:
-        with heartbeat:
+        with store_call(OPTUNA):
+            trial.set_user_attr(ATTR_SEED, seed)
+        with store_call(MLFLOW):
+            run = ctx.tracker.start_trial(
+                trial.number,
+                params={**trial.params, "seed": seed, **recorded},
+                tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
+            )
+        with store_call(OPTUNA):
+            trial.set_user_attr(ATTR_RUN_ID, run.run_id)
+        with Heartbeat(study, trial):
             if failure is not None:
                 raise failure
             assert config is not None
-            trial.set_user_attr(ATTR_CONFIG, config.to_dict())
-            ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
+            with store_call(OPTUNA):
+                trial.set_user_attr(ATTR_CONFIG, config.to_dict())
+            with store_call(MLFLOW):
+                ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
             splits = adapt_data(config.model, ctx.data(config.data), config.data)
-            model = build_model(config.model, splits.spec, seed=seed)
             epochs = config.train.epochs
 
             def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
                 nonlocal epochs_done, last_value
                 epochs_done, last_value = epoch, metrics.get(ctx.metric)
-                run.log_epoch(epoch, metrics)
+                with store_call(MLFLOW):
+                    run.log_epoch(epoch, metrics)
                 if ctx.progress is not None:
                     ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
                 stop.check_trial()
                 if not multi:
-                    trial.report(metrics[ctx.metric], epoch)
-                    if prune_from is not None and epoch >= prune_from and trial.should_prune():
+                    with store_call(OPTUNA):
+                        trial.report(metrics[ctx.metric], epoch)
+                        prune = prune_from is not None and epoch >= prune_from
+                        prune = prune and trial.should_prune()
+                    if prune:
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-            fit_result = fit(
-                model,
-                splits,
-                config.train,
-                device=ctx.device,
-                precision=ctx.precision,
-                seed=seed,
-                metric=ctx.metric,
-                direction=ctx.direction,
-                callbacks=[on_epoch_end],
-                on_step=stop.check_trial,
-            )
-            values = _objective_values(ctx, fit_result, model, splits)
+            with user_code():
+                model = build_model(config.model, splits.spec, seed=seed)
+                fit_result = fit(
+                    model,
+                    splits,
+                    config.train,
+                    device=ctx.device,
+                    precision=ctx.precision,
+                    seed=seed,
+                    metric=ctx.metric,
+                    direction=ctx.direction,
+                    callbacks=[on_epoch_end],
+                    on_step=stop.check_trial,
+                )
+                values = _objective_values(ctx, fit_result, model, splits)
             value = values[0]
-            run.log_state_dict(fit_result.best_state)
-            trial.set_user_attr(ATTR_N_PARAMETERS, fit_result.n_parameters)
-            trial.set_user_attr(ATTR_BEST_EPOCH, fit_result.best_epoch)
-            trial.set_user_attr(ATTR_EPOCHS_RUN, fit_result.epochs_run)
-            trial.set_user_attr(
-                ATTR_BEST_METRICS, {k: float(v) for k, v in fit_result.best_metrics.items()}
-            )
-        tell(study, trial, values if multi else value)
+            with store_call(MLFLOW):
+                run.log_state_dict(fit_result.best_state)
+            with store_call(OPTUNA):
+                trial.set_user_attr(ATTR_N_PARAMETERS, fit_result.n_parameters)
+                trial.set_user_attr(ATTR_BEST_EPOCH, fit_result.best_epoch)
+                trial.set_user_attr(ATTR_EPOCHS_RUN, fit_result.epochs_run)
+                trial.set_user_attr(
+                    ATTR_BEST_METRICS, {k: float(v) for k, v in fit_result.best_metrics.items()}
+                )
+        with store_call(OPTUNA):
+            tell(study, trial, values if multi else value)
         state = "COMPLETE"
-        run.end(
+        _end(
+            run,
             "FINISHED",
             state=state,
             tags={"hpo.best_epoch": fit_result.best_epoch},
@@ -150,37 +170,45 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             },
         )
     except optuna.TrialPruned:
-        trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
-        tell(study, trial, state=TrialState.PRUNED)
+        with store_call(OPTUNA):
+            trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
+            tell(study, trial, state=TrialState.PRUNED)
         state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
-        run.end("FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
-    except (TrialFailure, TrialStopped) as exc:
-        state, kind = "FAIL", exc.kind
-        reason = str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
-        trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
-        queued = _fail(ctx, trial, kind=kind, reason=reason)
+        _end(run, "FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
+    except (TrialFailure, TrialStopped, StoreError) as exc:
+        kind = exc.kind if not isinstance(exc, StoreError) else "store"
+        state, reason = "FAIL", str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
+        if isinstance(exc, TrialFailure) and run is not None:
+            with contextlib.suppress(Exception):  # the traceback is a help, never a new failure
+                ctx.tracker.log_text(run.run_id, traceback_text(exc), "traceback.txt")
+        with store_call(OPTUNA):
+            trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
+            queued = _fail(ctx, trial, kind=kind, reason=reason)
         if queued:
             ctx.notice(f"trial {trial.number} ({kind}): configuration queued again")
-        status = "KILLED" if kind == "deadline" else "FAILED"
-        run.end(status, state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": kind})
+        status = "KILLED" if kind in ("deadline", "store") else "FAILED"
+        _end(run, status, state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": kind})
     except KeyboardInterrupt:
         stop.interrupted()
         # queued again, so that the next run finishes this configuration
         _fail(ctx, trial, kind="interrupted", reason="interrupted")
-        run.end(
+        _end(
+            run,
             "KILLED",
             state="FAIL",
             tags={"hpo.fail_reason": "interrupted", "hpo.fail_kind": "interrupted"},
         )
         raise
-    except BaseException as exc:  # a programming error: record it, then stop the run
+    except BaseException as exc:  # a bug of hpo's: record it, then stop the run
         reason = f"error: {first_line(exc, with_type=True)}"
-        _fail(ctx, trial, kind="error", reason=reason)
-        run.end("FAILED", state="FAIL", tags={"hpo.fail_reason": reason, "hpo.fail_kind": "error"})
+        with contextlib.suppress(Exception):
+            _fail(ctx, trial, kind="error", reason=reason)
+        _end(
+            run, "FAILED", state="FAIL", tags={"hpo.fail_reason": reason, "hpo.fail_kind": "error"}
+        )
         raise
     finally:
-        if not run.ended:  # whatever happened, the run must not stay RUNNING
-            run.end("FAILED", state="FAIL")
+        _end(run, "FAILED", state="FAIL")  # whatever happened, the run must not stay RUNNING
     seconds = time.monotonic() - started
     trials = all_trials(study)  # one read for the best trial and the budget count
     best = best_trial(study, trials)
@@ -239,3 +267,15 @@ def _fail(ctx: RunContext, trial: optuna.Trial, *, kind: str, reason: str) -> bo
             ctx.study, frozen, kind=kind, reason=reason, retries=ctx.space.study.retries
         )
     )
+
+
+def _end(run: Any, status: str, *, state: str, **fields: Any) -> None:
+    """End the trial's MLflow run once (later calls do nothing). When the tracking store is what
+    failed, say so and go on: ``hpo repair`` closes a run left RUNNING."""
+    if run is None or run.ended:
+        return
+    try:
+        run.end(status, state=state, **fields)
+    except Exception as exc:
+        run.ended = True
+        logger.warning("could not end MLflow run %s (%s)", run.run_id, first_line(exc))

@@ -217,6 +217,17 @@ class Tracker:
         )
         return [(r.info.run_id, int(r.data.tags.get("hpo.trial", -1))) for r in runs]
 
+    def run_status(self, run_id: str) -> str | None:
+        """A run's status (RUNNING, FINISHED, FAILED, KILLED), None if there is no such run."""
+        try:
+            return self.client.get_run(run_id).info.status
+        except Exception:
+            return None
+
+    def end_run(self, run_id: str, *, status: RunStatus) -> None:
+        """End a run (the study's parent run left RUNNING by a lost worker) with ``status``."""
+        self.client.set_terminated(run_id, status=status)
+
     def close_run(self, run_id: str, *, status: RunStatus, state: str) -> None:
         """End a run left RUNNING although its trial finished (a crash between the two stores)."""
         self.set_tags(run_id, {"hpo.state": state})

@@ -34,7 +34,8 @@ def test_best_json(tiny_space: Path, stores: dict[str, str]) -> None:
 
 def test_best_of_unknown_study(stores: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["best", "--study", "nope", "--storage", stores["storage"]])
-    assert result.exit_code == 1
+    # bad input (issue 11: a study that does not exist is exit 2 everywhere, as the README says)
+    assert result.exit_code == 2
     assert "no study named 'nope'" in result.output
 
 

@@ -25,14 +25,14 @@ def test_workers_obey_the_budget_the_run_set(
     # a worker joining later obeys the run's budget of 2, not the space file's 5
     joined = _worker(any_stores)
     assert joined.exit_code == 0, joined.output
-    assert "2/2 trials finished (0 run now" in joined.output
+    assert "has reached its budget: 2/2 trials finished" in joined.output
     assert len(study_trials(any_stores["storage"], "tiny")) == 2
     # a worker given --n-trials sets the budget for every worker
     extended = _worker(any_stores, "--n-trials", "3")
     assert extended.exit_code == 0, extended.output
     assert len(study_trials(any_stores["storage"], "tiny")) == 3
     again = _worker(any_stores)
-    assert "3/3 trials finished (0 run now" in again.output
+    assert "has reached its budget: 3/3 trials finished" in again.output
     # and a later run that lowers it is obeyed too: nothing more runs
     lowered = run_cli(tiny_space, any_stores, "--n-trials", "1")
     assert lowered.exit_code == 0, lowered.output

@@ -3,6 +3,7 @@ epoch)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -70,9 +71,9 @@ def test_resume_reaches_the_total_budget(tiny_space: Path, stores: dict[str, str
     assert result.exit_code == 0, result.output
     assert len(study_trials(stores["storage"], "tiny")) == 3
     assert "3/3 trials finished" in result.output
-    # and once the budget is reached, running again runs nothing
+    # and once the budget is reached, running again runs nothing (issue 12: said in one line)
     again = run_cli(tiny_space, stores, "--n-trials", "3")
-    assert "(0 run now" in again.output
+    assert "has reached its budget: 3/3 trials finished" in again.output
     parents = [
         r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.data.tags["hpo.role"] == "study"
     ]
@@ -207,3 +208,52 @@ def test_sigint_in_a_real_process(tiny_space: Path, stores: dict[str, str]) -> N
     assert not [
         r for r in mlflow_runs(stores["tracking_uri"], "tiny") if r.info.status == "RUNNING"
     ]
+
+
+def test_a_study_at_its_budget_says_so_at_once(
+    tiny_space: Path, stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_cli(tiny_space, stores, "--n-trials", "2").exit_code == 0
+
+    def no_set_up(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run with nothing to do must not set up (data, device, MLflow)")
+
+    monkeypatch.setattr("orchestrator.study._setup.preflight", no_set_up)
+    result = run_cli(tiny_space, stores, "--n-trials", "2")
+    # one line, exit 0, and how to extend the study
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines() == [
+        f"Study 'tiny' has reached its budget: 2/2 trials finished. To run more, raise its "
+        f"total: hpo run --space {tiny_space} --n-trials 3"
+    ]
+
+
+def test_the_progress_line_has_elapsed_time_and_an_estimate() -> None:
+    from click.testing import CliRunner as Runner
+
+    from orchestrator.cli._output import ProgressPrinter
+    from orchestrator.study import EpochEvent, StageEvent, TrialEvent
+
+    def show(live: bool) -> str:
+        import click
+
+        @click.command()
+        def emit() -> None:
+            printer = ProgressPrinter(["val_accuracy"], live=live)
+            printer(StageEvent("loading the data"))
+            printer(EpochEvent(0, 1, 4, {"val_accuracy": 0.5, "train_loss": 1.0}))
+            printer(TrialEvent(0, "COMPLETE", 0.9, 0.9, 0, 2.0, 4, finished=1, n_trials=5))
+            printer(EpochEvent(1, 2, 4, {"val_accuracy": 0.7, "train_loss": 0.5}))
+
+        return Runner().invoke(emit).output
+
+    live, piped = show(True), show(False)
+    # on a terminal: the stage, then a live line with the elapsed time and the time left
+    assert "loading the data ..." in live
+    assert "elapsed, ~" in live and "left]" in live
+    # piped: no live line, timestamped lines only; the trial line is the same in both
+    assert "epoch" not in piped and "\r" not in piped
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d loading the data \.\.\.$", piped, re.M)
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    trial = re.compile(stamp + r"trial    0  COMPLETE  val_accuracy=0\.9000")
+    assert trial.search(live) and trial.search(piped)

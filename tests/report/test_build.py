@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 
-PLOTS = ("history", "importances", "parallel", "slice", "curves")
+PLOTS = ("history", "importances", "parallel", "slice", "curves", "losses", "timeline", "confusion")
 
 
 def _invoke(*args: str) -> object:
@@ -51,17 +51,29 @@ def test_report_holds_every_plot_and_is_logged(real: dict[str, str]) -> None:
         real["tracking_uri"],
     )
     assert result.exit_code == 0, result.output
-    assert "Report of study 'tiny'" in result.output and "5 plots" in result.output
+    assert "Report of study 'tiny'" in result.output and "8 plots" in result.output
     page = out.read_text()
     pngs = _pngs(page)
     # every plot is there, as an inlined PNG
     assert set(PLOTS) <= set(pngs)
     assert all(png.startswith(b"\x89PNG") for png in pngs.values())
-    # self-contained: nothing is fetched when it opens
-    assert not re.search(r'(src|href)="(https?:)?//', page)
+    # self-contained: nothing is fetched when it opens (links to MLflow runs are only links)
+    assert not re.search(r'src="(https?:)?//', page) and "<link" not in page
     assert "<script" not in page
-    for section in ("Summary", "Best trial", "Leaderboard", "Failures", "Compute used"):
+    for section in ("Summary", "Best trial", "Test split", "Leaderboard", "Failures"):
         assert f"<h2>{section}" in page
+    assert "<h2>Compute used" in page
+    # the test split: the confusion matrix drawn, and precision, recall and F1 of each class
+    # (digits: classes 0 to 9), with its number of test samples
+    assert 'data-plot="confusion"' in page
+    per_class = page.split('data-table="per-class"')[1].split("</table>")[0]
+    assert [f'<td class="text">{c}</td>' in per_class for c in range(10)] == [True] * 10
+    assert "<th>precision</th><th>recall</th><th>F1</th><th>test samples</th>" in per_class
+    # every leaderboard row links to its MLflow run, as MLflow's UI serves this local store
+    board = page.split("<h2>Leaderboard")[1].split("</table>")[0]
+    links = re.findall(r'<a href="http://127.0.0.1:5000/#/experiments/(\w+)/runs/(\w+)">', board)
+    assert len(links) == 3
+    assert "hpo ui --tracking-uri sqlite:///" in page
     # logged on the study's parent run, with the plots as images
     client = MlflowClient(tracking_uri=real["tracking_uri"])
     run_id = result.output.split("Logged on MLflow run ")[1].split()[0]

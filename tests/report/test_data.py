@@ -42,3 +42,38 @@ def test_cached_histories_never_asks_mlflow() -> None:
     assert data.cached_histories(trial) == {"val_loss": {1: 0.5, 2: 0.4}}
     assert data.histories(trial) == data.cached_histories(trial)
     assert tracker.asked == ["r1"]
+
+
+def test_one_metric_is_read_alone_unless_all_were() -> None:
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from orchestrator.report import StudyData
+
+    class Tracker(_Tracker):
+        def metric_histories(self, run_id: str, keys: Any) -> dict[str, dict[int, float]]:
+            self.asked.append(f"{run_id}:{','.join(keys)}")
+            return {k: {1: 0.5} for k in keys}
+
+    trials = [
+        create_trial(state=TrialState.COMPLETE, value=0.9, user_attrs={"mlflow_run_id": f"r{i}"})
+        for i in range(2)
+    ]
+    for i, trial in enumerate(trials):
+        trial.number = i
+    tracker = Tracker()
+    data = StudyData(
+        study=optuna.create_study(direction="maximize"),
+        trials=trials,
+        metrics=["val_accuracy"],
+        directions=["maximize"],
+        n_total=2,
+        tracker=tracker,  # type: ignore[arg-type]
+        runs={"r0": object(), "r1": object()},
+    )
+    data.histories(trials[0])
+    # trial 0's curves were all read: its val_accuracy comes from them; trial 1's alone, once
+    assert data.history(trials[0], "val_accuracy") == {1: 0.5}
+    assert data.history(trials[1], "val_accuracy") == {1: 0.5}
+    assert data.history(trials[1], "val_accuracy") == {1: 0.5}
+    assert tracker.asked[1:] == ["r1:val_accuracy"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 
 def test_page_writes_durations_as_everywhere_else(multi: dict[str, str], workdir: Path) -> None:
     from orchestrator.config import format_duration
@@ -16,3 +18,60 @@ def test_page_writes_durations_as_everywhere_else(multi: dict[str, str], workdir
     assert "6 of 6: those started in the last 1h30m" in page
     # the compute table: trial time per state, here trials added without running (0s)
     assert '<td class="text">COMPLETE</td><td>6</td><td>0s</td>' in page
+
+
+def _page(stores: dict[str, str], workdir: Path, name: str = "branching") -> str:
+    from orchestrator.report import build_report
+
+    build_report(name, out=workdir / "page.html", log_to_mlflow=False, **stores)
+    return (workdir / "page.html").read_text()
+
+
+def test_compute_counts_runs_and_processes_apart(branching: dict[str, str], workdir: Path) -> None:
+    page = _page(branching, workdir)
+    # two runs an hour apart, one process each: not "2 worker processes"; the wall clock is
+    # each run's first trial start to last trial end (1 min each), said in the summary too
+    assert "2025-01-01 22:00:00 to 23:01:00: 2m00s wall clock in 2 runs" in page
+    compute = page.split("<h2>Compute used</h2>")[1]
+    assert "Wall clock 2m00s in 2 runs, at most 1 worker process at a time (2 in all)." in compute
+    assert "first trial&#x27;s start to its last trial&#x27;s end" in compute
+    runs = compute.split('data-table="runs"')[1].split("</table>")[0]
+    assert runs.count("<tr><td>") == 2
+    assert (
+        "<td>2025-01-01 22:00:00</td><td>2025-01-01 22:01:00</td><td>1m00s</td><td>6</td>" in runs
+    )
+
+
+def test_unsampled_parameters_read_not_applicable(branching: dict[str, str], workdir: Path) -> None:
+    page = _page(branching, workdir)
+    board = page.split("<h2>Leaderboard")[1].split("</table>")[0]
+    # a parameter of the branch a trial did not take is n/a in the table, never None
+    assert "<td>n/a</td>" in board and "None" not in board
+    # the plots that show every parameter say what a gap means
+    assert 'data-note="parallel"' in page and 'data-note="slice"' in page
+
+
+def test_test_split_section(
+    branching: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.report import StudyData
+
+    evaluation = {
+        "trial": 0,
+        "class_names": ["cat", "dog"],
+        "accuracy": 0.875,
+        "per_class_precision": [1.0, 0.8],
+        "per_class_recall": [0.75, 1.0],
+        "per_class_f1": [0.857, 0.889],
+        "confusion_matrix": [[3, 1], [0, 4]],
+    }
+    monkeypatch.setattr(StudyData, "test_evaluation", lambda self: evaluation)
+    page = _page(branching, workdir)
+    section = page.split("<h2>Test split</h2>")[1].split("<h2>")[0]
+    # the confusion matrix as a heatmap, then precision, recall and F1 per class, by name
+    assert 'data-plot="confusion"' in section
+    assert (
+        '<tr><td class="text">cat</td><td>1.000</td><td>0.750</td><td>0.857</td><td>4</td></tr>'
+        in section
+    )
+    assert '<td class="text">dog</td>' in section

@@ -84,9 +84,13 @@ def test_leaderboard_formats(multi: dict[str, str], fmt: str) -> None:
         assert len(lines) == 2 + 6
         assert "fail_reason" not in lines[0]
     else:
-        assert "maximize val_accuracy, minimize n_parameters" in text.splitlines()[0]
-        assert "pareto" in text.splitlines()[1]
-        assert len(text.strip().splitlines()) == 2 + 6
+        lines = text.splitlines()
+        assert "maximize val_accuracy, minimize n_parameters" in lines[0]
+        # a header over two lines (a dotted name's leading parts, then its last one), a row each
+        assert lines[1].split() == ["train", "model"]
+        header = ["rank", "trial", "state", "val_accuracy", "n_parameters", "pareto", "lr", "act"]
+        assert lines[2].split() == header
+        assert len(lines) == 3 + 6
 
 
 def test_leaderboard_unknown_study(multi: dict[str, str]) -> None:
@@ -116,3 +120,94 @@ def test_leaderboard_of_a_real_study(real: dict[str, str]) -> None:
     assert values == sorted(values, reverse=True)
     assert all(r["mlflow_run_id"] and 0 <= r["val_f1"] <= 1 for r in rows)
     assert all(r["epochs"] == 1 and r["duration_s"] > 0 for r in rows)
+
+
+def _table(stores: dict[str, str], *args: str, columns: int | None = None) -> object:
+    env = {"COLUMNS": str(columns)} if columns else {}
+    return CliRunner(env=env).invoke(
+        cli,
+        [
+            "leaderboard",
+            *args,
+            "--storage",
+            stores["storage"],
+            "--tracking-uri",
+            stores["tracking_uri"],
+        ],
+    )
+
+
+@pytest.mark.parametrize("columns", [60, 80, 100])
+def test_leaderboard_table_fits_the_terminal(branching: dict[str, str], columns: int) -> None:
+    result = _table(branching, "--study", "branching", columns=columns)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # not one line wider than the terminal (COLUMNS), the note on hidden columns included
+    assert max(len(line) for line in lines) <= columns
+    # the objective and the state are always there; parameter columns that do not fit are
+    # left out, and the lines after the 12 rows say how many and how to see them
+    assert {"rank", "trial", "state", "objective"} <= set(lines[2].split())
+    note = " ".join(lines[3 + 12 :])
+    assert "more parameter columns do not fit" in note and "--columns" in note
+
+
+def test_leaderboard_table_shows_parameters_that_vary(branching: dict[str, str]) -> None:
+    # no terminal (piped): no width limit, every parameter that varies, abbreviated headers
+    result = _table(branching, "--study", "branching")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # leading parts of long names cut to initials; the last part stays whole
+    assert "t.o.adamw" in lines[1] and "t.o.sgd" in lines[1] and "momentum" in lines[2]
+    # no validation metrics, durations or run ids by default
+    assert "val_loss" not in result.output and "duration" not in result.output
+    # a parameter its trial did not sample (the sgd branch under adamw) reads n/a, not None
+    assert "None" not in result.output
+    assert all("n/a" in line for line in lines[3:])  # every trial took one branch only
+
+
+def test_leaderboard_columns_choose_and_order(branching: dict[str, str]) -> None:
+    result = _table(
+        branching,
+        *("--study", "branching", "--top", "3"),
+        *("--columns", "trial,objective,optimizer,params.train.optimizer.adamw.lr,val_loss"),
+        columns=40,
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # exactly the columns asked for, in that order ("optimizer": the end of one dotted name);
+    # columns the user named are shown even when wider than the terminal
+    assert lines[2].split() == ["trial", "objective", "optimizer", "lr", "val_loss"]
+    assert len(lines) == 3 + 3
+
+
+def test_leaderboard_unknown_column_lists_the_valid_ones(branching: dict[str, str]) -> None:
+    result = _table(branching, "--study", "branching", "--columns", "trial,objectve")
+    # one line, exit 2 (bad input): the unknown name, a guess, and every valid name
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        "Error: --columns: unknown column 'objectve' (did you mean 'objective'?); valid: rank, "
+    )
+    assert "params.train.optimizer.sgd.momentum" in errors[0]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_leaderboard_programs_get_full_precision(branching: dict[str, str], fmt: str) -> None:
+    import pandas as pd
+
+    from orchestrator.report import leaderboard, load_study_data
+
+    frame = leaderboard(load_study_data("branching", **branching))
+    result = _table(branching, "--study", "branching", "--format", fmt, columns=40)
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        rows = json.loads(result.output)
+    else:
+        rows = pd.read_csv(io.StringIO(result.output)).to_dict(orient="records")
+    # every column, whatever the terminal's width, and every digit (pandas' own JSON keeps 10)
+    assert list(rows[0]) == list(frame.columns)
+    exact = frame["params.train.optimizer.sgd.momentum"].dropna().tolist()
+    read = [r["params.train.optimizer.sgd.momentum"] for r in rows]
+    assert exact == [v for v in read if v == v and v is not None]
+    assert any(len(repr(v)) > 12 for v in exact)  # more digits than a rounded value would hold

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
@@ -78,3 +79,70 @@ def test_retry_policy_per_failure_class(workdir: Path) -> None:
     waiting = [t for t in study.trials if t.state.name == "WAITING"]
     assert waiting[0].system_attrs["fixed_params"] == frozen.params
     assert waiting[0].user_attrs["hpo.retry"] == 1
+
+
+def _held_elsewhere(storage: str, *, expires_in: float) -> int:
+    """A RUNNING trial held by a worker on another host whose lease expires in ``expires_in``."""
+    from orchestrator.study import load_study
+    from orchestrator.study._recovery import GRACE_SECONDS, LEASE, WORKER
+
+    trial = load_study("tiny", storage=storage).ask()
+    trial.suggest_int("model.depth", 1, 2)
+    trial.set_user_attr(WORKER, {"host": "elsewhere", "pid": 4242, "start": "1"})
+    trial.set_user_attr(LEASE, time.time() - GRACE_SECONDS + expires_in)
+    return trial.number
+
+
+def test_a_resume_waits_for_trials_running_on_other_hosts(
+    tiny_space: Path, stores: dict[str, str]
+) -> None:
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    held = _held_elsewhere(stores["storage"], expires_in=4)
+    result = run_cli(tiny_space, stores, "--n-trials", "2")
+    # the budget waits on the trial another host holds; its lease expires, and it is run here
+    assert result.exit_code == 0, result.output
+    assert (
+        f"waiting for 1 trial(s) running on other hosts: {held} (elsewhere:4242)" in result.output
+    )
+    assert "2/2 trials finished" in result.output
+    trials = study_trials(stores["storage"], "tiny")
+    assert trials[held].state.name == "FAIL" and trials[held].user_attrs["fail_kind"] == "stale"
+    retried = [t for t in trials if t.user_attrs.get("hpo.retry_of") == held]
+    assert [t.state.name for t in retried] == ["COMPLETE"]
+
+
+def test_a_run_that_stops_says_which_trials_run_elsewhere(
+    tiny_space: Path, stores: dict[str, str]
+) -> None:
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    held = _held_elsewhere(stores["storage"], expires_in=60)
+    result = run_cli(tiny_space, stores, "--n-trials", "2", "--timeout", "1s")
+    # not "finished": the summary names the trial still RUNNING elsewhere and its lease
+    assert result.exit_code == 0, result.output
+    assert "stopped by timeout" in result.output
+    assert (
+        f"1 trial(s) still RUNNING on other hosts: #{held} on elsewhere:4242 (lease expires at"
+        in (result.output)
+    )
+
+
+@pytest.mark.parametrize(("budget", "status"), [("1", "FINISHED"), ("3", "KILLED")])
+def test_repair_closes_the_parent_run_left_running(
+    tiny_space: Path, stores: dict[str, str], budget: str, status: str
+) -> None:
+    from mlflow import MlflowClient
+
+    from orchestrator.study import load_study
+
+    assert run_cli(tiny_space, stores, "--n-trials", "1").exit_code == 0
+    study = load_study("tiny", storage=stores["storage"])
+    study.set_user_attr("hpo.n_trials", int(budget))
+    parent = study.user_attrs["hpo.mlflow_parent_run_id"]
+    client = MlflowClient(stores["tracking_uri"])
+    client.update_run(parent, status="RUNNING")  # the run that owned it was killed
+    repair = ["repair", "--study", "tiny", "--storage", stores["storage"]]
+    result = CliRunner().invoke(cli, [*repair, "--tracking-uri", stores["tracking_uri"]])
+    # FINISHED when the budget is reached, KILLED when the study is not done
+    assert result.exit_code == 0, result.output
+    assert f"parent run {parent} was RUNNING; set {status}" in result.output
+    assert client.get_run(parent).info.status == status

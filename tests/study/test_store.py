@@ -98,7 +98,7 @@ def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_postgresql_storage_survives_dropped_connections(pg_database: str) -> None:
     import optuna
-    import psycopg2
+    import psycopg
 
     opened = storage.open_storage(pg_database)
     study = optuna.create_study(study_name="s", storage=opened)
@@ -106,7 +106,7 @@ def test_postgresql_storage_survives_dropped_connections(pg_database: str) -> No
     assert len(study.get_trials()) == 1
     # the server ends every connection to the database (a restart, a failover, an idle reaper)
     name = pg_database.rsplit("/", 1)[1]
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin = psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(

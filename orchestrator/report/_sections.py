@@ -1,0 +1,244 @@
+"""The report's sections that are text and tables: summary, best trial, test split, retrained
+models, leaderboard (each trial linked to its MLflow run) and the Pareto table; and the small
+HTML helpers they share. Failures and compute used live in ``_usage``."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.config import format_duration
+from orchestrator.report._activity import Activity
+from orchestrator.report._data import StudyData, _val_metrics
+from orchestrator.report._leaderboard import _cell, _display, leaderboard
+from orchestrator.report._links import links_note, run_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from optuna.trial import FrozenTrial
+
+
+TOP_TABLE = 10  # rows of the leaderboard shown in the report
+esc = html.escape
+
+
+def _kv_table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f'<tr><td>{esc(k)}</td><td class="text">{esc(v)}</td></tr>' for k, v in rows)
+    return f'<table class="kv">{body}</table>'
+
+
+def _html_table(frame: pd.DataFrame, *, links: Sequence[str | None] = ()) -> str:
+    """A table of ``frame``'s text cells; ``links``: per row, the page its ``trial`` links to."""
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for i, record in enumerate(frame.itertuples(index=False)):
+        cells = []
+        for column, value in zip(frame.columns, record, strict=True):
+            text = esc(str(value))
+            if column == "trial" and i < len(links) and links[i]:
+                text = f'<a href="{esc(str(links[i]))}">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<div class="scroll"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+
+
+def _fmt(value: Any) -> str:
+    return _cell("", value)
+
+
+def _summary(
+    data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], activity: Activity
+) -> list[tuple[str, str]]:
+    from orchestrator.redact import redact_text
+
+    study_cfg = (data.study.user_attrs.get("hpo.space") or {}).get("study") or {}
+    states = Counter(t.state.name for t in data.trials)
+    objectives = ", ".join(f"{d} {m}" for m, d in zip(data.metrics, data.directions, strict=True))
+    window = f"all {data.n_total}"
+    if data.since is not None:
+        recent = format_duration(data.since)
+        window = f"{len(data.trials)} of {data.n_total}: those started in the last {recent}"
+    rows = [
+        ("objectives", objectives),
+        ("trials", f"{window} ({', '.join(f'{n} {s.lower()}' for s, n in states.items())})"),
+    ]
+    if activity.runs:
+        first, last = activity.runs[0].start, activity.runs[-1].end
+        until = f"{last:%H:%M:%S}" if last.date() == first.date() else f"{last:%Y-%m-%d %H:%M:%S}"
+        runs = len(activity.runs)
+        rows.append(
+            (
+                "time",
+                f"{first:%Y-%m-%d %H:%M:%S} to {until}: "
+                f"{format_duration(activity.wall_seconds)} wall clock in {runs} "
+                f"run{'s' * (runs > 1)} (see Compute used)",
+            )
+        )
+    sampler = study_cfg.get("sampler", "-")
+    pruner = study_cfg.get("pruner", "-")
+    rows += [
+        ("sampler", _setting(sampler)),
+        ("pruner", "none (multi-objective)" if data.is_multi_objective else _setting(pruner)),
+        ("seed", str(study_cfg.get("seed", "-"))),
+        ("space file", str(data.study.user_attrs.get("hpo.space_source", "-"))),
+    ]
+    best = next((t for r, t in ranked if r is not None and t.state.name == "COMPLETE"), None)
+    if best is not None:
+        values = ", ".join(f"{m}={_fmt(v)}" for m, v in zip(data.metrics, best.values, strict=True))
+        rows.append(("best trial", f"#{best.number}: {values}"))
+    if data.tracker is not None:
+        parent = data.parent_run_id() or "-"
+        rows.append(("MLflow", f"{redact_text(data.tracker.tracking_uri)}, parent run {parent}"))
+    else:
+        rows.append(("MLflow", "experiment not found: curves, links and test details unavailable"))
+    return rows
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, dict):
+        name = value.get("name", "?")
+        options = ", ".join(f"{k}={v}" for k, v in value.items() if k != "name")
+        return f"{name} ({options})" if options else str(name)
+    return str(value)
+
+
+def _best_section(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) -> str:
+    complete = [(r, t) for r, t in ranked if r is not None and t.state.name == "COMPLETE"]
+    if not complete:
+        return '<p class="note">No completed trial in this window.</p>'
+    best = complete[0][1]
+    rows = [(m, _fmt(v)) for m, v in zip(data.metrics, best.values, strict=True)]
+    rows += [(k, _fmt(v)) for k, v in _val_metrics(data, best).items() if k not in data.metrics]
+    rows += [
+        ("trial", f"#{best.number}"),
+        ("best epoch", _fmt(best.user_attrs.get("best_epoch"))),
+        ("parameters (weights)", _fmt(best.user_attrs.get("n_parameters"))),
+        ("seed", _fmt(best.user_attrs.get("seed"))),
+        ("MLflow run", _fmt(best.user_attrs.get("mlflow_run_id"))),
+    ]
+    rows += [(f"param {k}", _fmt(v)) for k, v in best.params.items()]
+    out = ""
+    if data.is_multi_objective:
+        out += (
+            '<p class="note">Several objectives have no single best: this is the Pareto-optimal '
+            f"trial best on {esc(data.metrics[0])}; the whole front is under Pareto front.</p>"
+        )
+    return out + _kv_table(rows)
+
+
+def _test_section(data: StudyData, heatmap: str | None, reason: str | None) -> str | None:
+    """The best trial on the held-out test split: its metrics, the confusion matrix (``heatmap``,
+    a figure) and precision, recall and F1 per class; None when the study has no test result."""
+    test = data.study.user_attrs.get("hpo.test_metrics") or {}
+    evaluation = data.test_evaluation() or {}
+    trial = evaluation.get("trial", test.get("trial"))
+    if trial is None:
+        return None
+    shown = ", ".join(
+        f"{k.removeprefix('test_')}={_fmt(v)}" for k, v in test.items() if k != "trial"
+    ) or ", ".join(
+        f"{k}={_fmt(evaluation[k])}"
+        for k in ("loss", "accuracy", "precision", "recall", "f1")
+        if k in evaluation
+    )
+    parts = [
+        f"<p>Trial #{esc(str(trial))}, evaluated once at the end of the run on the test split, "
+        f"which no trial saw (macro averages over classes): {esc(shown)}.</p>"
+    ]
+    if heatmap:
+        parts.append(heatmap)
+    elif reason:
+        parts.append(f'<p class="note">Confusion matrix not drawn: {esc(reason)}.</p>')
+    if evaluation.get("per_class_f1"):
+        parts.append(_per_class_table(evaluation))
+    return "\n".join(parts)
+
+
+def _per_class_table(evaluation: dict[str, Any]) -> str:
+    names = [str(n) for n in evaluation.get("class_names", [])]
+    matrix = evaluation.get("confusion_matrix") or []
+    support = [sum(row) for row in matrix]
+    body = "".join(
+        f'<tr><td class="text">{esc(name)}</td>'
+        + "".join(
+            f"<td>{evaluation[f'per_class_{k}'][i]:.3f}</td>" for k in ("precision", "recall", "f1")
+        )
+        + f"<td>{support[i] if i < len(support) else '-'}</td></tr>"
+        for i, name in enumerate(names)
+    )
+    return (
+        '<table data-table="per-class"><tr><th class="text">class</th><th>precision</th>'
+        f"<th>recall</th><th>F1</th><th>test samples</th></tr>{body}</table>"
+    )
+
+
+def _retrain_section(shipped: dict[str, Any]) -> str:
+    rows = []
+    for config in shipped.get("configs", []):
+        mean, std = config.get("mean", {}), config.get("std", {})
+        cells = "".join(
+            f"<td>{mean.get(k, float('nan')):.4f} &plusmn; {std.get(k, float('nan')):.4f}</td>"
+            for k in ("test_accuracy", "test_precision", "test_recall", "test_f1")
+        )
+        rows.append(
+            f"<tr><td>#{esc(str(config.get('trial')))}</td>"
+            f"<td>{len(config.get('seeds', []))}</td>{cells}</tr>"
+        )
+    table = (
+        "<table><tr><th>trial</th><th>seeds</th><th>accuracy</th><th>precision</th>"
+        f"<th>recall</th><th>F1</th></tr>{''.join(rows)}</table>"
+    )
+    model = shipped.get("model") or {}
+    note = ""
+    if model.get("model_uri"):
+        note = (
+            f"<p>Registered model: <code>{esc(model['model_uri'])}</code> (trial "
+            f"#{esc(str(model.get('trial')))}, seed {esc(str(model.get('seed')))}); "
+            f"predict with <code>hpo predict --model {esc(model['model_uri'])} --input FILE"
+            "</code>.</p>"
+        )
+    return (
+        '<p class="note">Retrained on train+val, evaluated on the test split (mean &plusmn; '
+        f"std over seeds, macro averages), at {esc(str(shipped.get('at', '?')))}.</p>"
+        + table
+        + note
+    )
+
+
+def _leaderboard_section(data: StudyData) -> tuple[str, str]:
+    """The title and body of the leaderboard section: the top rows, each trial linked to its
+    MLflow run, and where the links lead."""
+    top = leaderboard(data, top=TOP_TABLE)
+    experiment = data.experiment_id()
+    uri = data.tracker.tracking_uri if data.tracker is not None else None
+    links = [
+        run_url(uri, experiment_id=experiment, run_id=run_id)
+        if uri is not None and experiment is not None and run_id in data.runs
+        else None
+        for run_id in top["mlflow_run_id"]
+    ]
+    notes = [f"All trials: <code>hpo leaderboard --study {esc(data.name)}</code>."]
+    if uri is not None and any(links):
+        notes.insert(0, esc(links_note(uri)))
+    body = _html_table(_display(top.drop(columns=["fail_reason"])), links=links)
+    title = f"Leaderboard (top {min(TOP_TABLE, len(top))} of {len(data.trials)})"
+    return title, body + f'<p class="note">{" ".join(notes)}</p>'
+
+
+def _pareto_table(data: StudyData, front: list[FrozenTrial]) -> str:
+    import pandas as pd
+
+    rows = []
+    for trial in sorted(front, key=lambda t: t.values[0]):
+        row: dict[str, Any] = {"trial": trial.number}
+        row.update(dict(zip(data.metrics, trial.values, strict=True)))
+        row.update({f"params.{k}": v for k, v in trial.params.items()})
+        rows.append(row)
+    frame = _display(pd.DataFrame(rows))
+    frame.columns = [str(c).removeprefix("params.") for c in frame.columns]
+    return (
+        f"<p>{len(front)} Pareto-optimal trials (no other trial is at least as good on every "
+        "objective and better on one):</p>" + _html_table(frame)
+    )
