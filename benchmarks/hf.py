@@ -92,7 +92,8 @@ def bench_hf(ctx: Context) -> dict[str, Any]:
     if missing:
         return section("hf", status="skipped", reason=missing)
     s = ctx.settings
-    quick = ["train.epochs=1", "model.max_length=64"] if s.quick else []
+    # --quick: one short epoch each (32 tokens), only to check that everything runs
+    quick = ["train.epochs=1", "model.max_length=32"] if s.quick else []
     counts = [f"study.n_trials={s.hf_trials}", DATA]
     scratch = _study(ctx, "hf-scratch", TEXT_SPACE, counts)
     pretrained = _study(ctx, "hf-pretrained", HF_SPACE, counts + quick)
