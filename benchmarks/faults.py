@@ -1,4 +1,4 @@
-"""Section 8, fault injection: kill -9, SIGTERM, a store that fails, and a user's model that
+"""Section 9, fault injection: kill -9, SIGTERM, a store that fails, and a user's model that
 raises, each done to a real ``hpo run`` on PostgreSQL whose URL holds a password. For each:
 trials lost, MLflow runs left RUNNING, secrets printed, and seconds to a clean exit."""
 
@@ -214,7 +214,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Scenario], float], str]] = {
 
 
 def bench_faults(ctx: Context) -> dict[str, Any]:
-    """Section 8: every scenario on a PostgreSQL database of its own (the URL's password is a
+    """Section 9: every scenario on a PostgreSQL database of its own (the URL's password is a
     sentinel), measured afterwards."""
     epochs, trials = (10, 1) if ctx.settings.quick else (30, 4)
     rows, results = [], {}

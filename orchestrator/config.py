@@ -243,8 +243,8 @@ class DataConfig(_Strict):
     test_fraction: float = Field(default=0.15, gt=0, lt=1)
     normalize: bool = True  # standardize with train-split statistics
     published_split: bool = True  # mnist1d: keep the published test split (false: re-split all)
-    # where generated and decoded data is cached (mnist1d, images); None: $HPO_CACHE_DIR, else
-    # ~/.cache/hpo
+    # where generated and decoded data is cached (mnist1d, images, csv text tokenised by a
+    # pretrained model); None: $HPO_CACHE_DIR, else ~/.cache/hpo
     cache_dir: str | None = None
     mnist1d: MNIST1DConfig = Field(default_factory=MNIST1DConfig)  # mnist1d generation
     # csv, npz, images: a file or folder, relative to the working directory
@@ -336,12 +336,20 @@ OptimizerConfig = Annotated[Union[tuple(OPTIMIZERS.values())], Field(discriminat
 class ScheduleConfig(_Strict):
     """Learning-rate schedule over epochs, after an optional linear warmup."""
 
-    name: Literal["none", "cosine", "step", "onecycle"] = "none"
+    name: Literal["none", "cosine", "step", "onecycle", "linear"] = "none"
     warmup_epochs: int = Field(default=0, ge=0)  # linear ramp from lr/10 (0 = no warmup)
+    # or a warmup over this fraction of all steps, e.g. 0.06 (as Transformers' schedules count it)
+    warmup_fraction: float = Field(default=0.0, ge=0, lt=1)
     step_size: int = Field(default=5, gt=0)  # step: epochs between decays
     gamma: float = Field(default=0.1, gt=0, le=1)  # step: decay factor
     min_lr_ratio: float = Field(default=0.0, ge=0, le=1)  # cosine: floor as a fraction of lr
     pct_start: float = Field(default=0.3, gt=0, lt=1)  # onecycle: fraction spent rising
+
+    @model_validator(mode="after")
+    def _one_warmup(self) -> ScheduleConfig:
+        if self.warmup_epochs and self.warmup_fraction:
+            raise ValueError("give warmup_epochs or warmup_fraction, not both")
+        return self
 
 
 class EarlyStoppingConfig(_Strict):
@@ -375,6 +383,8 @@ class TrainConfig(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     grad_clip: float | None = Field(default=None, gt=0)  # max gradient norm; None = off
+    gradient_accumulation: int = Field(default=1, ge=1)  # batches per optimizer step
+    head_lr_factor: float = Field(default=1.0, gt=0)  # the classifier head's lr / optimizer.lr
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16 on CUDA
     augment: AugmentConfig = Field(default_factory=AugmentConfig)  # off by default

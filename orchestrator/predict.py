@@ -10,7 +10,10 @@ Input: a CSV file, or a NumPy ``.npy``/``.npz`` file. For array data (images, se
 features) each row holds one sample's raw values, flattened (64 pixel values for the 8x8
 digits), with or without a header line; a ``.npy`` array may also keep the sample's own shape
 (``(N, 8, 8)``). For a CSV data set (a table or a text column) the file needs the columns the
-model was trained on, by name. Anything else is refused with what was expected and what came.
+model was trained on, by name. A text model (hpo's own vocabulary, or a fine-tuned pretrained
+model, which loads its base model and tokenizer from where it was fine-tuned) also takes raw
+text rows: a ``.txt`` file, one text per line. Anything else is refused with what was expected
+and what came.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 PREPROCESSING_FILE = "preprocessing.json"
 BATCH_SIZE = 1024  # samples per forward pass
-_TABLE_KINDS = ("table", "text")  # encodings read by column name from a CSV
+_TABLE_KINDS = ("table", "text", "hf_text")  # encodings read by column name from a CSV
+_TEXT_KINDS = ("text", "hf_text")  # encodings of one text column: also read from .txt lines
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,13 @@ def read_input(path: str | Path, preprocessing: dict[str, Any]) -> Any:
     path = Path(path)
     suffix = path.suffix.lower()
     kind = _encoding_type(preprocessing)
+    if kind in _TEXT_KINDS and suffix == ".txt":
+        return _read_lines(path)
     if kind in _TABLE_KINDS:
         if suffix != ".csv":
+            texts = " or a .txt file of one text per line" if kind in _TEXT_KINDS else ""
             raise DataError(
-                f"{path}: this model takes a table with named columns; give a .csv file"
+                f"{path}: this model takes a table with named columns; give a .csv file{texts}"
             )
         return _read_table(path, preprocessing)
     if suffix in (".npy", ".npz"):
@@ -176,7 +183,7 @@ def _read_numeric_csv(path: Path, preprocessing: dict[str, Any]) -> np.ndarray:
 def _read_table(path: Path, preprocessing: dict[str, Any]) -> pd.DataFrame:
     frame = _read_csv(path, header=0)
     encoding = preprocessing.get("encoding") or {}
-    if encoding.get("type") == "text":
+    if encoding.get("type") in _TEXT_KINDS:
         needed = [encoding["column"]]
     else:
         needed = [c["name"] for c in encoding.get("columns", [])]
@@ -189,6 +196,18 @@ def _read_table(path: Path, preprocessing: dict[str, Any]) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path}: no samples")
     return frame
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Raw text rows: one text per line, blank lines left out."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise DataError(f"{path}: no text rows")
+    return texts
 
 
 def _read_csv(path: Path, *, header: int | None) -> pd.DataFrame:
@@ -230,7 +249,8 @@ def predict(
     Args:
         model: ``models:/NAME/VERSION``, ``models:/NAME/latest``, a run id, ``runs:/ID/model`` or
             a local model folder.
-        input_path: a CSV, ``.npy`` or ``.npz`` file of raw samples (see the module docstring).
+        input_path: a CSV, ``.npy`` or ``.npz`` file of raw samples, or a ``.txt`` file of text
+            rows (see the module docstring).
         out: the CSV file to write.
         tracking_uri: where the model is registered; default MLflow's own.
         batch_size: samples per forward pass.
@@ -254,6 +274,7 @@ def predict(
     if len(x) == 0:
         raise DataError(f"{input_path}: no samples")
     tensor = torch.from_numpy(np.ascontiguousarray(x))
+    batch_size = min(batch_size, getattr(module, "eval_batch_size", batch_size))
     probabilities = []
     with torch.inference_mode():
         for start in range(0, len(tensor), batch_size):

@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("overhead", "throughput", "startup", "quality", "pruning", "scaling", "gpu", "faults")
+SECTIONS = (
+    "overhead",
+    "throughput",
+    "startup",
+    "quality",
+    "pruning",
+    "scaling",
+    "gpu",
+    "hf",
+    "faults",
+)
 
 
 def test_quick_run_writes_every_table(tmp_path: Path) -> None:

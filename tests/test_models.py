@@ -304,7 +304,7 @@ def test_too_many_poolings_fail_the_trial() -> None:
 
 def test_unknown_family() -> None:
     # the message lists the valid names
-    valid = "cnn, custom, mlp, rnn, transformer"
+    valid = "cnn, custom, hf, mlp, rnn, transformer"
     with pytest.raises(ValueError, match=rf"unknown family 'gan'; valid: {valid}"):
         family_config("gan")
     with pytest.raises(ValueError, match=rf"model.family: missing; valid: {valid}"):
@@ -330,7 +330,7 @@ def test_unknown_family() -> None:
             "mlp",
             TEXT,
             "model.family: mlp takes image, sequence or features data, but the data is tokens "
-            "of shape (12,); use one of: cnn, custom, rnn, transformer",
+            "of shape (12,); use one of: cnn, custom, hf, rnn, transformer",
         ),
     ],
 )
@@ -352,6 +352,7 @@ def test_check_compatible_accepts() -> None:
         "cnn": [DIGITS, SIGNAL, TEXT],
         "rnn": [SIGNAL, TEXT],
         "transformer": [DIGITS, SIGNAL, TEXT],
+        "hf": [TEXT],  # a CSV text column, re-tokenised by the model's own tokenizer
         "custom": [DIGITS, TABLE, SIGNAL, TEXT],
     }
     assert sorted(accepted) == sorted(FAMILIES)
@@ -373,7 +374,8 @@ def test_family_config_does_not_import_torch() -> None:
         "import sys, orchestrator.models as m\n"
         "for name in m.FAMILIES:\n"
         "    cls = m.family_config(name)\n"
-        "    cls(factory='a:b') if name == 'custom' else cls()\n"
+        "    required = {'custom': {'factory': 'a:b'}, 'hf': {'pretrained': 'x'}}\n"
+        "    cls(**required.get(name, {}))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -234,7 +234,8 @@ def _print_retrained(config: Any, class_names: list[str], sizes: dict[str, int])
     "input_path",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="Raw samples: a CSV (one sample per row), .npy or .npz file.",
+    help="Raw samples: a CSV (one sample per row), .npy or .npz file; text models: a .txt file "
+    "of one text per line too.",
 )
 @click.option(
     "--out",

@@ -10,6 +10,10 @@ preprocessing record needed to prepare new input. A new loader is a function
 ``(config, *, seed) -> Splits`` that reads its source into arrays and calls :func:`make_splits`,
 plus one line in :data:`LOADERS` (``_registry.py``).
 
+A model family that brings its own tokenizer re-encodes a CSV text column with it
+(:func:`hf_text_splits`: a pretrained Hugging Face model, found offline by
+:func:`resolve_pretrained`).
+
 Importing this package is cheap: NumPy, scikit-learn and torch are imported inside the loaders.
 """
 
@@ -17,21 +21,38 @@ from __future__ import annotations
 
 from orchestrator.data._arrays import read_image
 from orchestrator.data._cache import CACHE_ENV
+from orchestrator.data._hf_text import encode_hf_texts, hf_text_splits
 from orchestrator.data._preprocess import apply_preprocessing
+from orchestrator.data._pretrained import (
+    HF_EXTRA,
+    import_hf,
+    locate_recorded,
+    pretrained_digest,
+    quiet_hf,
+    resolve_pretrained,
+)
 from orchestrator.data._registry import LOADERS, Loader, load_data
 from orchestrator.data._spec import DataKind, DataSpec, Splits
 from orchestrator.data._split import make_splits, split_rows
 
 __all__ = [
     "CACHE_ENV",
+    "HF_EXTRA",
     "LOADERS",
     "DataKind",
     "DataSpec",
     "Loader",
     "Splits",
     "apply_preprocessing",
+    "encode_hf_texts",
+    "hf_text_splits",
+    "import_hf",
     "load_data",
+    "locate_recorded",
     "make_splits",
+    "pretrained_digest",
+    "quiet_hf",
     "read_image",
+    "resolve_pretrained",
     "split_rows",
 ]

@@ -62,7 +62,7 @@ def load_data(config: DataConfig, *, seed: int) -> Splits:
 _READERS: dict[str, tuple[str, ...]] = {
     "published_split": ("mnist1d",),
     "mnist1d": ("mnist1d",),
-    "cache_dir": ("mnist1d", "images"),
+    "cache_dir": ("mnist1d", "images", "csv"),  # csv: a pretrained tokenizer's encodings
     "path": ("csv", "npz", "images"),
     "target": ("csv",),
     "features": ("csv",),

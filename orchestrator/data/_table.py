@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from orchestrator.config import DataConfig
     from orchestrator.data._spec import Splits
 
-__all__ = ["encode_table", "fit_table_encoding", "load_csv", "require_path"]
+__all__ = ["encode_table", "fit_table_encoding", "load_csv", "read_labelled", "require_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,14 @@ def require_path(config: DataConfig, *, folder: bool = False) -> Path:
     return path
 
 
-def load_csv(config: DataConfig, *, seed: int) -> Splits:
-    """A CSV file: ``data.target`` is the label; ``data.features`` (default: every other column)
-    are encoded as a table, or ``data.text`` makes it text classification."""
-    import numpy as np
+def read_labelled(config: DataConfig, *, warn: bool = True) -> pd.DataFrame:
+    """The CSV file of ``data.path``, every column named by a string, the rows without a label
+    left out (with a warning, unless not ``warn``); its ``i``-th row (by position; the index keeps
+    the file's row numbers) is row ``i`` of the loader's splits' ``indices``.
+
+    Raises:
+        DataError: no such file, one that is not CSV, no such target column, no label at all.
+    """
     import pandas as pd
 
     path = require_path(config)
@@ -88,9 +92,22 @@ def load_csv(config: DataConfig, *, seed: int) -> Splits:
     missing = frame[config.target].isna().to_numpy()
     if missing.all():
         raise DataError(f"{source}: every label is missing")
-    if missing.any():
+    if missing.any() and warn:
         logger.warning("%s: %d rows without a label are left out", source, int(missing.sum()))
+    if missing.any():
         frame = frame.loc[~missing]  # the index keeps the file's row numbers, for messages
+    return frame
+
+
+def load_csv(config: DataConfig, *, seed: int) -> Splits:
+    """A CSV file: ``data.target`` is the label; ``data.features`` (default: every other column)
+    are encoded as a table, or ``data.text`` makes it text classification."""
+    import numpy as np
+
+    frame = read_labelled(config)
+    columns = list(frame.columns)
+    listing = ", ".join(columns)
+    source = f"{config.path}: column {config.target!r}"
     y, names = encode_labels(frame[config.target].to_numpy(), source=source)
     rows = split_rows(y, config=config, seed=seed, source=source, class_names=names)
 

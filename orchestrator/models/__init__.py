@@ -8,11 +8,20 @@ A family module defines:
 - ``build(config, spec) -> torch.nn.Module``: the model, sized from the :class:`DataSpec`; it may
   raise :class:`~orchestrator.errors.TrialFailure` for a sampled combination that cannot work;
 - optionally ``check(model, spec)``: run once before any trial on the space's ``model:`` mapping
-  (search parameters unsampled), for what must fail early (the custom family's factory path).
+  (search parameters unsampled), for what must fail early (the custom family's factory path);
+- optionally ``adapt_data(config, splits, data) -> Splits``: the data as this family takes it
+  (the ``hf`` family re-tokenises a text column with its pretrained tokenizer), and
+  ``run_params(config) -> dict``: what the trial run records beside the sampled values;
+- optionally ``SHIP_FORMAT`` and ``SHIP_REQUIREMENTS``: how ``hpo retrain`` logs the model
+  (``pt2`` by default; ``pickle`` for a model that pickles as a reference to its base model).
+
+A model that saves only part of its state (a LoRA adapter) says so itself: see
+:mod:`orchestrator.train._state`.
 
 Families: ``mlp`` (any data, flattened), ``cnn`` (2D on images, 1D on sequences and tokens),
-``rnn`` (LSTM/GRU on sequences and tokens), ``transformer`` (tokens, sequences, images) and
-``custom`` (the user's own factory).
+``rnn`` (LSTM/GRU on sequences and tokens), ``transformer`` (tokens, sequences, images),
+``hf`` (a pretrained Hugging Face Transformer fine-tuned on a text column) and ``custom`` (the
+user's own factory).
 
 Family modules import torch only inside ``build``, so parsing a config stays cheap.
 """
@@ -30,15 +39,19 @@ if TYPE_CHECKING:
     import torch
     from pydantic import BaseModel
 
-    from orchestrator.data import DataSpec
+    from orchestrator.config import DataConfig
+    from orchestrator.data import DataSpec, Splits
 
 __all__ = [
     "FAMILIES",
+    "adapt_data",
     "build_model",
     "check_compatible",
     "count_parameters",
     "family_config",
     "parse_model_config",
+    "run_params",
+    "ship_format",
 ]
 
 # model.family -> module
@@ -47,6 +60,7 @@ FAMILIES: dict[str, str] = {
     "cnn": "orchestrator.models.cnn",
     "rnn": "orchestrator.models.rnn",
     "transformer": "orchestrator.models.transformer",
+    "hf": "orchestrator.models.hf",
     "custom": "orchestrator.models.custom",
 }
 
@@ -132,6 +146,31 @@ def build_model(config: BaseModel, spec: DataSpec, *, seed: int | None = None) -
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return family.build(config, spec)
+
+
+def adapt_data(config: BaseModel, splits: Splits, data: DataConfig) -> Splits:
+    """The splits the family of ``config`` trains on: ``splits`` as loaded for ``data``, or what
+    the family's ``adapt_data`` makes of them (its own tokenisation).
+
+    Raises:
+        DataError: data the family cannot take; ConfigError: a resource it needs is missing.
+    """
+    hook = getattr(_family(config.family), "adapt_data", None)  # type: ignore[attr-defined]
+    return splits if hook is None else hook(config, splits, data)
+
+
+def run_params(config: BaseModel) -> dict[str, Any]:
+    """What a trial run records of ``config`` beside its sampled values (the base model of a
+    pretrained family); never raises."""
+    hook = getattr(_family(config.family), "run_params", None)  # type: ignore[attr-defined]
+    return {} if hook is None else dict(hook(config))
+
+
+def ship_format(family: str) -> tuple[str, tuple[str, ...]]:
+    """How ``hpo retrain`` logs a model of ``family``: the MLflow serialization format and the
+    packages the logged model needs beyond torch."""
+    module = _family(family)
+    return getattr(module, "SHIP_FORMAT", "pt2"), tuple(getattr(module, "SHIP_REQUIREMENTS", ()))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -115,7 +115,7 @@ def retrain(
     configs: list[ConfigResult] = []
     shipped: tuple[int, SeedResult, torch.nn.Module, Splits] | None = None
     for rank, trial in ranked:
-        splits = _splits(trial.user_attrs["config"]["data"], study_seed, data_cache)
+        splits = _splits(trial.user_attrs["config"], study_seed, data_cache)
         result, first_model = retrain_config(
             tracker,
             trial,
@@ -139,6 +139,7 @@ def retrain(
             "(see the reasons above); nothing was shipped"
         )
     number, seed_result, model, ship_splits = shipped
+    shipped_config = next(t for _, t in ranked if t.number == number).user_attrs["config"]
     logged = ship_model(
         tracker,
         study_name,
@@ -147,7 +148,8 @@ def retrain(
         trial=number,
         seed_result=seed_result,
         config=next(c for c in configs if c.trial == number),
-        data=next(t for _, t in ranked if t.number == number).user_attrs["config"]["data"],
+        data=shipped_config["data"],
+        family=shipped_config["model"]["family"],
         register=register,
     )
     result = RetrainResult(
@@ -173,16 +175,24 @@ def _study_seed(study: optuna.Study) -> int:
     return int((raw.get("study") or {}).get("seed", 0))
 
 
-def _splits(data: dict[str, Any], seed: int, cache: dict[str, Splits]) -> Splits:
-    """The study's splits with train and val joined into one training set (val left as is)."""
+def _splits(config: dict[str, Any], seed: int, cache: dict[str, Splits]) -> Splits:
+    """The study's splits of a trial's configuration, as its model family takes them (a
+    pretrained model's own tokenisation), with train and val joined into one training set (val
+    left as is)."""
     import torch
 
     from orchestrator.config import DataConfig
     from orchestrator.data import load_data
+    from orchestrator.models import adapt_data, family_config
 
-    key = json.dumps(data, sort_keys=True)
+    data = DataConfig.model_validate(config["data"])
+    loaded = json.dumps(config["data"], sort_keys=True)
+    if loaded not in cache:
+        cache[loaded] = load_data(data, seed=seed)
+    model = family_config(config["model"]["family"]).model_validate(config["model"])
+    key = json.dumps([config["data"], config["model"]], sort_keys=True)
     if key not in cache:
-        splits = load_data(DataConfig.model_validate(data), seed=seed)
+        splits = adapt_data(model, cache[loaded], data)
         x = torch.cat([splits.train[0], splits.val[0]])
         y = torch.cat([splits.train[1], splits.val[1]])
         cache[key] = dataclasses.replace(splits, train=(x, y), val=(x, y))

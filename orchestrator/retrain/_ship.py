@@ -33,9 +33,16 @@ def ship_model(
     seed_result: SeedResult,
     config: ConfigResult,
     data: dict[str, Any],
+    family: str,
     register: bool,
 ) -> LoggedModel:
-    """Log the model with its preprocessing on its seed's run; register it under the study."""
+    """Log the model with its preprocessing on its seed's run; register it under the study.
+
+    The format is the family's (:func:`~orchestrator.models.ship_format`): ``pt2`` (an exported
+    graph), or ``pickle`` for a fine-tuned pretrained model, which pickles as a reference to its
+    base model plus the weights that trained (loading it loads the base, then those).
+    """
+    from orchestrator.models import ship_format
     from orchestrator.tracking import describe_model_version, log_pytorch_model
 
     record = {
@@ -47,6 +54,7 @@ def ship_model(
         "spec": splits.spec.to_dict(),
         "preprocessing": splits.preprocessing,
     }
+    serialization_format, requirements = ship_format(family)
     model = model.to("cpu").eval()  # a portable CPU graph, traced in inference mode
     example = splits.train[0][:INPUT_EXAMPLE_ROWS].numpy()
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,6 +68,8 @@ def ship_model(
             input_example=example,
             extra_files=[path],
             registered_model_name=study_name if register else None,
+            serialization_format=serialization_format,
+            requirements=requirements,
         )
     logger.info("log_model took %.2f s", logged.seconds)
     tracker.set_tags(seed_result.run_id, {"hpo.shipped": logged.model_uri})

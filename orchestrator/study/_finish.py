@@ -93,7 +93,7 @@ def evaluate_trial_on_test(
     ctx: RunContext, trial: optuna.trial.FrozenTrial
 ) -> dict[str, float] | None:
     """Load a trial's saved weights and evaluate them on the test split; log on the parent run."""
-    from orchestrator.models import build_model, family_config
+    from orchestrator.models import adapt_data, build_model, family_config
     from orchestrator.train import evaluate, load_weights
 
     config = trial.user_attrs.get(ATTR_CONFIG)
@@ -102,8 +102,8 @@ def evaluate_trial_on_test(
         logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
         return None
     data_cfg = DataConfig.model_validate(config["data"])
-    splits = ctx.data(data_cfg)
     model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
+    splits = adapt_data(model_cfg, ctx.data(data_cfg), data_cfg)
     model = build_model(model_cfg, splits.spec)
     with tempfile.TemporaryDirectory() as tmp:
         try:

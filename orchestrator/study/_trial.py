@@ -75,7 +75,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     import optuna
     from optuna.trial import TrialState
 
-    from orchestrator.models import build_model
+    from orchestrator.models import adapt_data, build_model, run_params
     from orchestrator.train import fit
 
     study, stop = ctx.study, ctx.stop
@@ -86,6 +86,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         config = suggest(ctx.space, trial)
     except TrialFailure as exc:  # an impossible combination: recorded like any failed trial
         failure = exc
+    recorded = run_params(config.model) if config is not None else {}  # e.g. the base model
     multi = ctx.space.study.is_multi_objective
     prune_from = prunes_from(study.pruner)
     epochs_done = 0
@@ -98,7 +99,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         with store_call(MLFLOW):
             run = ctx.tracker.start_trial(
                 trial.number,
-                params={**trial.params, "seed": seed},
+                params={**trial.params, "seed": seed, **recorded},
                 tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
             )
         with store_call(OPTUNA):
@@ -111,7 +112,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
                 trial.set_user_attr(ATTR_CONFIG, config.to_dict())
             with store_call(MLFLOW):
                 ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
-            splits = ctx.data(config.data)
+            splits = adapt_data(config.model, ctx.data(config.data), config.data)
             epochs = config.train.epochs
 
             def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:

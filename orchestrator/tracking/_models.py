@@ -56,13 +56,14 @@ class LoggedModel:
     seconds: float  # how long log_model took
 
 
-def pinned_requirements() -> list[str]:
-    """The exact packages a logged model needs to load: torch, mlflow and numpy as installed."""
+def pinned_requirements(extra: Sequence[str] = ()) -> list[str]:
+    """The exact packages a logged model needs to load: torch, mlflow and numpy as installed,
+    and ``extra`` (e.g. transformers for a fine-tuned pretrained model)."""
     import importlib.metadata
 
     return [
         f"{package}=={importlib.metadata.version(package)}"
-        for package in ("torch", "mlflow", "numpy")
+        for package in ("torch", "mlflow", "numpy", *extra)
     ]
 
 
@@ -74,6 +75,8 @@ def log_pytorch_model(
     input_example: Any,
     extra_files: Sequence[str | Path] = (),
     registered_model_name: str | None = None,
+    serialization_format: str = "pt2",
+    requirements: Sequence[str] = (),
 ) -> LoggedModel:
     """Log ``model`` with ``mlflow.pytorch.log_model`` on a run, optionally registering it.
 
@@ -90,6 +93,10 @@ def log_pytorch_model(
         input_example: a NumPy array of a few samples.
         extra_files: local files to store in the model's folder.
         registered_model_name: register the model under this name; None logs it only.
+        serialization_format: ``pt2``, or ``pickle`` for a model that pickles itself (a
+            fine-tuned pretrained model pickles as its base model's reference and its trained
+            weights).
+        requirements: packages pinned beside torch, mlflow and numpy.
     """
     import mlflow.pytorch
 
@@ -100,9 +107,9 @@ def log_pytorch_model(
             model,
             name=MODEL_ARTIFACT,
             input_example=input_example,
-            pip_requirements=pinned_requirements(),
+            pip_requirements=pinned_requirements(requirements),
             extra_files=[str(f) for f in extra_files] or None,
-            serialization_format="pt2",
+            serialization_format=serialization_format,
             registered_model_name=registered_model_name,
             run_id=run_id,
         )

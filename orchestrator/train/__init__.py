@@ -3,7 +3,9 @@
 - :mod:`._loop`: :func:`fit` (the training loop, after nanoGPT's), :class:`FitResult`, the epoch
   metrics and :func:`seed_everything`;
 - :mod:`._evaluate`: :func:`evaluate`, loss and classification metrics without gradients;
-- :mod:`._optim`: :func:`build_optimizer` and the learning-rate schedules (:func:`lr_at`);
+- :mod:`._optim`: :func:`build_optimizer` (per-group learning rates: the head's may differ) and
+  the learning-rate schedules (:func:`lr_at`);
+- :mod:`._state`: what a trial saves of a model and how it is loaded back (:func:`load_weights`);
 - :mod:`._failures`: the forward probe and out-of-memory detection behind ``TrialFailure``.
 
 Nothing here imports search, tracking or CLI code; torch is imported where it is used.
@@ -11,12 +13,7 @@ Nothing here imports search, tracking or CLI code; torch is imported where it is
 
 from __future__ import annotations
 
-from orchestrator.train._evaluate import (
-    classification_metrics,
-    evaluate,
-    load_weights,
-    measure_latency,
-)
+from orchestrator.train._evaluate import classification_metrics, evaluate, measure_latency
 from orchestrator.train._loop import (
     EPOCH_METRICS,
     SELECTABLE_METRICS,
@@ -26,7 +23,8 @@ from orchestrator.train._loop import (
     fit,
     seed_everything,
 )
-from orchestrator.train._optim import build_optimizer, lr_at
+from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
+from orchestrator.train._state import load_saved_state, load_weights, state_to_save
 
 __all__ = [
     "EPOCH_METRICS",
@@ -38,8 +36,12 @@ __all__ = [
     "data_fits",
     "evaluate",
     "fit",
+    "head_parameters",
+    "load_saved_state",
     "load_weights",
     "lr_at",
     "measure_latency",
     "seed_everything",
+    "set_lr",
+    "state_to_save",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.device import autocast, resolve_precision
@@ -12,7 +11,7 @@ from orchestrator.device import autocast, resolve_precision
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["classification_metrics", "evaluate", "load_weights", "measure_latency"]
+__all__ = ["classification_metrics", "evaluate", "measure_latency"]
 
 EVAL_BATCH_SIZE = 1024  # samples per forward pass during evaluation
 LATENCY_BATCH = 256  # samples per timed forward pass (the latency_ms objective)
@@ -30,7 +29,8 @@ def evaluate(
     num_classes: int,
     label_smoothing: float = 0.0,
 ) -> dict[str, Any]:
-    """Loss and classification metrics of ``model`` on ``(x, y)``, without gradients.
+    """Loss and classification metrics of ``model`` on ``(x, y)``, without gradients, in batches
+    of ``batch_size`` (or the model's ``eval_batch_size``, if smaller).
 
     Returns:
         ``loss`` (mean cross-entropy), ``accuracy``, macro ``precision``/``recall``/``f1`` over
@@ -46,6 +46,8 @@ def evaluate(
     n = len(y)
     if n == 0:
         raise ValueError("evaluate: got no samples")
+    # a model whose activations are large (a pretrained transformer) may ask for smaller batches
+    batch_size = min(batch_size, getattr(model, "eval_batch_size", batch_size))
     device = torch.device(device)
     precision = resolve_precision(precision, device)
     total_loss = torch.zeros((), device=device)
@@ -106,13 +108,6 @@ def classification_metrics(cm: torch.Tensor) -> dict[str, Any]:
         "per_class_f1": f1.tolist(),
         "confusion_matrix": cm.long().tolist(),
     }
-
-
-def load_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a state dict saved with ``torch.save`` (a trial's ``model.pt``) into ``model``."""
-    import torch
-
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def measure_latency(

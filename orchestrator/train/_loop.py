@@ -29,7 +29,8 @@ from orchestrator.errors import TrialFailure
 from orchestrator.models import count_parameters
 from orchestrator.train._evaluate import evaluate
 from orchestrator.train._failures import is_oom, probe_forward
-from orchestrator.train._optim import build_optimizer, lr_at
+from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
+from orchestrator.train._state import state_to_save
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +75,8 @@ class FitResult:
     history: list[dict[str, float]]  # one EPOCH_METRICS dict per epoch run
     best_epoch: int  # 1-based, by `metric`
     best_metrics: dict[str, float]
-    best_state: dict[str, Any] = field(repr=False)  # CPU copy of the best epoch's state_dict
+    # CPU copy of the best epoch's state_dict (or the part the model saves: see state_to_save)
+    best_state: dict[str, Any] = field(repr=False)
     epochs_run: int
     stopped_early: bool
     n_parameters: int
@@ -125,7 +127,8 @@ def fit(
     Args:
         model: built for ``splits.spec``; moved to ``device`` and left at its last weights.
         splits: train and val tensors (the test split is not touched).
-        config: epochs, batch size, optimizer, schedule, clipping, early stopping.
+        config: epochs, batch size, gradient accumulation, optimizer (the head's learning rate
+            may differ), schedule, clipping, early stopping.
         device: where to train.
         precision: ``auto``, ``32``, ``bf16-mixed`` or ``16-mixed``, resolved for ``device``.
         seed: shuffling and dropout.
@@ -184,7 +187,13 @@ def fit(
         [min(batch_size, n - b * batch_size) for b in range(n_batches)], dtype=torch.float64
     )
 
-    optimizer = build_optimizer(model.parameters(), config.optimizer)
+    optimizer = build_optimizer(
+        model.parameters(),
+        config.optimizer,
+        head=head_parameters(model) if config.head_lr_factor != 1 else (),
+        head_lr_factor=config.head_lr_factor,
+    )
+    accumulate = config.gradient_accumulation  # batches per optimizer step
     scaler = grad_scaler(device, precision)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(seed)
@@ -210,14 +219,17 @@ def fit(
             perm = torch.randperm(n, generator=generator).to(home)
             lr = config.optimizer.lr
             for b in range(n_batches):
+                # the optimizer steps after every `accumulate` batches and after the epoch's last
+                first = b - b % accumulate
+                group_size = min(accumulate, n_batches - first)
+                steps = b == first + group_size - 1
                 lr = lr_at(
                     epoch - 1 + b / n_batches,
                     base_lr=config.optimizer.lr,
                     schedule=config.schedule,
                     epochs=config.epochs,
                 )
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                set_lr(optimizer, lr)  # the head's group at head_lr_factor times lr
                 idx = perm[b * batch_size : (b + 1) * batch_size]
                 xb, yb = x_train[idx], y_train[idx]
                 if not resident:
@@ -241,8 +253,12 @@ def fit(
                         with augmenter.mixing(model, xb, lam, partner) as mixed:
                             logits = model(mixed)
                         loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[partner])
-                # 2. backward, on the scaled loss for 16-mixed (the scaler passes through otherwise)
-                scaler.scale(loss).backward()
+                # 2. backward, on the scaled loss for 16-mixed (the scaler passes through
+                # otherwise); gradients add up over the batches of one optimizer step
+                scaler.scale(loss / group_size).backward()
+                batch_losses[b] = loss.detach()
+                if not steps:
+                    continue
                 # 3. unscale, so that clipping sees the true gradient norm
                 scaler.unscale_(optimizer)
                 # 4. clip
@@ -254,7 +270,6 @@ def fit(
                 scaler.update()
                 # 7. drop the gradients
                 optimizer.zero_grad(set_to_none=True)
-                batch_losses[b] = loss.detach()
                 if on_step is not None:
                     on_step()
 
@@ -294,9 +309,7 @@ def fit(
             value = sign * metrics[metric]  # larger is better from here on
             if value > best_value:
                 best_value, best_epoch, best_metrics = value, epoch, dict(metrics)
-                best_state = {
-                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
-                }
+                best_state = state_to_save(model)
 
             for callback in callbacks:
                 callback(epoch, dict(metrics))

@@ -36,7 +36,7 @@ INVALID = [
     pytest.param(
         "model: {family: resnet}",
         "model.family",
-        "unknown model family 'resnet' (valid: cnn, custom, mlp, rnn, transformer)",
+        "unknown model family 'resnet' (valid: cnn, custom, hf, mlp, rnn, transformer)",
         id="unknown-family",
     ),
     pytest.param(

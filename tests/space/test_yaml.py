@@ -100,8 +100,8 @@ train:
   epochs: 3
 """
 _TRAIN_KEYS = (
-    "(valid: augment, batch_size, early_stopping, epochs, grad_clip, label_smoothing, optimizer, "
-    "precision, schedule)"
+    "(valid: augment, batch_size, early_stopping, epochs, grad_clip, gradient_accumulation, "
+    "head_lr_factor, label_smoothing, optimizer, precision, schedule)"
 )
 
 
@@ -193,7 +193,7 @@ _TRAIN_KEYS = (
             ["train.epochs=2"],
             [
                 "search_spaces/cnn.yaml: model: missing 'family'; add the section: model: "
-                "{family: <name>} (valid: cnn, custom, mlp, rnn, transformer)"
+                "{family: <name>} (valid: cnn, custom, hf, mlp, rnn, transformer)"
             ],
             id="file-alone",
         ),
