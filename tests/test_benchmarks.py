@@ -19,6 +19,7 @@ SECTIONS = (
     "quality",
     "pruning",
     "scaling",
+    "storage",
     "gpu",
     "hf",
     "faults",
