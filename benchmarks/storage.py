@@ -316,12 +316,16 @@ def storage_why(results: Sequence[dict[str, Any]]) -> list[str]:
         notes.append(
             f"Why PostgreSQL misses 20 ms: at {r['n_total']} trials a trial costs the database "
             f"{r['transactions']:.1f} transactions ({r['statements']:.0f} statements), down from "
-            "46, each its own transaction, before hpo batched a trial's writes (create, set-up "
-            "flush before training, end; the rest are the snapshot reads of the study, one per "
-            "loop iteration, and the stale-trial heartbeat). One round trip through SQLAlchemy "
-            "and Optuna's RDB layer costs a few ms here, so what is left is per-transaction "
-            "cost: Optuna's ORM writes each row with its own INSERT, and reading the study "
-            "back loads every trial's rows."
+            "46, one per storage call, before hpo gathered a trial's writes. Logged statement by "
+            "statement (SQLAlchemy's cursor events, one trial of a running study), they are: the "
+            "study read once per loop iteration under the budget lock (one transaction, 7 "
+            "SELECTs), the lock's release, and three writes: the trial created (Optuna numbers "
+            "it in the database), its parameters and attributes before training (so that a "
+            "crash mid-training leaves a trial that can be retried with the same parameters, and "
+            "other workers' samplers see it), and its result at the end. Each transaction costs "
+            "a round trip through SQLAlchemy and Optuna's ORM; under the load shown in this "
+            "section that is tens of ms. Going lower needs the trial created with its parameters "
+            "in one write, which Optuna's ask() (create, then sample) does not allow."
         )
     top = max((r["n_total"] for r in results), default=0)
     big = [r for r in results if r["n_total"] == top and r["sampler_ms"] + r["storage_ms"] > 100]
