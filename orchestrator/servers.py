@@ -14,6 +14,7 @@ shell's code for it (128 + the signal: 143 for SIGTERM, 130 for SIGINT).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,8 @@ __all__ = [
     "stop_group",
     "stopping_on_signals",
 ]
+
+logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 10.0  # from the forwarded signal to SIGKILL of what is left of the group
 POLL_SECONDS = 0.1
@@ -141,19 +144,25 @@ def stop_group(
     """Send ``signum`` to the process group that ``process`` leads, wait up to ``grace`` seconds
     (less once ``hurry()`` is true) for the group to be gone, then SIGKILL what is left."""
     pgid = process.pid
+    started = time.monotonic()
     _signal_group(pgid, signum)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not (hurry is not None and hurry()):
-        process.poll()  # reaps the leader once it has exited
+    logger.debug("sent %s to process group %d", signal.Signals(signum).name, pgid)
+    while time.monotonic() < started + grace and not (hurry is not None and hurry()):
+        process.poll()  # reaps the leader once it has exited (killpg counts an unreaped one)
         if not group_alive(pgid):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)  # the leader has exited: reap it
+            logger.debug("process group %d ended in %.1f s", pgid, time.monotonic() - started)
             return
         time.sleep(POLL_SECONDS)
+    logger.debug("process group %d still runs after %.1f s: SIGKILL", pgid, grace)
     _signal_group(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
     deadline = time.monotonic() + 5  # SIGKILL cannot be refused: only a moment to vanish
     while group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
+    logger.debug("process group %d ended in %.1f s", pgid, time.monotonic() - started)
 
 
 def group_alive(pgid: int) -> bool:

@@ -131,6 +131,30 @@ def test_a_worker_left_behind_by_the_server_is_stopped(tmp_path: Path) -> None:
         assert _gone(pids)
 
 
+@pytest.mark.parametrize("mode", ["polite", "stubborn"])
+def test_stop_group_leaves_nothing(tmp_path: Path, mode: str) -> None:
+    from orchestrator.servers import group_alive, stop_group
+
+    pidfile = tmp_path / "pids"
+    server = subprocess.Popen(
+        [sys.executable, "-c", FAKE_SERVER, mode, str(pidfile)], start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not pidfile.exists():
+            assert time.monotonic() < deadline, "the fake server did not start"
+            time.sleep(0.1)
+        stop_group(server, signal.SIGTERM, grace=1)
+        # the group is gone and its leader reaped (no zombie left to its parent)
+        assert not group_alive(server.pid)
+        assert server.returncode is not None
+        assert _gone([int(p) for p in pidfile.read_text().split()])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=WAIT)
+
+
 def test_stopped_exit_codes() -> None:
     from orchestrator.servers import ServerStopped
 
