@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from typing import NoReturn
 
@@ -83,6 +84,10 @@ def _study_runs_url(study_name: str, base: str, *, tracking_uri: str | None) -> 
 def _stopped(stopped: ServerStopped) -> NoReturn:
     """A server stopped by a signal: one line, and the shell's exit code (143 or 130)."""
     click.echo(f"\nStopped ({signal.Signals(stopped.signum).name}).", err=True)
+    # nothing is left to clean up: spare the exit the last garbage collection over every object
+    # of MLflow's and Optuna's modules (measured: 4 s after `import mlflow` on a loaded machine,
+    # 0.3 s with this)
+    gc.freeze()
     raise SystemExit(stopped.exit_code)
 
 
