@@ -42,6 +42,9 @@ def ui(
     """
     from orchestrator.dashboards import allowed_hosts, check_bind, mlflow_server_command
 
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        _print_server_ui(tracking_uri, study_name)  # a tracking server serves its own UI
+        return
     warning = check_bind(host, allow_remote=allow_remote, what="the MLflow UI")
     if warning:
         click.echo(warning, err=True)
@@ -79,6 +82,17 @@ def _study_runs_url(study_name: str, base: str, *, tracking_uri: str | None) -> 
             "study to the experiment named after it); check --study and --tracking-uri"
         )
     return runs_table_url(base, experiment_id)
+
+
+def _print_server_ui(tracking_uri: str, study_name: str | None) -> None:
+    """For a tracking server: no server to start, its own UI's address (and the study's runs)."""
+    from orchestrator.tracking import ui_base
+
+    base = ui_base(tracking_uri)
+    click.echo(f"The tracking URI is a tracking server, which serves its own MLflow UI: {base}")
+    if study_name:
+        url = _study_runs_url(study_name, base, tracking_uri=tracking_uri)
+        click.echo(f"Study '{study_name}', its runs: {url}")
 
 
 def _stopped(stopped: ServerStopped) -> NoReturn:

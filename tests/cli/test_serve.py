@@ -257,6 +257,20 @@ def test_ui_study_prints_its_runs_table(workdir: Path, monkeypatch: pytest.Monke
     assert len(started) == 1
 
 
+def test_ui_on_a_tracking_server_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    started = _fake_server(monkeypatch)
+    monkeypatch.setattr("orchestrator.tracking.experiment_id_of", lambda name, **kwargs: "4")
+    uri = "https://u:pw-secret@mlflow.internal:5000"
+    result = CliRunner().invoke(cli, ["ui", "--tracking-uri", uri, "--study", "s"])
+    # the server serves its own UI: hpo says where (the study's runs too), starts nothing
+    assert result.exit_code == 0, result.output
+    assert started == []
+    assert "serves its own MLflow UI: https://mlflow.internal:5000\n" in result.output
+    runs = "https://mlflow.internal:5000/#/experiments/4/runs?workflowType=machine_learning"
+    assert f"Study 's', its runs: {runs}" in result.output
+    assert "pw-secret" not in result.output
+
+
 @pytest.mark.parametrize(
     ("header", "status"),
     [
