@@ -78,6 +78,7 @@ class StudyResult:
     # trials still RUNNING on other hosts when this run stopped: (number, host:pid, lease expiry)
     elsewhere: list[tuple[int, str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    experiment_id: str | None = None  # the study's MLflow experiment
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
