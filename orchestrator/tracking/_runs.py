@@ -31,7 +31,7 @@ from orchestrator.tracking._client import (
     write_batch,
 )
 from orchestrator.tracking._guard import GuardedClient
-from orchestrator.tracking._sqlite import sqlite_path, use_wal
+from orchestrator.tracking._sqlite import open_sqlite_store, sqlite_path
 
 __all__ = ["RunStatus", "Tracker", "TrialRun"]
 
@@ -56,7 +56,7 @@ class Tracker:
         from mlflow import MlflowClient
 
         quiet_artifact_downloads()
-        use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
+        open_sqlite_store(tracking_uri or default_tracking_uri())  # before MLflow opens it
         self.client = GuardedClient(MlflowClient(tracking_uri=tracking_uri))  # faults: StoreError
         self.tracking_uri: str = self.client.tracking_uri  # resolved: MLflow's default if None
         self.experiment_name = experiment
