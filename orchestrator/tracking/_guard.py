@@ -37,6 +37,8 @@ class GuardedClient:
             logger.addFilter(_DROP)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_client":  # copy, pickle: no wrapped client yet
+            raise AttributeError(name)
         value = getattr(self._client, name)
         if not callable(value):
             return value

@@ -141,3 +141,19 @@ def test_a_missing_database_driver_names_the_package(
         "Error: --tracking-uri postgresql+pg8000://hpo:***@127.0.0.1:5432/mlflow: the database "
         "driver 'pg8000' is not installed; install it with: pip install 'pg8000'"
     )
+
+
+def test_a_failing_mlflow_call_is_a_store_error_in_one_line(workdir: Path) -> None:
+    import copy
+
+    from orchestrator.errors import StoreError
+    from orchestrator.tracking import Tracker
+
+    tracker = Tracker("s", tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    with pytest.raises(StoreError) as caught:
+        tracker.client.get_run("no-such-run")
+    # MLflow's error, one line, named as MLflow's: a store fault, not a bug of hpo's
+    assert caught.value.store == "MLflow"
+    assert str(caught.value).startswith("MLflow: MlflowException: Run")
+    assert "\n" not in str(caught.value)
+    assert copy.copy(tracker.client).tracking_uri == tracker.tracking_uri
