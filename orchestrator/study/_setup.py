@@ -95,7 +95,8 @@ def check_tracking(tracking_uri: str | None) -> None:
 
     from orchestrator.tracking import check_tracking_store, default_tracking_uri
 
-    uri = tracking_uri or default_tracking_uri()
+    # the environment first: MLflow's own default costs importing mlflow (seconds)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     if os.environ.get("MLFLOW_TRACKING_URI") == uri:
         source = "MLFLOW_TRACKING_URI"
     elif tracking_uri is None:
