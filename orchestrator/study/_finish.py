@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from orchestrator.config import DataConfig
+from orchestrator.errors import StoreError
 from orchestrator.study._attrs import ATTR_CONFIG, ATTR_RUN_ID, ATTR_TEST
 from orchestrator.study._events import StudyResult
 from orchestrator.study._optuna import refreshed_trials
@@ -86,7 +88,12 @@ def closing_run(ctx: RunContext, result: StudyResult, *, started: float) -> Iter
         raise
     finally:
         result.seconds = time.monotonic() - started
-        end_parent(ctx, status)
+        try:
+            end_parent(ctx, status)
+        except StoreError as exc:
+            if result.stopped_by != "store" and sys.exc_info()[0] is None:
+                raise
+            logger.warning("the parent run stays RUNNING (%s); hpo repair ends it", exc)
 
 
 def evaluate_trial_on_test(

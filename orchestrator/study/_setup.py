@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import DataConfig
-from orchestrator.errors import DataError, Problem, SpaceError
+from orchestrator.errors import ConfigError, DataError, Problem, SpaceError
+from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
@@ -30,7 +31,7 @@ from orchestrator.study._queries import load_study
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
-from orchestrator.study._store import StudyStore, with_retries
+from orchestrator.study._store import StudyStore, missing_driver, with_retries
 from orchestrator.version import __version__
 
 if TYPE_CHECKING:
@@ -55,16 +56,25 @@ class Checked:
     data: dict[str, Splits] = field(default_factory=dict)  # by data config (JSON)
 
 
-def preflight(space: Space, *, device: str = "auto", load_data: bool = True) -> Checked:
+def preflight(
+    space: Space,
+    *,
+    device: str = "auto",
+    load_data: bool = True,
+    tracking_uri: str | None = None,
+) -> Checked:
     """Every check ``hpo run`` makes before it writes anything; ``hpo validate`` runs exactly
-    these. The device and precision are resolved, the sampler and pruner constructed (their
-    options checked), the data loaded, and the model family (a custom factory too) and the
-    augmentation checked against it. A problem is blamed on the ``--set`` that caused it, else on
-    the space file.
+    these. The MLflow tracking store is checked first (``tracking_uri``, None: MLflow's default;
+    writable or reachable, in seconds, writing nothing), then the device and precision are
+    resolved, the sampler and pruner constructed (their options checked), the data loaded, and
+    the model family (a custom factory too) and the augmentation checked against it. A problem is
+    blamed on the ``--set`` that caused it, else on the space file.
 
     Raises:
+        ConfigError: the tracking store cannot be written or reached.
         HpoError: the first check that fails (SpaceError carries every problem of its kind).
     """
+    check_tracking(tracking_uri)
     try:
         return _checks(space, device=device, load_data=load_data)
     except SpaceError as exc:
@@ -76,6 +86,30 @@ def preflight(space: Space, *, device: str = "auto", load_data: bool = True) -> 
         if match is None:
             raise
         raise space.error([Problem(match["path"], match["message"])]) from exc
+
+
+def check_tracking(tracking_uri: str | None) -> None:
+    """The MLflow tracking store can be written or reached (see :func:`check_tracking_store`);
+    a missing database driver is named with the package to install."""
+    import os
+
+    from orchestrator.tracking import check_tracking_store, default_tracking_uri
+
+    # the environment first: MLflow's own default costs importing mlflow (seconds)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if os.environ.get("MLFLOW_TRACKING_URI") == uri:
+        source = "MLFLOW_TRACKING_URI"
+    elif tracking_uri is None:
+        source = "MLflow's default tracking URI"
+    else:
+        source = "--tracking-uri"
+    try:
+        check_tracking_store(uri, source=source)
+    except ConfigError as exc:
+        missing = missing_driver(exc)
+        if missing is None:
+            raise
+        raise ConfigError(f"{source} {redact_url(uri)}: {missing}") from exc
 
 
 _DATA_PLACE = re.compile(r"^(?P<path>data(?:\.[\w.]+)?): (?P<message>.*)$", re.DOTALL)
@@ -306,7 +340,7 @@ def open_run(
 
     if checked is None:
         stage("checking the space: device, sampler, pruner; loading the data")
-        checked = preflight(space, device=spec.device)
+        checked = preflight(space, device=spec.device, tracking_uri=spec.tracking_uri)
     stage("opening the study and the MLflow run")
     source = None
     if spec.warm_start_from:  # checked before anything is written

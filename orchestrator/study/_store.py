@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
     "StudyStore",
+    "missing_driver",
     "open_storage",
     "with_retries",
 ]
@@ -216,13 +217,9 @@ class StudyStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _error(self, what: str, exc: BaseException) -> ConfigError:
-        missing = _missing_driver(exc)
+        missing = missing_driver(exc)
         if missing is not None:
-            package = _DRIVER_PACKAGES.get(missing, missing)
-            return ConfigError(
-                f"{self.source} {self.display}: {what}: the database driver '{missing}' is not "
-                f"installed; install it with: pip install '{package}'"
-            )
+            return ConfigError(f"{self.source} {self.display}: {what}: {missing}")
         return ConfigError(
             f"{self.source} {self.display}: {what} ({type(exc).__name__}: "
             f"{redact_text(first_line(exc))}); check the URL and that the server is up "
@@ -230,10 +227,17 @@ class StudyStore:
         )
 
 
-def _missing_driver(exc: BaseException | None) -> str | None:
+def missing_driver(exc: BaseException | None) -> str | None:
+    """ "the database driver 'psycopg' is not installed; install it with: pip install ..." if a
+    missing module is what ``exc`` (or its cause) says, else None."""
     while exc is not None:
         if isinstance(exc, ModuleNotFoundError) and exc.name:
-            return exc.name.split(".")[0]
+            missing = exc.name.split(".")[0]
+            package = _DRIVER_PACKAGES.get(missing, missing)
+            return (
+                f"the database driver '{missing}' is not installed; install it with: "
+                f"pip install '{package}'"
+            )
         exc = exc.__cause__ or exc.__context__
     return None
 

@@ -4,12 +4,14 @@
   trial) and :class:`TrialRun` (one run's buffered metrics, its artifacts and its end);
 - :mod:`._models`: models logged with ``mlflow.pytorch``, and shipped models found and loaded;
 - :mod:`._sqlite`: local SQLite tracking stores in WAL mode;
+- :mod:`._check`: the tracking store checked before the first trial (writable, reachable);
 - :mod:`._client`: MLflow's default store, values in the form MLflow stores, batched writes;
 - :mod:`._links`: a study's experiment and its runs table in MLflow's UI.
 """
 
 from __future__ import annotations
 
+from orchestrator.tracking._check import check_tracking_store
 from orchestrator.tracking._client import default_tracking_uri
 from orchestrator.tracking._links import LOCAL_UI, experiment_id_of, runs_table_url, ui_base
 from orchestrator.tracking._models import (
@@ -29,6 +31,7 @@ __all__ = [
     "RunStatus",
     "Tracker",
     "TrialRun",
+    "check_tracking_store",
     "default_tracking_uri",
     "describe_model_version",
     "download_model",

@@ -30,7 +30,8 @@ from orchestrator.tracking._client import (
     run_tags,
     write_batch,
 )
-from orchestrator.tracking._sqlite import sqlite_path, use_wal
+from orchestrator.tracking._guard import GuardedClient
+from orchestrator.tracking._sqlite import open_sqlite_store, sqlite_path
 
 __all__ = ["RunStatus", "Tracker", "TrialRun"]
 
@@ -55,8 +56,8 @@ class Tracker:
         from mlflow import MlflowClient
 
         quiet_artifact_downloads()
-        use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        open_sqlite_store(tracking_uri or default_tracking_uri())  # before MLflow opens it
+        self.client = GuardedClient(MlflowClient(tracking_uri=tracking_uri))  # faults: StoreError
         self.tracking_uri: str = self.client.tracking_uri  # resolved: MLflow's default if None
         self.experiment_name = experiment
         self.experiment_id = self._ensure_experiment(experiment)
