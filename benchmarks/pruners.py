@@ -175,8 +175,9 @@ def candidates(epochs: int) -> list[dict[str, Any]]:
             hb = {"name": "hyperband", "min_resource": min_resource, "reduction_factor": factor}
             if hb not in out:
                 out.append(hb)
-    for patience in (1, 2, 3):
-        out.append({"name": "patient", "patience": patience, "wrapped": "median"})
+    for wrapped in ("median", "percentile"):  # hpo builds the wrapped pruner with its defaults
+        for patience in (1, 2, 3):
+            out.append({"name": "patient", "patience": patience, "wrapped": wrapped})
     return out
 
 
@@ -243,14 +244,37 @@ def pick(rows: Sequence[Row]) -> Row | None:
     return max(passing, key=lambda r: (min(x.delta for x in r.runs), -r.ratio))
 
 
-def markdown(rows: Sequence[Row], *, seeds: Sequence[str], shipped: dict[str, Any] | None) -> str:
+def shortlist(rows: Sequence[Row], *, shipped: dict[str, Any] | None, top: int = 5) -> list[Row]:
+    """The rows worth a table: ``none``, the shipped configuration, the ``top`` configurations
+    meeting both targets (fewest epochs first) and, per pruner, the one with the fewest epochs
+    that keeps the best within the bound (else the one that loses least)."""
+    keep = [r for r in rows if r.config["name"] == "none" or r.config == shipped]
+    keep += sorted((r for r in rows if r.meets), key=lambda r: r.ratio)[:top]
+    for name in dict.fromkeys(r.config["name"] for r in rows):
+        family = [r for r in rows if r.config["name"] == name]
+        within = [r for r in family if r.delta >= TARGET_DELTA]
+        keep.append(
+            min(within, key=lambda r: r.ratio) if within else max(family, key=lambda r: r.delta)
+        )
+    winner = pick(rows)
+    if winner is not None:
+        keep.append(winner)
+    return list({id(r): r for r in keep}.values())
+
+
+def markdown(
+    rows: Sequence[Row],
+    *,
+    seeds: Sequence[str],
+    shipped: dict[str, Any] | None,
+    winner: Row | None,
+) -> str:
     """The table: each configuration's epochs % and Δ points per seed and on the mean."""
     head = ["pruner", *(f"seed {s}: epochs, Δ" for s in seeds), "mean epochs", "mean Δ (points)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best = pick(rows)
     for row in sorted(rows, key=lambda r: (r.ratio, -r.delta)):
         name = label(row.config)
-        if row is best:
+        if row is winner:
             name = f"**{name}** (winner)"
         elif shipped is not None and row.config == shipped:
             name += " (as shipped)"
@@ -283,9 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--trials", type=int, help="replay only each study's first N trials")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument("--all", action="store_true", help="every candidate, not a shortlist")
     args = parser.parse_args(argv)
 
+    import warnings
+
+    import optuna
+
     from orchestrator.space import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per in-memory study
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     space = load_space(Path(args.space))
     epochs = int(space.raw["train"]["epochs"])
@@ -300,9 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs.append(shipped)
     rows = evaluate(studies, configs, epochs)
     counts = ", ".join(f"{n}: {len(c)} trials" for n, (c, _) in zip(names, studies, strict=True))
-    text = f"{args.space}, {epochs} epochs; {counts}\n\n" + markdown(
-        rows, seeds=[n.rsplit("-", 1)[-1] for n in names], shipped=shipped
-    )
+    shown = rows if args.all else shortlist(rows, shipped=shipped)
+    seeds = [n.rsplit("-", 1)[-1].removeprefix("s") for n in names]  # study names end in -s<seed>
+    text = f"{args.space}, {epochs} epochs; {counts}; {len(rows)} configurations\n\n"
+    text += markdown(shown, seeds=seeds, shipped=shipped, winner=pick(rows))
     winner = pick(rows)
     text += "\nwinner: " + (label(winner.config) if winner else "none meets both targets") + "\n"
     print(text)
