@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from orchestrator.tracking._client import default_tracking_uri
+from orchestrator.tracking._client import default_tracking_uri, objective_key
 from orchestrator.tracking._models import (
     LoggedModel,
     describe_model_version,
@@ -31,6 +31,7 @@ __all__ = [
     "download_model",
     "load_pytorch_model",
     "log_pytorch_model",
+    "objective_key",
     "pinned_requirements",
     "resolve_model_uri",
 ]
