@@ -177,10 +177,9 @@ class Tracker:
     def mark_best(
         self, run_id: str, *, trial_number: int, metrics: Mapping[str, float], step: int
     ) -> None:
-        """Make trial ``trial_number`` (run ``run_id``) the study's winner: tag ``hpo.best=true``
-        on its run, then off every other trial run; on the parent, ``metrics`` (the objective at
-        ``step``) and the winner's number and run id. Writers racing each other are mended by the
-        last call (each run's end, then the study's end)."""
+        """Make trial ``trial_number`` (run ``run_id``) the winner: tag ``hpo.best=true`` on its
+        run, then off every other trial run; on the parent ``metrics`` (at ``step``), the winner's
+        number and run id. Racing writers are mended by the last call (at the study's end)."""
         self.set_tags(run_id, {BEST_TAG: "true"})
         if self.parent_run_id is not None:
             tags = {"hpo.best_trial": trial_number, "hpo.best_run_id": run_id}
