@@ -29,8 +29,8 @@ def objective_names(study: optuna.Study) -> list[str]:
     metric names, else ``objective_0``, ``objective_1``, ..."""
     n = len(study.directions)
     names = study_attr(study, ATTR_METRICS)
-    if not names and n == 1 and study_attr(study, ATTR_METRIC):
-        names = [study_attr(study, ATTR_METRIC)]
+    if not names and n == 1:
+        names = [metric] if (metric := study_attr(study, ATTR_METRIC)) else None
     if not names:
         names = study.metric_names
     names = [str(m) for m in names or []]
