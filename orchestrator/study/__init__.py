@@ -33,6 +33,7 @@ from orchestrator.study._attrs import (
     ATTR_PARENT_RUN,
     ATTR_RUN_ID,
     ATTR_SEED,
+    ATTR_SPACE,
     ATTR_TEST,
     WORKER,
 )
@@ -46,6 +47,7 @@ from orchestrator.study._events import (
 )
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
 from orchestrator.study._loop import run_spec, run_study, run_worker
+from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
 from orchestrator.study._queries import (
     StudyInfo,
@@ -84,6 +86,7 @@ __all__ = [
     "ATTR_PARENT_RUN",
     "ATTR_RUN_ID",
     "ATTR_SEED",
+    "ATTR_SPACE",
     "ATTR_TEST",
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
@@ -129,7 +132,9 @@ __all__ = [
     "run_worker",
     "stored_budget",
     "stored_space",
+    "study_attr",
     "tell",
+    "trial_attr",
     "trial_seed",
     "with_retries",
 ]

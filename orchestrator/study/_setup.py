@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +25,11 @@ from orchestrator.study._attrs import (
     ATTR_SPACE_TEXT,
     ATTR_VERSION,
 )
+from orchestrator.study._describe import log_data, parent_params, parent_view
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
-from orchestrator.study._optuna import storage_of
-from orchestrator.study._queries import load_study
+from orchestrator.study._optuna import set_study_system_attr, storage_of
+from orchestrator.study._queries import load_study, stored_budget
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
@@ -262,14 +264,19 @@ def prepare_study(
             load_if_exists=True,
         )
     )
+    # hpo's own records as system attributes, out of what the dashboard lists (see _attrs)
     if replace_space:
-        study.set_user_attr(ATTR_SPACE, space.raw)
-        study.set_user_attr(ATTR_SPACE_TEXT, space.text)
+        set_study_system_attr(study, ATTR_SPACE, space.raw)
+        set_study_system_attr(study, ATTR_SPACE_TEXT, space.text)
         study.set_user_attr(ATTR_SOURCE, space.source)
     if existing is None:
-        study.set_user_attr(ATTR_METRIC, study_cfg.primary_metric)
-        study.set_user_attr(ATTR_METRICS, study_cfg.metrics)
-        study.set_user_attr(ATTR_VERSION, __version__)
+        set_study_system_attr(study, ATTR_METRIC, study_cfg.primary_metric)
+        set_study_system_attr(study, ATTR_METRICS, study_cfg.metrics)
+        set_study_system_attr(study, ATTR_VERSION, __version__)
+    if study.metric_names is None:  # the dashboard's and plots' names, not "Objective 0"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(study_cfg.metrics))
     if n_trials is not None and study.user_attrs.get(ATTR_BUDGET) != n_trials:
         study.set_user_attr(ATTR_BUDGET, n_trials)
     return study
@@ -315,7 +322,7 @@ def _parent_tags(space: Space, store: StudyStore) -> dict[str, Any]:
         tags["hpo.pruning"] = "off: Optuna cannot prune a multi-objective trial"
     commit = _git_commit()
     if commit:
-        tags["hpo.git_commit"] = commit
+        tags["hpo.git_commit"] = tags["mlflow.source.git.commit"] = commit
     return tags
 
 
@@ -345,7 +352,7 @@ def open_run(
     source = None
     if spec.warm_start_from:  # checked before anything is written
         source = load_study(spec.warm_start_from, storage=spec.store)
-    tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri)
+    tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri, source="hpo run")
     with spec.store.budget_lock(spec.study_name):
         prepared = prepare_study(
             space,
@@ -366,16 +373,20 @@ def open_run(
         progress=progress,
         _data=dict(checked.data),
     )
+    budget = stored_budget(prepared, space)
+    view = parent_view(space, study_name=spec.study_name, budget=budget, storage=spec.store.display)
     parent = tracker.start_parent(
         spec.study_name,
         run_id=study.user_attrs.get(ATTR_PARENT_RUN),
-        params=space.fixed_params(),
-        tags=_parent_tags(space, spec.store),
+        params=parent_params(space),
+        tags={**_parent_tags(space, spec.store), **view},
     )
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
         tracker.log_text(parent, space.text, "space.yaml")
         tracker.log_dict(parent, space.raw, "space_resolved.json")
+        for key, splits in checked.data.items():  # the data set, in the Dataset column
+            log_data(tracker, parent, DataConfig.model_validate_json(key), splits)
     if space.study.is_multi_objective:
         ctx.notice("pruning is off: Optuna cannot prune a multi-objective trial")
     if source is not None:

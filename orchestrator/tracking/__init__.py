@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from orchestrator.tracking._check import check_tracking_store
-from orchestrator.tracking._client import default_tracking_uri
+from orchestrator.tracking._client import default_tracking_uri, objective_key
 from orchestrator.tracking._links import LOCAL_UI, experiment_id_of, runs_table_url, ui_base
 from orchestrator.tracking._models import (
     LoggedModel,
@@ -38,6 +38,7 @@ __all__ = [
     "experiment_id_of",
     "load_pytorch_model",
     "log_pytorch_model",
+    "objective_key",
     "pinned_requirements",
     "resolve_model_uri",
     "runs_table_url",
