@@ -227,7 +227,13 @@ def _runs_line(result: Any) -> str:
 
     if result.experiment_id is None:  # pragma: no cover - every run has its experiment
         return "Open the runs with: hpo ui"
-    url = runs_table_url(ui_base(result.tracking_uri), result.experiment_id)
+    single = len(result.metrics) == 1
+    url = runs_table_url(
+        ui_base(result.tracking_uri),
+        result.experiment_id,
+        metric=result.metrics[0] if single else None,
+        minimize=single and result.directions[:1] == ["minimize"],
+    )
     if result.tracking_uri.startswith(("http://", "https://")):  # a tracking server's own UI
         return f"Runs table: {url}"
     command = f"hpo ui --study {shlex.quote(result.study_name)}"

@@ -72,7 +72,12 @@ def _study_runs_url(study_name: str, base: str, *, tracking_uri: str | None) -> 
     """The runs table of a study on the UI at ``base``; StudyNotFound (exit 2) if MLflow has no
     experiment of that name."""
     from orchestrator.redact import redact_text
-    from orchestrator.tracking import default_tracking_uri, experiment_id_of, runs_table_url
+    from orchestrator.tracking import (
+        default_tracking_uri,
+        experiment_id_of,
+        runs_table_url,
+        study_objective,
+    )
 
     experiment_id = experiment_id_of(study_name, tracking_uri=tracking_uri)
     if experiment_id is None:
@@ -81,7 +86,9 @@ def _study_runs_url(study_name: str, base: str, *, tracking_uri: str | None) -> 
             f"--study {study_name}: no MLflow experiment of that name in {uri} (hpo run logs a "
             "study to the experiment named after it); check --study and --tracking-uri"
         )
-    return runs_table_url(base, experiment_id)
+    objective = study_objective(study_name, tracking_uri=tracking_uri)
+    metric, minimize = objective if objective is not None else (None, False)
+    return runs_table_url(base, experiment_id, metric=metric, minimize=minimize)
 
 
 def _print_server_ui(tracking_uri: str, study_name: str | None) -> None:

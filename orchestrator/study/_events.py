@@ -62,6 +62,7 @@ class StudyResult:
     n_trials: int
     finished: int
     metrics: list[str] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)  # of the metrics: maximize, minimize
     ran: int = 0
     states: dict[str, int] = field(default_factory=dict)
     best_number: int | None = None

@@ -163,6 +163,7 @@ def new_result(ctx: RunContext) -> StudyResult:
         n_trials=stored_budget(ctx.study, ctx.space),
         finished=0,
         metrics=ctx.space.study.metrics,
+        directions=ctx.space.study.directions,
     )
 
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from orchestrator.tracking._check import check_tracking_store
 from orchestrator.tracking._client import default_tracking_uri, objective_key
-from orchestrator.tracking._links import LOCAL_UI, experiment_id_of, runs_table_url, ui_base
+from orchestrator.tracking._links import (
+    LOCAL_UI,
+    experiment_id_of,
+    runs_table_url,
+    study_objective,
+    ui_base,
+)
 from orchestrator.tracking._models import (
     LoggedModel,
     describe_model_version,
@@ -42,5 +48,6 @@ __all__ = [
     "pinned_requirements",
     "resolve_model_uri",
     "runs_table_url",
+    "study_objective",
     "ui_base",
 ]

@@ -260,6 +260,7 @@ def test_ui_study_prints_its_runs_table(workdir: Path, monkeypatch: pytest.Monke
 def test_ui_on_a_tracking_server_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     started = _fake_server(monkeypatch)
     monkeypatch.setattr("orchestrator.tracking.experiment_id_of", lambda name, **kwargs: "4")
+    monkeypatch.setattr("orchestrator.tracking.study_objective", lambda name, **kwargs: None)
     uri = "https://u:pw-secret@mlflow.internal:5000"
     result = CliRunner().invoke(cli, ["ui", "--tracking-uri", uri, "--study", "s"])
     # the server serves its own UI: hpo says where (the study's runs too), starts nothing
@@ -355,6 +356,12 @@ def test_summary_names_the_runs_table(workdir: Path, capsys: pytest.CaptureFixtu
     # a tracking server: its own UI, no password
     _print_summary(_result("https://u:***@mlflow.internal:5000"))
     assert f"Runs table: https://mlflow.internal:5000{url}\n" in capsys.readouterr().out
+    # a single objective: the table sorted by its MLflow key, best first (Optuna's ranking)
+    result = _result("https://mlflow.internal:5000")
+    result.metrics, result.directions = ["val_loss"], ["minimize"]
+    _print_summary(result)
+    sort = "&orderByKey=metrics.%60best_val_loss%60&orderByAsc=true"
+    assert f"Runs table: https://mlflow.internal:5000{url}{sort}\n" in capsys.readouterr().out
 
 
 # --- the real servers --------------------------------------------------------------------------
