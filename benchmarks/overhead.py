@@ -256,6 +256,32 @@ def why_overhead(f: dict[str, Any]) -> str:
     return text + "."
 
 
+def why_missed(f: dict[str, Any]) -> str | None:
+    """Why the 1.05 target is missed: the fixed start-up against the per-trial work, measured."""
+    if f["wall_ratio"] <= 1.05:
+        return None
+    med = part_medians(f["parts"])
+    h, m, n = med["hpo"], med["minimal"], f["n_trials"]
+    total = statistics.median(f["walls"]["minimal"])
+    startup = h["startup"] - m["startup"]
+    between = n * h["between"]
+    mlflow = n * h.get("between_mlflow", 0.0)
+    return (
+        f"Why ≤ 1.05 is missed: 5% of this {total:.0f} s workload is {0.05 * total:.1f} s, and "
+        f"hpo spends {startup:.1f} s more before its first training (fresh directory; "
+        f"{f['existing_startup'] - m['startup']:.1f} s with an existing store, whose schema "
+        "needs no creating: a new SQLite store is now a copy of a schema cached per MLflow "
+        f"version) plus {between:.1f} s between trainings over {n} trials, {mlflow:.1f} s of it "
+        "in MLflow calls that each wait for the database (the trial's run, params, tags, its "
+        "data set, the weights and config artifacts, its end, the winner's mark). The start-up "
+        "is imports (optuna, mlflow, sqlalchemy: about 2 s on this machine) and the stores; it "
+        "is paid once per `hpo run`, so the ratio falls with longer studies (the steady-state "
+        "ratio above leaves it out). Meeting 1.05 on a 40 s workload needs MLflow's writes "
+        "moved off the trial's path (MLflow's own asynchronous logging, flushed at trial end) "
+        "and the imports overlapped with data loading; neither is done yet."
+    )
+
+
 def breakdown(parts: dict[str, float]) -> list[list[str]]:
     """Rows splitting hpo's between-trial time into MLflow, Optuna and the rest."""
     names = {"mlflow": "MLflow calls", "storage": "Optuna storage", "sampler": "Optuna sampler"}
@@ -298,6 +324,7 @@ def bench_overhead(ctx: Context) -> dict[str, Any]:
         + ", ".join(f"{r:.3f}" for r in f["paired_ratios"])
         + ".",
         why_overhead(f),
+        *filter(None, [why_missed(f)]),
     ]
     return section(
         "overhead",

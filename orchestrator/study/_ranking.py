@@ -77,8 +77,15 @@ def rank_trials(
     from optuna.trial import TrialState
 
     sign = -1.0 if directions[0] == "maximize" else 1.0
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    others = [t for t in trials if t not in complete]
+    def is_complete(t: FrozenTrial) -> bool:
+        return t.state == TrialState.COMPLETE and bool(t.values)
+
+    def is_pruned(t: FrozenTrial) -> bool:
+        return t.state == TrialState.PRUNED and t.value is not None
+
+    # by state, not `t in list`: FrozenTrial compares field by field, and a study has thousands
+    complete = [t for t in trials if is_complete(t)]
+    others = [t for t in trials if not is_complete(t)]
     if len(directions) > 1:
         fronts = pareto_ranks([t.values for t in complete], directions)
         order = sorted(
@@ -89,10 +96,10 @@ def rank_trials(
     else:
         complete.sort(key=lambda t: (sign * t.values[0], t.number))
         ranked = [(i + 1, t) for i, t in enumerate(complete)]
-        pruned = [t for t in others if t.state == TrialState.PRUNED and t.value is not None]
+        pruned = [t for t in others if is_pruned(t)]
         pruned.sort(key=lambda t: (sign * t.value, t.number))
         ranked += [(len(ranked) + i + 1, t) for i, t in enumerate(pruned)]
-        others = [t for t in others if t not in pruned]
+        others = [t for t in others if not is_pruned(t)]
     ranked += [(None, t) for t in sorted(others, key=lambda t: t.number)]
     return ranked
 
