@@ -40,6 +40,7 @@ ORDER = (
     "gpu",
     "hf",
     "faults",
+    "proxy",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -51,6 +52,7 @@ TITLES = {
     "gpu": "7. GPU",
     "hf": "8. Fine-tuning a pretrained transformer",
     "faults": "9. Fault injection",
+    "proxy": "10. Many workers: PostgreSQL direct against the storage proxy",
 }
 
 
