@@ -276,3 +276,24 @@ def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path)
             pass
     finally:
         server.stop(0)
+
+
+def test_an_unavailable_storage_proxy_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import grpc
+
+    class Unavailable(grpc.RpcError):  # what a gRPC call raises when the proxy is gone
+        def __init__(self, code: grpc.StatusCode) -> None:
+            self._code = code
+
+        def code(self) -> grpc.StatusCode:
+            return self._code
+
+    monkeypatch.setattr(storage, "RETRY_BASE_SECONDS", 0.0)
+    call, calls = _failing([Unavailable(grpc.StatusCode.UNAVAILABLE)])
+    # the proxy restarting: retried like a dropped database connection
+    assert storage.with_retries(call) == "done" and len(calls) == 2
+    call, calls = _failing([Unavailable(grpc.StatusCode.NOT_FOUND)])
+    # any other gRPC error is not retried
+    with pytest.raises(Unavailable):
+        storage.with_retries(call)
+    assert len(calls) == 1
