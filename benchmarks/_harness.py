@@ -37,6 +37,7 @@ ORDER = (
     "quality",
     "pruning",
     "scaling",
+    "storage",
     "gpu",
     "hf",
     "faults",
@@ -48,11 +49,12 @@ TITLES = {
     "startup": "3. Start-up",
     "quality": "4. Search quality (MNIST-1D)",
     "pruning": "5. Pruning",
-    "scaling": "6. Scaling: workers and storage",
-    "gpu": "7. GPU",
-    "hf": "8. Fine-tuning a pretrained transformer",
-    "faults": "9. Fault injection",
-    "proxy": "10. Many workers: PostgreSQL direct against the storage proxy",
+    "scaling": "6. Scaling: workers",
+    "storage": "7. Storage and sampling per trial",
+    "gpu": "8. GPU",
+    "hf": "9. Fine-tuning a pretrained transformer",
+    "faults": "10. Fault injection",
+    "proxy": "11. Many workers: PostgreSQL direct against the storage proxy",
 }
 
 
@@ -88,7 +90,7 @@ class Settings:
     storage_window: int = 20  # trials timed at each point
     pack_ks: tuple[int, ...] = (1, 2, 4, 8)
     pack_epochs: int = 20
-    hf_trials: int = 12  # each of the two studies of section 8 (~20 min on 2 cores)
+    hf_trials: int = 12  # each of the two studies of section 9 (~20 min on 2 cores)
     # (the sections it concerns, what differs from the counts)
     deviations: tuple[tuple[tuple[str, ...], str], ...] = (
         (

@@ -79,7 +79,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"Last written by `{meta['command']}` on {meta['finished']}; each section says when "
         f"it ran and how to re-run it alone. Machine: {m.get('cores')} cores "
-        f"({m.get('cpu', '?')}), no GPU unless section 7 says otherwise, Python {m['python']}, "
+        f"({m.get('cpu', '?')}), no GPU unless section 8 says otherwise, Python {m['python']}, "
         f"torch {m.get('torch')}, optuna {m.get('optuna')}, mlflow {m.get('mlflow')}; hpo at "
         f"{m.get('commit')}.",
         "",

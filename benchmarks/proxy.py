@@ -1,4 +1,4 @@
-"""10. Many workers: PostgreSQL direct against Optuna's gRPC storage proxy (``hpo storage-proxy``).
+"""11. Many workers: PostgreSQL direct against Optuna's gRPC storage proxy (``hpo storage-proxy``).
 
 4, 8 and 16 worker processes share one study whose trials take no time (training and MLflow
 replaced by the stand-ins of ``storage.py``; the sampler is random, so that what is measured is

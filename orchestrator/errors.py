@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from orchestrator.redact import redact_text
+
 __all__ = [
     "ConfigError",
     "DataError",
@@ -70,6 +72,11 @@ class StoreError(HpoError):
     def __init__(self, message: str, *, store: str) -> None:
         super().__init__(message)
         self.store = store
+
+    @classmethod
+    def of(cls, store: str, exc: BaseException) -> StoreError:
+        """``store``'s error ``exc`` in one line: ``MLflow: OSError: [Errno 30] ...``, redacted."""
+        return cls(f"{store}: {redact_text(first_line(exc, with_type=True))}", store=store)
 
 
 @dataclass(frozen=True)

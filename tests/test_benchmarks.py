@@ -19,9 +19,11 @@ SECTIONS = (
     "quality",
     "pruning",
     "scaling",
+    "storage",
     "gpu",
     "hf",
     "faults",
+    "proxy",
 )
 
 

@@ -212,9 +212,34 @@ def _print_summary(result: Any) -> None:
         )
         click.echo(f"Test split (trial #{result.best_number}): {shown}")
     click.echo(f"Optuna storage: {result.storage}")
-    click.echo(
-        f"MLflow: {result.tracking_uri}, parent run {result.parent_run_id}; open with: hpo ui"
+    click.echo(f"MLflow: {result.tracking_uri}, parent run {result.parent_run_id}")
+    click.echo(_runs_line(result))
+
+
+def _runs_line(result: Any) -> str:
+    """Where the study's runs table is in MLflow's UI: on a tracking server, its address; on a
+    local store, the ``hpo ui`` command that serves it (with ``--tracking-uri`` unless that is
+    the default ``hpo ui`` picks) and the address it then has."""
+    import shlex
+
+    from orchestrator.redact import redact_url
+    from orchestrator.tracking import default_tracking_uri, runs_table_url, ui_base
+
+    if result.experiment_id is None:  # pragma: no cover - every run has its experiment
+        return "Open the runs with: hpo ui"
+    single = len(result.metrics) == 1
+    url = runs_table_url(
+        ui_base(result.tracking_uri),
+        result.experiment_id,
+        metric=result.metrics[0] if single else None,
+        minimize=single and result.directions[:1] == ["minimize"],
     )
+    if result.tracking_uri.startswith(("http://", "https://")):  # a tracking server's own UI
+        return f"Runs table: {url}"
+    command = f"hpo ui --study {shlex.quote(result.study_name)}"
+    if result.tracking_uri != redact_url(default_tracking_uri()):
+        command += f" --tracking-uri {shlex.quote(result.tracking_uri)}"
+    return f"Runs table: {command}, then open {url}"
 
 
 def _clock(epoch: float) -> str:

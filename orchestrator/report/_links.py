@@ -3,21 +3,10 @@ or, for a store on disk or a database, on the UI that ``hpo ui`` (``mlflow ui``)
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from orchestrator.redact import redact_text
-
-LOCAL_UI = "http://127.0.0.1:5000"  # where `hpo ui` and `mlflow ui` serve by default
-
-
-def ui_base(tracking_uri: str) -> str:
-    """The address of MLflow's UI for a tracking URI: the server itself for ``http(s)://`` (any
-    user and password left out), else :data:`LOCAL_UI`."""
-    parts = urlsplit(tracking_uri)
-    if parts.scheme in ("http", "https"):
-        host = parts.netloc.rsplit("@", 1)[-1]
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-    return LOCAL_UI
+from orchestrator.tracking import LOCAL_UI, ui_base
 
 
 def is_served(tracking_uri: str) -> bool:

@@ -14,6 +14,7 @@ from orchestrator.report._activity import Activity
 from orchestrator.report._data import StudyData, _val_metrics
 from orchestrator.report._leaderboard import _cell, _display, leaderboard
 from orchestrator.report._links import links_note, run_url
+from orchestrator.study import ATTR_SPACE, study_attr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +54,7 @@ def _summary(
 ) -> list[tuple[str, str]]:
     from orchestrator.redact import redact_text
 
-    study_cfg = (data.study.user_attrs.get("hpo.space") or {}).get("study") or {}
+    study_cfg = (study_attr(data.study, ATTR_SPACE) or {}).get("study") or {}
     states = Counter(t.state.name for t in data.trials)
     objectives = ", ".join(f"{d} {m}" for m, d in zip(data.metrics, data.directions, strict=True))
     window = f"all {data.n_total}"

@@ -39,6 +39,7 @@ from orchestrator.retrain._summary import (
     retrain_seeds,
     study_summary,
 )
+from orchestrator.study import ATTR_CONFIG, ATTR_SPACE, study_attr, trial_attr
 
 if TYPE_CHECKING:
     import optuna
@@ -98,7 +99,7 @@ def retrain(
     ranked = [
         (rank, t)
         for rank, t in rank_trials(study.get_trials(deepcopy=False), directions)
-        if t.state.name == "COMPLETE" and t.user_attrs.get("config")
+        if t.state.name == "COMPLETE" and trial_attr(t, ATTR_CONFIG)
     ][:top]
     if not ranked:
         raise StudyError(
@@ -115,7 +116,7 @@ def retrain(
     configs: list[ConfigResult] = []
     shipped: tuple[int, SeedResult, torch.nn.Module, Splits] | None = None
     for rank, trial in ranked:
-        splits = _splits(trial.user_attrs["config"], study_seed, data_cache)
+        splits = _splits(trial_attr(trial, ATTR_CONFIG), study_seed, data_cache)
         result, first_model = retrain_config(
             tracker,
             trial,
@@ -139,7 +140,7 @@ def retrain(
             "(see the reasons above); nothing was shipped"
         )
     number, seed_result, model, ship_splits = shipped
-    shipped_config = next(t for _, t in ranked if t.number == number).user_attrs["config"]
+    shipped_config = trial_attr(next(t for _, t in ranked if t.number == number), ATTR_CONFIG)
     logged = ship_model(
         tracker,
         study_name,
@@ -171,7 +172,7 @@ def retrain(
 
 def _study_seed(study: optuna.Study) -> int:
     """The study seed the splits were drawn with (``study.seed`` of the stored space)."""
-    raw = study.user_attrs.get("hpo.space") or {}
+    raw = study_attr(study, ATTR_SPACE) or {}
     return int((raw.get("study") or {}).get("seed", 0))
 
 

@@ -22,6 +22,7 @@ from orchestrator.retrain._summary import (
     SeedResult,
     summarize,
 )
+from orchestrator.study import ATTR_CONFIG, trial_attr
 
 if TYPE_CHECKING:
     import optuna
@@ -57,7 +58,7 @@ def retrain_config(
     from orchestrator.device import resolve_precision
     from orchestrator.models import family_config
 
-    config = trial.user_attrs["config"]
+    config = trial_attr(trial, ATTR_CONFIG)
     model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
     train_cfg = TrainConfig.model_validate(config["train"])
     n_epochs = epochs or int(trial.user_attrs.get("best_epoch") or train_cfg.epochs)

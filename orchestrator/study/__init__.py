@@ -34,6 +34,7 @@ from orchestrator.study._attrs import (
     ATTR_PARENT_RUN,
     ATTR_RUN_ID,
     ATTR_SEED,
+    ATTR_SPACE,
     ATTR_TEST,
     WORKER,
 )
@@ -48,6 +49,7 @@ from orchestrator.study._events import (
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
 from orchestrator.study._grpc import start_storage_proxy
 from orchestrator.study._loop import run_spec, run_study, run_worker
+from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
 from orchestrator.study._queries import (
     StudyInfo,
@@ -86,6 +88,7 @@ __all__ = [
     "ATTR_PARENT_RUN",
     "ATTR_RUN_ID",
     "ATTR_SEED",
+    "ATTR_SPACE",
     "ATTR_TEST",
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
@@ -132,7 +135,9 @@ __all__ = [
     "start_storage_proxy",
     "stored_budget",
     "stored_space",
+    "study_attr",
     "tell",
+    "trial_attr",
     "trial_seed",
     "with_retries",
 ]

@@ -1,5 +1,12 @@
 """The keys hpo stores on studies and trials (every reader and writer uses these names), and which
-failed trials count towards the budget."""
+failed trials count towards the budget.
+
+What a user reads (a trial's seed, MLflow run, best epoch and metrics, why it failed; the study's
+MLflow run, space file, budget and test metrics) is a user attribute: optuna-dashboard and
+``trials_dataframe()`` list those. hpo's own records (the space as JSON and as text, the objective
+names, the version, a trial's resolved configuration, its worker and lease) are system
+attributes (``SYSTEM``); readers look there first, then among the user attributes, where
+studies written before kept them (``_optuna.study_attr``, ``_optuna.trial_attr``)."""
 
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ __all__ = [
     "ATTR_WARM_START",
     "LEASE",
     "NOT_COUNTED",
+    "SYSTEM",
     "WORKER",
 ]
 
@@ -59,6 +67,20 @@ WORKER = "hpo.worker"  # who runs the trial: host, pid, process start time
 ATTR_RETRY = "hpo.retry"  # how many times this configuration was retried before (0: first run)
 ATTR_RETRY_OF = "hpo.retry_of"  # the trial number of the first run of this configuration
 ATTR_REQUEUED = "hpo.requeued"  # True on a failed trial whose configuration was queued again
+
+# hpo's own records: system attributes (studies written before kept them as user attributes)
+SYSTEM = frozenset(
+    {
+        ATTR_SPACE,
+        ATTR_SPACE_TEXT,
+        ATTR_METRIC,
+        ATTR_METRICS,
+        ATTR_VERSION,
+        ATTR_CONFIG,
+        LEASE,
+        WORKER,
+    }
+)
 
 # FAIL kinds that do not use up the budget: the trial was stopped, or a store failed it; the
 # configuration itself is not to blame

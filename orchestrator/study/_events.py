@@ -62,6 +62,7 @@ class StudyResult:
     n_trials: int
     finished: int
     metrics: list[str] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)  # of the metrics: maximize, minimize
     ran: int = 0
     states: dict[str, int] = field(default_factory=dict)
     best_number: int | None = None
@@ -78,6 +79,7 @@ class StudyResult:
     # trials still RUNNING on other hosts when this run stopped: (number, host:pid, lease expiry)
     elsewhere: list[tuple[int, str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    experiment_id: str | None = None  # the study's MLflow experiment
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))

@@ -33,9 +33,7 @@ def store_call(store: str) -> Iterator[None]:
     except HpoError:
         raise
     except Exception as exc:
-        raise StoreError(
-            f"{store}: {redact_text(first_line(exc, with_type=True))}", store=store
-        ) from exc
+        raise StoreError.of(store, exc) from exc
 
 
 @contextlib.contextmanager

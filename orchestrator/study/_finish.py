@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from orchestrator.config import DataConfig
+from orchestrator.errors import StoreError
 from orchestrator.study._attrs import ATTR_CONFIG, ATTR_RUN_ID, ATTR_TEST
+from orchestrator.study._describe import mark_winner
 from orchestrator.study._events import StudyResult
-from orchestrator.study._optuna import refreshed_trials
+from orchestrator.study._optuna import refreshed_trials, trial_attr
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._setup import RunContext
 
@@ -37,11 +40,15 @@ def record_best(ctx: RunContext, result: StudyResult) -> None:
 
 
 def finish(ctx: RunContext, result: StudyResult) -> None:
-    """Record the best trial and evaluate it once on the held-out test split."""
+    """Record the best trial, mark it in MLflow (whichever worker wrote last at a trial's end,
+    the study's end leaves the mark on the best), and evaluate it once on the test split."""
     record_best(ctx, result)
-    best = best_trial(ctx.study)
+    trials = refreshed_trials(ctx.study)
+    best = best_trial(ctx.study, trials)
     if best is None:
         return
+    if len(ctx.study.directions) == 1:
+        mark_winner(ctx.tracker, best, metric=ctx.metric, step=len(trials))
     stored = ctx.study.user_attrs.get(ATTR_TEST) or {}
     if stored.get("trial") == best.number:
         result.test_metrics = {k: v for k, v in stored.items() if k != "trial"}
@@ -86,7 +93,12 @@ def closing_run(ctx: RunContext, result: StudyResult, *, started: float) -> Iter
         raise
     finally:
         result.seconds = time.monotonic() - started
-        end_parent(ctx, status)
+        try:
+            end_parent(ctx, status)
+        except StoreError as exc:
+            if result.stopped_by != "store" and sys.exc_info()[0] is None:
+                raise
+            logger.warning("the parent run stays RUNNING (%s); hpo repair ends it", exc)
 
 
 def evaluate_trial_on_test(
@@ -96,7 +108,7 @@ def evaluate_trial_on_test(
     from orchestrator.models import adapt_data, build_model, family_config
     from orchestrator.train import evaluate, load_weights
 
-    config = trial.user_attrs.get(ATTR_CONFIG)
+    config = trial_attr(trial, ATTR_CONFIG)
     run_id = trial.user_attrs.get(ATTR_RUN_ID)
     if config is None or run_id is None:
         logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)

@@ -159,9 +159,11 @@ def new_result(ctx: RunContext) -> StudyResult:
         storage=ctx.store.display,
         tracking_uri=redact_url(ctx.tracker.tracking_uri) or "",
         parent_run_id=ctx.tracker.parent_run_id,
+        experiment_id=ctx.tracker.experiment_id,
         n_trials=stored_budget(ctx.study, ctx.space),
         finished=0,
         metrics=ctx.space.study.metrics,
+        directions=ctx.space.study.directions,
     )
 
 

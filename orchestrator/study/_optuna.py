@@ -18,7 +18,11 @@ __all__ = [
     "flush_trial",
     "pruner_warmup_steps",
     "refreshed_trials",
+    "set_study_system_attr",
+    "set_trial_system_attr",
     "storage_of",
+    "study_attr",
+    "trial_attr",
     "trial_id_of",
     "unbatched",
     "write_trial",
@@ -36,6 +40,37 @@ def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
     """A trial's id in its storage, which the storage's per-trial calls take. Optuna exposes
     only the study-local ``number``, and mapping it back costs a query per call."""
     return trial._trial_id
+
+
+def study_attr(study: optuna.Study, key: str, default: Any = None) -> Any:
+    """One of hpo's study attributes: a system attribute (where hpo keeps its own records, out of
+    the user attributes that the dashboard lists), else a user attribute (studies written by
+    earlier versions), else ``default``. Optuna's ``Study`` has no public system attributes."""
+    storage = study._storage
+    found = storage.get_study_system_attrs(study._study_id).get(key)
+    return found if found is not None else study.user_attrs.get(key, default)
+
+
+def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
+    """Store one of hpo's own study records as a system attribute (see :func:`study_attr`);
+    Optuna keeps the public setter for user attributes only."""
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def trial_attr(trial: FrozenTrial, key: str, default: Any = None) -> Any:
+    """One of hpo's trial attributes: the system attribute, else the user attribute (trials
+    written by earlier versions), else ``default``."""
+    found = trial.system_attrs.get(key)
+    return found if found is not None else trial.user_attrs.get(key, default)
+
+
+def set_trial_system_attr(
+    study: optuna.Study, trial: optuna.Trial | FrozenTrial | int, key: str, value: Any
+) -> None:
+    """Store one of hpo's own trial records (its resolved configuration, its worker, its lease)
+    as a system attribute: ``Trial.set_system_attr`` is gone from Optuna's public API."""
+    trial_id = trial if isinstance(trial, int) else trial_id_of(trial)
+    storage_of(study).set_trial_system_attr(trial_id, key, value)
 
 
 def pruner_warmup_steps(pruner: optuna.pruners.BasePruner) -> int:

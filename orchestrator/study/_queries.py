@@ -23,6 +23,7 @@ from orchestrator.study._attrs import (
     ATTR_TEST,
     NOT_COUNTED,
 )
+from orchestrator.study._optuna import study_attr
 from orchestrator.study._ranking import best_trial, directions_of, objective_names
 from orchestrator.study._store import StudyStore, with_retries
 
@@ -60,14 +61,15 @@ def load_study(name: str, *, storage: StudyStore | str | None = None) -> optuna.
 
 def stored_space(study: optuna.Study) -> Space:
     """The search space stored with a study when it was created."""
-    attrs = study.user_attrs
-    raw = attrs.get(ATTR_SPACE)
+    raw = study_attr(study, ATTR_SPACE)
     if raw is None:
         raise StudyError(
             f"study '{study.study_name}' has no stored search space; start it with hpo run --space"
         )
     return parse_space_dict(
-        raw, source=attrs.get(ATTR_SOURCE, study.study_name), text=attrs.get(ATTR_SPACE_TEXT)
+        raw,
+        source=study.user_attrs.get(ATTR_SOURCE, study.study_name),
+        text=study_attr(study, ATTR_SPACE_TEXT),
     )
 
 
@@ -168,11 +170,14 @@ def list_studies(*, storage: StudyStore | str | None = None) -> list[StudyInfo]:
 
 
 def get_best(name: str, *, storage: StudyStore | str | None = None) -> dict[str, Any]:
-    """The best trial of a study: number, value, params, seed and its MLflow run id.
+    """The best trial of a study: number, value, params, seed and its MLflow run id, and the key
+    of the objective on its MLflow run and the parent run (``mlflow_metric``).
 
     For a multi-objective study: the Pareto trial best on the first objective, its ``values``,
     and the numbers of the whole ``pareto_front``.
     """
+    from orchestrator.tracking import objective_key
+
     study = load_study(name, storage=storage)
     best = best_trial(study)
     if best is None:
@@ -185,6 +190,7 @@ def get_best(name: str, *, storage: StudyStore | str | None = None) -> dict[str,
         "direction": directions[0],
         "number": best.number,
         "value": best.values[0],
+        "mlflow_metric": objective_key(metrics[0]),
         "params": best.params,
         "seed": best.user_attrs.get(ATTR_SEED),
         "mlflow_run_id": best.user_attrs.get(ATTR_RUN_ID),

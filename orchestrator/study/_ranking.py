@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from orchestrator.study._attrs import ATTR_METRIC, ATTR_METRICS
+from orchestrator.study._optuna import study_attr
 
 if TYPE_CHECKING:
     import optuna
@@ -27,10 +28,9 @@ def objective_names(study: optuna.Study) -> list[str]:
     """The names of a study's objectives: ``hpo.metrics``, else ``hpo.metric``, else Optuna's
     metric names, else ``objective_0``, ``objective_1``, ..."""
     n = len(study.directions)
-    attrs = study.user_attrs
-    names = attrs.get(ATTR_METRICS)
-    if not names and n == 1 and attrs.get(ATTR_METRIC):
-        names = [attrs[ATTR_METRIC]]
+    names = study_attr(study, ATTR_METRICS)
+    if not names and n == 1:
+        names = [metric] if (metric := study_attr(study, ATTR_METRIC)) else None
     if not names:
         names = study.metric_names
     names = [str(m) for m in names or []]

@@ -33,7 +33,7 @@ from orchestrator.study._attrs import (
     LEASE,
     WORKER,
 )
-from orchestrator.study._optuna import storage_of, trial_id_of, unbatched
+from orchestrator.study._optuna import storage_of, trial_attr, trial_id_of, unbatched
 
 if TYPE_CHECKING:
     import optuna
@@ -88,8 +88,8 @@ def stale_reason(
 ) -> str | None:
     """Why a RUNNING trial is stale, or None while its worker is alive."""
     now = time.time() if now is None else now
-    worker = trial.user_attrs.get(WORKER) or {}
-    lease = trial.user_attrs.get(LEASE)
+    worker = trial_attr(trial, WORKER) or {}
+    lease = trial_attr(trial, LEASE)
     if worker.get("host") == socket.gethostname() and worker.get("pid"):
         pid = int(worker["pid"])
         if worker.get("pid") == os.getpid() and worker.get("start") == _process_start(pid):
@@ -114,8 +114,8 @@ def stale_reason(
 def claim(study: optuna.Study, trial: optuna.Trial) -> None:
     """Take a new trial: record who runs it and its first lease."""
     storage, trial_id = storage_of(study), trial_id_of(trial)
-    storage.set_trial_user_attr(trial_id, WORKER, worker_identity())
-    storage.set_trial_user_attr(trial_id, LEASE, time.time())
+    storage.set_trial_system_attr(trial_id, WORKER, worker_identity())  # hpo's records: _attrs
+    storage.set_trial_system_attr(trial_id, LEASE, time.time())
 
 
 class Heartbeat:
@@ -141,7 +141,7 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def _beat(self) -> None:
-        self._storage.set_trial_user_attr(self._trial_id, LEASE, time.time())
+        self._storage.set_trial_system_attr(self._trial_id, LEASE, time.time())
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -212,10 +212,10 @@ def held_elsewhere(
     for trial in trials:
         if trial.state != TrialState.RUNNING or stale_reason(trial, now=now, grace=grace):
             continue
-        worker = trial.user_attrs.get(WORKER) or {}
+        worker = trial_attr(trial, WORKER) or {}
         if worker.get("host") == here:
             continue  # a live process of this machine: it ends its trial itself
-        lease = trial.user_attrs.get(LEASE)
+        lease = trial_attr(trial, LEASE)
         started = trial.datetime_start.timestamp() if trial.datetime_start else now
         expires = (float(lease) if lease is not None else started) + grace
         who = f"{worker.get('host', '?')}:{worker.get('pid', '?')}"

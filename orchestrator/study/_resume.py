@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import ConfigError, StudyError
 from orchestrator.space import Space
 from orchestrator.study._attrs import ATTR_SPACE, ATTR_WARM_START
+from orchestrator.study._optuna import study_attr
 from orchestrator.study._queries import stored_space
 from orchestrator.study._ranking import directions_of, objective_names, rank_trials
 
@@ -92,7 +93,7 @@ def check_resume(study: optuna.Study, space: Space, *, allow_space_change: bool)
 
 def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bool:
     """Refuse a changed space on resume (with a readable diff); True when the stored one changes."""
-    stored_raw = study.user_attrs.get(ATTR_SPACE)
+    stored_raw = study_attr(study, ATTR_SPACE)
     if stored_raw is None:
         return True
     changes = diff_spaces(stored_space(study), space)

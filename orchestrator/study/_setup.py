@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import DataConfig
-from orchestrator.errors import DataError, Problem, SpaceError
+from orchestrator.errors import ConfigError, DataError, Problem, SpaceError
+from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
@@ -23,14 +25,15 @@ from orchestrator.study._attrs import (
     ATTR_SPACE_TEXT,
     ATTR_VERSION,
 )
+from orchestrator.study._describe import log_data, parent_params, parent_view
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
-from orchestrator.study._optuna import storage_of
-from orchestrator.study._queries import load_study
+from orchestrator.study._optuna import set_study_system_attr, storage_of
+from orchestrator.study._queries import load_study, stored_budget
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
-from orchestrator.study._store import StudyStore, with_retries
+from orchestrator.study._store import StudyStore, missing_driver, with_retries
 from orchestrator.version import __version__
 
 if TYPE_CHECKING:
@@ -55,16 +58,25 @@ class Checked:
     data: dict[str, Splits] = field(default_factory=dict)  # by data config (JSON)
 
 
-def preflight(space: Space, *, device: str = "auto", load_data: bool = True) -> Checked:
+def preflight(
+    space: Space,
+    *,
+    device: str = "auto",
+    load_data: bool = True,
+    tracking_uri: str | None = None,
+) -> Checked:
     """Every check ``hpo run`` makes before it writes anything; ``hpo validate`` runs exactly
-    these. The device and precision are resolved, the sampler and pruner constructed (their
-    options checked), the data loaded, and the model family (a custom factory too) and the
-    augmentation checked against it. A problem is blamed on the ``--set`` that caused it, else on
-    the space file.
+    these. The MLflow tracking store is checked first (``tracking_uri``, None: MLflow's default;
+    writable or reachable, in seconds, writing nothing), then the device and precision are
+    resolved, the sampler and pruner constructed (their options checked), the data loaded, and
+    the model family (a custom factory too) and the augmentation checked against it. A problem is
+    blamed on the ``--set`` that caused it, else on the space file.
 
     Raises:
+        ConfigError: the tracking store cannot be written or reached.
         HpoError: the first check that fails (SpaceError carries every problem of its kind).
     """
+    check_tracking(tracking_uri)
     try:
         return _checks(space, device=device, load_data=load_data)
     except SpaceError as exc:
@@ -76,6 +88,30 @@ def preflight(space: Space, *, device: str = "auto", load_data: bool = True) -> 
         if match is None:
             raise
         raise space.error([Problem(match["path"], match["message"])]) from exc
+
+
+def check_tracking(tracking_uri: str | None) -> None:
+    """The MLflow tracking store can be written or reached (see :func:`check_tracking_store`);
+    a missing database driver is named with the package to install."""
+    import os
+
+    from orchestrator.tracking import check_tracking_store, default_tracking_uri
+
+    # the environment first: MLflow's own default costs importing mlflow (seconds)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if os.environ.get("MLFLOW_TRACKING_URI") == uri:
+        source = "MLFLOW_TRACKING_URI"
+    elif tracking_uri is None:
+        source = "MLflow's default tracking URI"
+    else:
+        source = "--tracking-uri"
+    try:
+        check_tracking_store(uri, source=source)
+    except ConfigError as exc:
+        missing = missing_driver(exc)
+        if missing is None:
+            raise
+        raise ConfigError(f"{source} {redact_url(uri)}: {missing}") from exc
 
 
 _DATA_PLACE = re.compile(r"^(?P<path>data(?:\.[\w.]+)?): (?P<message>.*)$", re.DOTALL)
@@ -228,14 +264,19 @@ def prepare_study(
             load_if_exists=True,
         )
     )
+    # hpo's own records as system attributes, out of what the dashboard lists (see _attrs)
     if replace_space:
-        study.set_user_attr(ATTR_SPACE, space.raw)
-        study.set_user_attr(ATTR_SPACE_TEXT, space.text)
+        set_study_system_attr(study, ATTR_SPACE, space.raw)
+        set_study_system_attr(study, ATTR_SPACE_TEXT, space.text)
         study.set_user_attr(ATTR_SOURCE, space.source)
     if existing is None:
-        study.set_user_attr(ATTR_METRIC, study_cfg.primary_metric)
-        study.set_user_attr(ATTR_METRICS, study_cfg.metrics)
-        study.set_user_attr(ATTR_VERSION, __version__)
+        set_study_system_attr(study, ATTR_METRIC, study_cfg.primary_metric)
+        set_study_system_attr(study, ATTR_METRICS, study_cfg.metrics)
+        set_study_system_attr(study, ATTR_VERSION, __version__)
+    if study.metric_names is None:  # the dashboard's and plots' names, not "Objective 0"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(study_cfg.metrics))
     if n_trials is not None and study.user_attrs.get(ATTR_BUDGET) != n_trials:
         study.set_user_attr(ATTR_BUDGET, n_trials)
     return study
@@ -281,7 +322,7 @@ def _parent_tags(space: Space, store: StudyStore) -> dict[str, Any]:
         tags["hpo.pruning"] = "off: Optuna cannot prune a multi-objective trial"
     commit = _git_commit()
     if commit:
-        tags["hpo.git_commit"] = commit
+        tags["hpo.git_commit"] = tags["mlflow.source.git.commit"] = commit
     return tags
 
 
@@ -306,12 +347,12 @@ def open_run(
 
     if checked is None:
         stage("checking the space: device, sampler, pruner; loading the data")
-        checked = preflight(space, device=spec.device)
+        checked = preflight(space, device=spec.device, tracking_uri=spec.tracking_uri)
     stage("opening the study and the MLflow run")
     source = None
     if spec.warm_start_from:  # checked before anything is written
         source = load_study(spec.warm_start_from, storage=spec.store)
-    tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri)
+    tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri, source="hpo run")
     with spec.store.budget_lock(spec.study_name):
         prepared = prepare_study(
             space,
@@ -332,16 +373,20 @@ def open_run(
         progress=progress,
         _data=dict(checked.data),
     )
+    budget = stored_budget(prepared, space)
+    view = parent_view(space, study_name=spec.study_name, budget=budget, storage=spec.store.display)
     parent = tracker.start_parent(
         spec.study_name,
         run_id=study.user_attrs.get(ATTR_PARENT_RUN),
-        params=space.fixed_params(),
-        tags=_parent_tags(space, spec.store),
+        params=parent_params(space),
+        tags={**_parent_tags(space, spec.store), **view},
     )
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
         tracker.log_text(parent, space.text, "space.yaml")
         tracker.log_dict(parent, space.raw, "space_resolved.json")
+        for key, splits in checked.data.items():  # the data set, in the Dataset column
+            log_data(tracker, parent, DataConfig.model_validate_json(key), splits)
     if space.study.is_multi_objective:
         ctx.notice("pruning is off: Optuna cannot prune a multi-objective trial")
     if source is not None:

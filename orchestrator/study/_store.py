@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
     "StudyStore",
+    "missing_driver",
     "open_storage",
     "with_retries",
 ]
@@ -244,13 +245,9 @@ class StudyStore:
                 f"{self.source} {self.display}: the database '{absent['name']}' does not exist "
                 f"on that server; create it with: {_createdb(self.url, absent['name'])}"
             )
-        missing = _missing_driver(exc)
+        missing = missing_driver(exc)
         if missing is not None:
-            package = _DRIVER_PACKAGES.get(missing, missing)
-            return ConfigError(
-                f"{self.source} {self.display}: {what}: the database driver '{missing}' is not "
-                f"installed; install it with: pip install '{package}'"
-            )
+            return ConfigError(f"{self.source} {self.display}: {what}: {missing}")
         return ConfigError(
             f"{self.source} {self.display}: {what} ({type(exc).__name__}: "
             f"{redact_text(first_line(exc))}); check the URL and that the server is up "
@@ -271,10 +268,17 @@ def _createdb(url: str, name: str) -> str:
     return shlex.join([*words, name])
 
 
-def _missing_driver(exc: BaseException | None) -> str | None:
+def missing_driver(exc: BaseException | None) -> str | None:
+    """ "the database driver 'psycopg' is not installed; install it with: pip install ..." if a
+    missing module is what ``exc`` (or its cause) says, else None."""
     while exc is not None:
         if isinstance(exc, ModuleNotFoundError) and exc.name:
-            return exc.name.split(".")[0]
+            missing = exc.name.split(".")[0]
+            package = _DRIVER_PACKAGES.get(missing, missing)
+            return (
+                f"the database driver '{missing}' is not installed; install it with: "
+                f"pip install '{package}'"
+            )
         exc = exc.__cause__ or exc.__context__
     return None
 

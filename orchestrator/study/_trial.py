@@ -20,10 +20,16 @@ from orchestrator.study._attrs import (
     ATTR_RUN_ID,
     ATTR_SEED,
 )
+from orchestrator.study._describe import log_data, mark_winner
 from orchestrator.study._events import EpochEvent, TrialEvent
 from orchestrator.study._factories import prunes_from
 from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text, user_code
-from orchestrator.study._optuna import flush_trial, storage_of, trial_id_of
+from orchestrator.study._optuna import (
+    flush_trial,
+    set_trial_system_attr,
+    storage_of,
+    trial_id_of,
+)
 from orchestrator.study._queries import all_trials, budget_counts
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._recovery import Heartbeat, fail_trial
@@ -76,6 +82,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     from optuna.trial import TrialState
 
     from orchestrator.models import adapt_data, build_model, run_params
+    from orchestrator.tracking import objective_key
     from orchestrator.train import fit
 
     study, stop = ctx.study, ctx.stop
@@ -108,11 +115,13 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             if failure is not None:
                 raise failure
             assert config is not None
-            with store_call(OPTUNA):
-                trial.set_user_attr(ATTR_CONFIG, config.to_dict())
+            with store_call(OPTUNA):  # hpo's record, out of the user attributes (see _attrs)
+                set_trial_system_attr(study, trial, ATTR_CONFIG, config.to_dict())
             with store_call(MLFLOW):
                 ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
             splits = adapt_data(config.model, ctx.data(config.data), config.data)
+            with store_call(MLFLOW):  # the runs table's Dataset column
+                log_data(ctx.tracker, run.run_id, config.data, splits)
             epochs = config.train.epochs
 
             def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
@@ -166,8 +175,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             "FINISHED",
             state=state,
             tags={"hpo.best_epoch": fit_result.best_epoch},
-            metrics={
-                **{f"best_{m}": v for m, v in zip(ctx.metrics, values, strict=False)},
+            metrics={  # the objective under the parent's key: what Optuna was told
+                **{objective_key(m): v for m, v in zip(ctx.metrics, values, strict=False)},
                 "n_parameters": fit_result.n_parameters,
             },
         )
@@ -220,13 +229,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         pareto = len(study.best_trials)
         if parent is not None:
             ctx.tracker.log_metrics(parent, {"pareto_size": pareto}, step=trial.number)
-    elif state == "COMPLETE" and best is not None and best.number == trial.number and parent:
-        ctx.tracker.log_metrics(
-            parent,
-            {"best_value": best.value},
-            step=trial.number,
-            tags={"hpo.best_trial": trial.number},
-        )
+    elif state == "COMPLETE" and best is not None and best.number == trial.number:
+        mark_winner(ctx.tracker, best, metric=ctx.metric, step=len(trials))
     event = TrialEvent(
         number=trial.number,
         state=state,

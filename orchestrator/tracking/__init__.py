@@ -4,12 +4,22 @@
   trial) and :class:`TrialRun` (one run's buffered metrics, its artifacts and its end);
 - :mod:`._models`: models logged with ``mlflow.pytorch``, and shipped models found and loaded;
 - :mod:`._sqlite`: local SQLite tracking stores in WAL mode;
-- :mod:`._client`: MLflow's default store, values in the form MLflow stores, batched writes.
+- :mod:`._check`: the tracking store checked before the first trial (writable, reachable);
+- :mod:`._client`: MLflow's default store, values in the form MLflow stores, batched writes;
+- :mod:`._links`: a study's experiment and its runs table in MLflow's UI.
 """
 
 from __future__ import annotations
 
-from orchestrator.tracking._client import default_tracking_uri
+from orchestrator.tracking._check import check_tracking_store
+from orchestrator.tracking._client import default_tracking_uri, objective_key
+from orchestrator.tracking._links import (
+    LOCAL_UI,
+    experiment_id_of,
+    runs_table_url,
+    study_objective,
+    ui_base,
+)
 from orchestrator.tracking._models import (
     LoggedModel,
     describe_model_version,
@@ -22,15 +32,22 @@ from orchestrator.tracking._models import (
 from orchestrator.tracking._runs import RunStatus, Tracker, TrialRun
 
 __all__ = [
+    "LOCAL_UI",
     "LoggedModel",
     "RunStatus",
     "Tracker",
     "TrialRun",
+    "check_tracking_store",
     "default_tracking_uri",
     "describe_model_version",
     "download_model",
+    "experiment_id_of",
     "load_pytorch_model",
     "log_pytorch_model",
+    "objective_key",
     "pinned_requirements",
     "resolve_model_uri",
+    "runs_table_url",
+    "study_objective",
+    "ui_base",
 ]

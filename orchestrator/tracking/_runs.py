@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from orchestrator.redact import redact_text
 from orchestrator.tracking._client import (
+    context_tags,
+    dataset_input,
     default_tracking_uri,
     finite_metrics,
     log_params,
@@ -30,7 +32,8 @@ from orchestrator.tracking._client import (
     run_tags,
     write_batch,
 )
-from orchestrator.tracking._sqlite import sqlite_path, use_wal
+from orchestrator.tracking._guard import GuardedClient
+from orchestrator.tracking._sqlite import open_sqlite_store, sqlite_path
 
 __all__ = ["RunStatus", "Tracker", "TrialRun"]
 
@@ -39,6 +42,7 @@ logger = logging.getLogger(__name__)
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
+BEST_TAG = "hpo.best"  # "true" on the best trial's run only
 SEARCH_PAGE = 1000  # runs per search_runs page
 FLUSH_SECONDS = 5.0  # per-epoch metrics are written at most this often (and at the end)
 
@@ -49,18 +53,22 @@ class Tracker:
     Args:
         experiment: the experiment name (the study name).
         tracking_uri: any MLflow tracking URI; None means MLflow's own default.
+        source: the runs' ``mlflow.source.name`` (the command that made them).
     """
 
-    def __init__(self, experiment: str, *, tracking_uri: str | None = None) -> None:
+    def __init__(
+        self, experiment: str, *, tracking_uri: str | None = None, source: str = "hpo"
+    ) -> None:
         from mlflow import MlflowClient
 
         quiet_artifact_downloads()
-        use_wal(tracking_uri or default_tracking_uri())  # before MLflow opens (or creates) it
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        open_sqlite_store(tracking_uri or default_tracking_uri())  # before MLflow opens it
+        self.client = GuardedClient(MlflowClient(tracking_uri=tracking_uri))  # faults: StoreError
         self.tracking_uri: str = self.client.tracking_uri  # resolved: MLflow's default if None
         self.experiment_name = experiment
         self.experiment_id = self._ensure_experiment(experiment)
         self.parent_run_id: str | None = None
+        self.context_tags = context_tags(source)
 
     # --- experiment and parent run ---------------------------------------------------------
 
@@ -158,7 +166,7 @@ class Tracker:
         self, run_name: str, *, tags: Mapping[str, Any], params: Mapping[str, Any]
     ) -> str:
         """A new run of this experiment with its tags and parameters; its id."""
-        values = {key: param_value(value) for key, value in tags.items()}
+        values = {k: param_value(v) for k, v in {**self.context_tags, **tags}.items()}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=values)
         log_params(self.client, run.info.run_id, params)
         return run.info.run_id
@@ -166,6 +174,29 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         """Set (or overwrite) tags of a run."""
         self.log_batch(run_id, tags=run_tags(tags))
+
+    def mark_best(
+        self, run_id: str, *, trial_number: int, metrics: Mapping[str, float], step: int
+    ) -> None:
+        """Make trial ``trial_number`` (run ``run_id``) the winner: tag ``hpo.best=true`` on its
+        run, then off every other trial run; on the parent ``metrics`` (at ``step``), the winner's
+        number and run id. Racing writers are mended by the last call (at the study's end)."""
+        self.set_tags(run_id, {BEST_TAG: "true"})
+        if self.parent_run_id is not None:
+            tags = {"hpo.best_trial": trial_number, "hpo.best_run_id": run_id}
+            self.log_metrics(self.parent_run_id, metrics, step=step, tags=tags)
+        others = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{BEST_TAG}` = 'true' and tags.`hpo.role` = '{TRIAL_ROLE}'",
+            max_results=SEARCH_PAGE,
+        )
+        for run in others:
+            if run.info.run_id != run_id:
+                self.client.delete_tag(run.info.run_id, BEST_TAG)
+
+    def log_dataset(self, run_id: str, name: str, **fields: Any) -> None:
+        """Record the data set a run trained on (its Dataset column; see :func:`dataset_input`)."""
+        self.client.log_inputs(run_id, datasets=[dataset_input(name, **fields)])
 
     def log_metrics(
         self,

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sqlite_path", "use_wal"]
+__all__ = ["open_sqlite_store", "sqlite_path", "use_wal"]
 
 _WAL_STORES: set[str] = set()  # SQLite tracking stores of this process in WAL mode (real paths)
 
@@ -21,6 +21,20 @@ def sqlite_path(uri: str) -> Path | None:
         return None
     path = uri.removeprefix("sqlite:///").split("?", 1)[0]
     return None if path in ("", ":memory:") else Path(path)
+
+
+def open_sqlite_store(uri: str) -> None:
+    """Before MLflow opens a local SQLite tracking store: a new one is created from the cached
+    schema (:func:`seed_schema`, instead of MLflow's migrations), and every one opens in WAL
+    mode (:func:`use_wal`). Any other URI: nothing."""
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    if not path.exists():
+        from orchestrator.tracking._schema import seed_schema
+
+        seed_schema(path)
+    use_wal(uri)
 
 
 def use_wal(uri: str) -> None:

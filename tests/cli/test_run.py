@@ -47,7 +47,7 @@ def test_run_logs_parent_and_nested_runs(tiny_space: Path, stores: dict[str, str
     assert parent.data.tags["hpo.storage"] == stores["storage"]
     assert parent.data.params["train.epochs"] == "1"
     assert 0.0 <= parent.data.metrics["test_accuracy"] <= 1.0
-    assert "best_value" in parent.data.metrics
+    assert "best_val_accuracy" in parent.data.metrics  # the objective, as on the trial runs
     client = MlflowClient(tracking_uri=stores["tracking_uri"])
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"space.yaml", "space_resolved.json", "test_evaluation.json"} <= parent_files

@@ -54,7 +54,7 @@ def test_three_workers_reach_the_budget_exactly(
     # exactly 12 finished trials with unique numbers, none beyond the budget
     assert sorted(t.number for t in trials) == list(range(12))
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
-    assert len({t.user_attrs["hpo.worker"]["pid"] for t in trials}) == 3
+    assert len({t.system_attrs["hpo.worker"]["pid"] for t in trials}) == 3
     # 12 trial runs under one parent run
     runs = mlflow_runs(stores["tracking_uri"], "tiny")
     parents = [r for r in runs if r.data.tags["hpo.role"] == "study"]

@@ -144,3 +144,42 @@ def test_store_faults_requeue_the_trial_and_stop_the_run(
     # the configuration the store failed (queued first, so each retry met the fault again) ran
     assert {t.user_attrs.get("hpo.retry_of", t.number) for t in trials} == {0}
     assert 0 in {t.user_attrs.get("hpo.retry_of") for t in done}
+
+
+@pytest.mark.parametrize("folder", ["ml", "mlruns"])  # the tracking store; the artifact store
+def test_a_store_that_turns_unwritable_mid_run_ends_in_one_line(
+    workdir: Path, tiny_space: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    import subprocess
+
+    from orchestrator.tracking import Tracker
+
+    stores = {"storage": str(workdir / "o.journal"), "tracking_uri": f"sqlite:///{workdir}/ml/m.db"}
+    locked: list[str] = []
+    start_trial = Tracker.start_trial
+
+    def lock_then_start(self: Tracker, *args: object, **kwargs: object) -> object:
+        if not locked:  # the folder and all in it (a database and its WAL files; artifacts)
+            store = workdir / folder
+            locked.extend([*map(str, store.rglob("*")), str(store)])
+            done = subprocess.run(["chattr", "+i", *locked], capture_output=True, check=False)
+            if done.returncode != 0:
+                pytest.skip(f"chattr +i is not available here: {done.stderr.decode().strip()}")
+        return start_trial(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Tracker, "start_trial", lock_then_start)
+    try:
+        result = run_cli(tiny_space, stores, "--n-trials", "5")
+    finally:
+        subprocess.run(["chattr", "-i", *locked], check=False)
+    # exit 1, one error line naming MLflow and the OS error; no traceback, not "a bug in hpo"
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith("Error: stopped after 3 store faults in a row (the last: MLflow: ")
+    assert "Traceback" not in result.output and "bug in hpo" not in result.output
+    # the study stays consistent: nothing RUNNING, the store faults queued again, none counted
+    trials = study_trials(stores["storage"], "tiny")
+    states = [(t.state.name, t.user_attrs.get("fail_kind")) for t in trials]
+    assert states == [("FAIL", "store")] * 3 + [("WAITING", None)]
+    assert "0/5 trials finished" in result.output

@@ -160,7 +160,7 @@ def test_two_local_workers_share_the_budget(workdir: Path, stores: dict[str, str
     trials = study_trials(stores["storage"], "tiny")
     assert len(trials) == 4 and sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
-    workers = {json.dumps(t.user_attrs["hpo.worker"]["pid"]) for t in trials}
+    workers = {json.dumps(t.system_attrs["hpo.worker"]["pid"]) for t in trials}
     assert len(workers) == 2  # both workers ran trials
     runs = mlflow_runs(stores["tracking_uri"], "tiny")
     parents = [r for r in runs if r.data.tags["hpo.role"] == "study"]
@@ -168,3 +168,9 @@ def test_two_local_workers_share_the_budget(workdir: Path, stores: dict[str, str
     children = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
     assert len(children) == 4
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    # after two workers raced to mark the best, exactly the best trial's run carries the mark
+    from orchestrator.study import best_trial, load_study
+
+    best = best_trial(load_study("tiny", storage=stores["storage"]))  # hpo's tie-break, too
+    marked = [r.info.run_id for r in children if r.data.tags.get("hpo.best") == "true"]
+    assert marked == [best.user_attrs["mlflow_run_id"]]

@@ -89,11 +89,11 @@ def test_a_killed_worker_is_reported_and_the_others_finish_the_budget(
         # a trial of the forked worker (w1); the coordinator itself is worker 0
         theirs = _running_trials(
             stores["storage"],
-            until=lambda ts: any(t.user_attrs["hpo.worker"]["pid"] != proc.pid for t in ts),
+            until=lambda ts: any(t.system_attrs["hpo.worker"]["pid"] != proc.pid for t in ts),
         )
-        victim = next((t for t in theirs if t.user_attrs["hpo.worker"]["pid"] != proc.pid), None)
+        victim = next((t for t in theirs if t.system_attrs["hpo.worker"]["pid"] != proc.pid), None)
         assert victim is not None, "worker w1 started no trial"
-        worker_pid = victim.user_attrs["hpo.worker"]["pid"]
+        worker_pid = victim.system_attrs["hpo.worker"]["pid"]
         os.kill(worker_pid, signal.SIGKILL)  # dies mid-trial, no chance to clean up
         out, _ = proc.communicate(timeout=300)
     finally:
