@@ -41,6 +41,7 @@ ORDER = (
     "gpu",
     "hf",
     "faults",
+    "proxy",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -53,6 +54,7 @@ TITLES = {
     "gpu": "8. GPU",
     "hf": "9. Fine-tuning a pretrained transformer",
     "faults": "10. Fault injection",
+    "proxy": "11. Many workers: PostgreSQL direct against the storage proxy",
 }
 
 

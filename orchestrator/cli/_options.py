@@ -235,9 +235,12 @@ allowed_host_option = click.option(
 )
 
 
-def bind_options(*, port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--host`` (loopback by default), ``--port``, ``--allow-remote`` and ``--allowed-host``:
-    the options of every server hpo starts."""
+def bind_options(
+    *, port: int, host_headers: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--host`` (loopback by default), ``--port``, ``--allow-remote`` and ``--allowed-host``
+    (not for a server that reads no Host header: ``host_headers=False``): the options of every
+    server hpo starts."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed(
@@ -256,7 +259,7 @@ def bind_options(*, port: int) -> Callable[[Callable[..., Any]], Callable[..., A
                     help="Port.",
                 ),
                 allow_remote_option,
-                allowed_host_option,
+                *([allowed_host_option] if host_headers else []),
             ]
         ):
             func = option(func)

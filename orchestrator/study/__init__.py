@@ -1,6 +1,7 @@
 """The Optuna study: how hpo creates, runs, resumes, repairs and reads studies.
 
 - :mod:`._store`: :class:`StudyStore`, the storage URL resolved and validated once, and retries;
+- :mod:`._grpc`: Optuna's gRPC storage proxy (``grpc://``) and hpo's budget lock served beside it;
 - :mod:`._factories`: the sampler and pruner, built from the registries in ``config``;
 - :mod:`._setup`: every check before the first trial (:func:`preflight`), then the study and the
   MLflow parent run (:func:`open_run`);
@@ -46,6 +47,7 @@ from orchestrator.study._events import (
     TrialEvent,
 )
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
+from orchestrator.study._grpc import start_storage_proxy
 from orchestrator.study._loop import run_spec, run_study, run_worker
 from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
@@ -130,6 +132,7 @@ __all__ = [
     "run_spec",
     "run_study",
     "run_worker",
+    "start_storage_proxy",
     "stored_budget",
     "stored_space",
     "study_attr",

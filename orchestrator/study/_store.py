@@ -3,7 +3,9 @@
 
 The default store is an Optuna journal file under ``mlruns/`` (fast and safe for several
 processes on one machine); a database URL gives an RDB storage (PostgreSQL for studies shared by
-many machines) with pooled, pre-pinged connections. Reading a study never creates a store.
+many machines) with pooled, pre-pinged connections; ``grpc://host:port`` reaches Optuna's storage
+proxy (``hpo storage-proxy``), which lets many workers share a few database connections. Reading
+a study never creates a store.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ RETRIES = 4  # attempts for a storage call that fails with a transient (connecti
 RETRY_BASE_SECONDS = 0.5  # then 1 s, 2 s: exponential backoff
 ACCEPTED_FORMS = (
     "a journal file path (mlruns/optuna.journal), sqlite:///studies.db, "
-    "postgresql://user@host/db or mysql://user@host/db"
+    "postgresql://user@host/db, mysql://user@host/db or grpc://host:13000 (hpo storage-proxy)"
 )
 # SQLAlchemy's database names (before any +driver) that hpo opens as Optuna RDB storages
 _DATABASES = ("sqlite", "postgresql", "mysql")
@@ -55,7 +57,9 @@ _DRIVER_PACKAGES = {
 }
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
 
-StoreKind = Literal["journal", "sqlite", "rdb"]
+StoreKind = Literal["journal", "sqlite", "rdb", "grpc"]
+# PostgreSQL's words for a database that does not exist (psycopg and psycopg2 alike)
+_NO_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
 T = TypeVar("T")
 
 
@@ -64,11 +68,12 @@ class StudyStore:
 
     Args:
         url: as the user gave it (it may hold a password: never print it; use ``display``).
-        kind: ``journal`` (a file path), ``sqlite`` or ``rdb`` (a database server).
+        kind: ``journal`` (a file path), ``sqlite``, ``rdb`` (a database server) or ``grpc``
+            (Optuna's storage proxy in front of one).
         source: what the user gave it as (``--storage`` or ``HPO_STORAGE``), for messages.
     """
 
-    __slots__ = ("_engine", "_storage", "kind", "source", "url")
+    __slots__ = ("_channel", "_engine", "_storage", "kind", "source", "url")
 
     def __init__(self, url: str, kind: StoreKind, source: str = "--storage") -> None:
         self.url = url
@@ -76,6 +81,7 @@ class StudyStore:
         self.source = source
         self._storage: optuna.storages.BaseStorage | None = None
         self._engine: Any = None
+        self._channel: Any = None
 
     @classmethod
     def resolve(cls, url: str | None = None, *, source: str | None = None) -> StudyStore:
@@ -110,8 +116,8 @@ class StudyStore:
 
     @property
     def is_server(self) -> bool:
-        """True for a database server (PostgreSQL, MySQL): shared by many machines."""
-        return self.kind == "rdb"
+        """True for a database server (PostgreSQL, MySQL) or its proxy: shared by many hosts."""
+        return self.kind in ("rdb", "grpc")
 
     def _path(self) -> Path:
         if self.kind == "sqlite":
@@ -120,7 +126,10 @@ class StudyStore:
 
     def exists(self) -> bool:
         """Whether this store holds Optuna's data yet (a journal or SQLite file, or Optuna's
-        tables on a database server). Never creates anything."""
+        tables on a database server; a storage proxy answering). Never creates anything."""
+        if self.kind == "grpc":
+            self.open()  # the proxy's storage exists once the proxy runs
+            return True
         if self.kind != "rdb":
             return self._path().exists()
         import sqlalchemy
@@ -144,6 +153,10 @@ class StudyStore:
     def _open(self) -> optuna.storages.BaseStorage:
         import optuna
 
+        if self.kind == "grpc":
+            from orchestrator.study._grpc import open_grpc_storage
+
+            return open_grpc_storage(self.url, self.source, what=f"{self.source} {self.display}")
         try:
             if self.kind == "journal":
                 path = self._path()
@@ -191,8 +204,17 @@ class StudyStore:
 
         With it the study's total of trials is reached exactly, never overshot by workers that
         counted at the same moment. PostgreSQL: an advisory lock; MySQL: GET_LOCK; a journal file
-        or SQLite: an exclusive file lock beside the file.
+        or SQLite: an exclusive file lock beside the file; the storage proxy: its own lock
+        service, which also takes the database's lock (workers behind it and workers on the
+        database directly share one budget).
         """
+        if self.kind == "grpc":
+            from orchestrator.study._grpc import grpc_channel, grpc_lock
+
+            self._channel = self._channel or grpc_channel(self.url, self.source)
+            with grpc_lock(self._channel, study_name, what=f"{self.source} {self.display}"):
+                yield
+            return
         key = zlib.crc32(f"hpo-budget:{study_name}".encode())
         if self.kind == "rdb":
             try:
@@ -217,6 +239,12 @@ class StudyStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _error(self, what: str, exc: BaseException) -> ConfigError:
+        absent = _NO_DATABASE.search(str(exc))
+        if absent is not None:
+            return ConfigError(
+                f"{self.source} {self.display}: the database '{absent['name']}' does not exist "
+                f"on that server; create it with: {_createdb(self.url, absent['name'])}"
+            )
         missing = missing_driver(exc)
         if missing is not None:
             return ConfigError(f"{self.source} {self.display}: {what}: {missing}")
@@ -225,6 +253,19 @@ class StudyStore:
             f"{redact_text(first_line(exc))}); check the URL and that the server is up "
             "(a password goes in PGPASSWORD or ~/.pgpass, not in the URL)"
         )
+
+
+def _createdb(url: str, name: str) -> str:
+    """The ``createdb`` command for database ``name`` on the server of ``url`` (no password)."""
+    import shlex
+
+    from sqlalchemy.engine import make_url
+
+    parsed, words = make_url(url), ["createdb"]
+    for flag, value in (("-h", parsed.host), ("-p", parsed.port), ("-U", parsed.username)):
+        if value and value not in ("localhost", 5432):
+            words += [flag, str(value)]
+    return shlex.join([*words, name])
 
 
 def missing_driver(exc: BaseException | None) -> str | None:
@@ -257,6 +298,11 @@ def _kind(url: str, source: str) -> StoreKind:
             raise ConfigError(f"{source} {url!r}: an empty path; give {ACCEPTED_FORMS}")
         return "journal"
     scheme = match.group("scheme").lower()
+    if scheme == "grpc":
+        from orchestrator.study._grpc import parse_grpc_url
+
+        parse_grpc_url(url, source)
+        return "grpc"
     database = scheme.split("+", 1)[0]
     if database == "postgres":
         database = "postgresql"
@@ -305,6 +351,9 @@ def _is_transient(exc: BaseException | None) -> bool:
 
     seen = 0
     while exc is not None and seen < 5:
+        code = getattr(exc, "code", None)  # a gRPC error: the storage proxy unreachable a moment
+        if callable(code) and getattr(code(), "name", None) == "UNAVAILABLE":
+            return True
         if isinstance(exc, OperationalError):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:

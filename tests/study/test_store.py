@@ -1,7 +1,8 @@
 """orchestrator/study/_store.py: storage URLs validated once (bad ones refused before anything is
 created, read-only commands never create a store), bounded retries of transient database errors
 (also those Optuna wraps), a retried tell that is safe to repeat, and a PostgreSQL storage that
-outlives its server-side connections."""
+outlives its server-side connections; a missing PostgreSQL database and a storage proxy that does
+not answer are one line each; the budget lock through the storage proxy."""
 
 from __future__ import annotations
 
@@ -130,6 +131,10 @@ def test_postgresql_storage_survives_dropped_connections(pg_database: str) -> No
         ("sqlite://", "a SQLite URL names a file after three slashes"),
         ("postgresql://", "a postgresql URL needs a host and a database"),
         ("postgresql://u:s3cret@host", "--storage postgresql://u:***@host: a postgresql URL"),
+        ("grpc://", "--storage grpc://: give only a host and a port: grpc://HOST:PORT"),
+        ("grpc://h:99999", "--storage grpc://h:99999: not a valid gRPC address"),
+        ("grpc://h:13000/db", "give only a host and a port"),
+        ("grpc://u:s3cret@h:13000", "give only a host and a port"),
     ],
 )
 def test_malformed_storage_urls_are_refused(url: str, message: str) -> None:
@@ -152,6 +157,7 @@ def test_storage_urls_are_classified() -> None:
             "postgresql://hpo@db/optuna",
             "postgresql+psycopg2://hpo@db/optuna",
             "mysql://hpo@db/optuna",
+            "grpc://127.0.0.1:13000",
         )
     }
     assert kinds == {
@@ -162,6 +168,7 @@ def test_storage_urls_are_classified() -> None:
         "postgresql://hpo@db/optuna": "rdb",
         "postgresql+psycopg2://hpo@db/optuna": "rdb",
         "mysql://hpo@db/optuna": "rdb",
+        "grpc://127.0.0.1:13000": "grpc",
     }
     # Heroku's spelling works as SQLAlchemy 2's
     assert storage.StudyStore.resolve("postgres://hpo@db/o").url == "postgresql://hpo@db/o"
@@ -194,3 +201,100 @@ def test_read_only_commands_never_create_a_store(workdir: Path, command: list[st
         CliRunner().invoke(cli, [*command, "--storage", url])
         # nothing was created: no journal file, no folder, no SQLite file
         assert sorted(p.name for p in workdir.iterdir()) == []
+
+
+def test_a_missing_postgresql_database_suggests_createdb(
+    workdir: Path, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the local server answers, the database does not exist (pg_database: the server is up)
+    url = pg_database.rsplit("/", 1)[0].replace("postgres@", "postgres:s3cret@") + "/nosuchdb"
+    monkeypatch.setenv("HPO_STORAGE", url)
+    result = CliRunner().invoke(cli, ["studies"])
+    # exit 2, one line naming the URL (redacted) and the command that creates the database
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "Error: HPO_STORAGE postgresql://postgres:***@127.0.0.1:5432/nosuchdb: the database "
+        "'nosuchdb' does not exist on that server; create it with: "
+        "createdb -h 127.0.0.1 -U postgres nosuchdb"
+    ]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_storage_proxy_that_does_not_answer_is_one_line(workdir: Path) -> None:
+    url = f"grpc://127.0.0.1:{_free_port()}"  # nothing listens there
+    result = CliRunner().invoke(cli, ["studies", "--storage", url])
+    # exit 2: the URL, what happened and the fix
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert line.startswith(f"Error: --storage {url}: nothing answers there")
+    assert "hpo storage-proxy --storage postgresql://" in line and "\n" not in line
+
+
+def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path) -> None:
+    import threading
+    import time
+
+    from orchestrator.study import start_storage_proxy
+
+    port = _free_port()
+    backend = storage.StudyStore.resolve(f"sqlite:///{workdir / 'studies.db'}")
+    server = start_storage_proxy(backend, host="127.0.0.1", port=port)
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def worker(n: int) -> None:
+        store = storage.StudyStore.resolve(f"grpc://127.0.0.1:{port}")  # one per worker
+        for _ in range(5):
+            with store.budget_lock("tiny"):
+                inside.append(n)
+                if len(inside) > 1:
+                    overlaps.append(n)
+                time.sleep(0.01)
+                inside.remove(n)
+
+    try:
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        # four workers took the lock five times each, never two at once
+        assert not any(t.is_alive() for t in threads)
+        assert overlaps == []
+        # the proxy also held the database's own lock (a file beside a SQLite database)
+        assert (workdir / "studies.db.hpo-lock").exists()
+        # the lock is released when its holder leaves: taken again at once, any study's
+        store = storage.StudyStore.resolve(f"grpc://127.0.0.1:{port}")
+        for name in ("tiny", "other", "tiny"):
+            with store.budget_lock(name):
+                pass
+    finally:
+        server.stop(0)
+
+
+def test_an_unavailable_storage_proxy_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import grpc
+
+    class Unavailable(grpc.RpcError):  # what a gRPC call raises when the proxy is gone
+        def __init__(self, code: grpc.StatusCode) -> None:
+            self._code = code
+
+        def code(self) -> grpc.StatusCode:
+            return self._code
+
+    monkeypatch.setattr(storage, "RETRY_BASE_SECONDS", 0.0)
+    call, calls = _failing([Unavailable(grpc.StatusCode.UNAVAILABLE)])
+    # the proxy restarting: retried like a dropped database connection
+    assert storage.with_retries(call) == "done" and len(calls) == 2
+    call, calls = _failing([Unavailable(grpc.StatusCode.NOT_FOUND)])
+    # any other gRPC error is not retried
+    with pytest.raises(Unavailable):
+        storage.with_retries(call)
+    assert len(calls) == 1
