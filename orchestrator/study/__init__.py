@@ -47,10 +47,10 @@ from orchestrator.study._events import (
     TrialEvent,
 )
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
-from orchestrator.study._grpc import start_storage_proxy
 from orchestrator.study._loop import run_spec, run_study, run_worker
 from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
+from orchestrator.study._proxy import start_storage_proxy
 from orchestrator.study._queries import (
     StudyInfo,
     budget_counts,

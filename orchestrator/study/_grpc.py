@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import grpc
     import optuna
 
-    from orchestrator.study._store import StudyStore
 
 __all__ = [
     "CONNECT_SECONDS",
@@ -50,7 +49,6 @@ __all__ = [
     "make_proxy_server",
     "open_grpc_storage",
     "parse_grpc_url",
-    "start_storage_proxy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -249,27 +247,4 @@ def make_proxy_server(
             f"--host {host} --port {port}: cannot listen there{reason}; the port is in use or "
             "the address is not one of this machine's"
         )
-    return server
-
-
-def start_storage_proxy(store: StudyStore, *, host: str, port: int) -> grpc.Server:
-    """Serve ``store`` (a database) to workers on ``host:port``: Optuna's proxy over Optuna's
-    cached RDB storage (as Optuna advises) and hpo's budget lock; started, not waited on.
-
-    Raises:
-        ConfigError: ``store`` is not a database (a journal file, another proxy), it cannot be
-            opened, or the address cannot be bound.
-    """
-    import optuna
-
-    if store.kind not in ("rdb", "sqlite"):
-        what = "another storage proxy" if store.kind == "grpc" else "a journal file"
-        raise ConfigError(
-            f"{store.source} {store.display}: the storage proxy serves a database, not {what}; "
-            "give the database the workers would use: --storage postgresql://user@host/db"
-        )
-    storage = optuna.storages.get_storage(store.open())  # caches the study's trials
-    server = make_proxy_server(storage, host=host, port=port, backend_lock=store.budget_lock)
-    server.start()
-    logger.info("storage proxy for %s listening on %s", store.display, _target(host, port))
     return server

@@ -77,6 +77,7 @@ def rank_trials(
     from optuna.trial import TrialState
 
     sign = -1.0 if directions[0] == "maximize" else 1.0
+
     def is_complete(t: FrozenTrial) -> bool:
         return t.state == TrialState.COMPLETE and bool(t.values)
 

@@ -26,6 +26,7 @@ from orchestrator.study._attrs import (
     ATTR_VERSION,
 )
 from orchestrator.study._describe import log_data, parent_params, parent_view
+from orchestrator.study._drivers import missing_driver
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._optuna import set_study_system_attr, storage_of
@@ -33,7 +34,7 @@ from orchestrator.study._queries import load_study, stored_budget
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
-from orchestrator.study._store import StudyStore, missing_driver, with_retries
+from orchestrator.study._store import StudyStore, with_retries
 from orchestrator.version import __version__
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from orchestrator.errors import ConfigError, HpoError, first_line
 from orchestrator.redact import redact_text, redact_url
+from orchestrator.study._drivers import NO_DATABASE, createdb_command, missing_driver
 
 if TYPE_CHECKING:
     import optuna
@@ -31,7 +32,6 @@ __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
     "StudyStore",
-    "missing_driver",
     "open_storage",
     "with_retries",
 ]
@@ -48,18 +48,10 @@ ACCEPTED_FORMS = (
 )
 # SQLAlchemy's database names (before any +driver) that hpo opens as Optuna RDB storages
 _DATABASES = ("sqlite", "postgresql", "mysql")
-# the package that provides each driver SQLAlchemy may ask for
-_DRIVER_PACKAGES = {
-    "psycopg": "psycopg[binary]",
-    "psycopg2": "psycopg2-binary",
-    "pymysql": "pymysql",
-    "MySQLdb": "mysqlclient",
-}
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
 
 StoreKind = Literal["journal", "sqlite", "rdb", "grpc"]
 # PostgreSQL's words for a database that does not exist (psycopg and psycopg2 alike)
-_NO_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
 T = TypeVar("T")
 
 
@@ -239,11 +231,11 @@ class StudyStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _error(self, what: str, exc: BaseException) -> ConfigError:
-        absent = _NO_DATABASE.search(str(exc))
+        absent = NO_DATABASE.search(str(exc))
         if absent is not None:
             return ConfigError(
                 f"{self.source} {self.display}: the database '{absent['name']}' does not exist "
-                f"on that server; create it with: {_createdb(self.url, absent['name'])}"
+                f"on that server; create it with: {createdb_command(self.url, absent['name'])}"
             )
         missing = missing_driver(exc)
         if missing is not None:
@@ -253,34 +245,6 @@ class StudyStore:
             f"{redact_text(first_line(exc))}); check the URL and that the server is up "
             "(a password goes in PGPASSWORD or ~/.pgpass, not in the URL)"
         )
-
-
-def _createdb(url: str, name: str) -> str:
-    """The ``createdb`` command for database ``name`` on the server of ``url`` (no password)."""
-    import shlex
-
-    from sqlalchemy.engine import make_url
-
-    parsed, words = make_url(url), ["createdb"]
-    for flag, value in (("-h", parsed.host), ("-p", parsed.port), ("-U", parsed.username)):
-        if value and value not in ("localhost", 5432):
-            words += [flag, str(value)]
-    return shlex.join([*words, name])
-
-
-def missing_driver(exc: BaseException | None) -> str | None:
-    """ "the database driver 'psycopg' is not installed; install it with: pip install ..." if a
-    missing module is what ``exc`` (or its cause) says, else None."""
-    while exc is not None:
-        if isinstance(exc, ModuleNotFoundError) and exc.name:
-            missing = exc.name.split(".")[0]
-            package = _DRIVER_PACKAGES.get(missing, missing)
-            return (
-                f"the database driver '{missing}' is not installed; install it with: "
-                f"pip install '{package}'"
-            )
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _normalise(url: str) -> str:

@@ -107,7 +107,7 @@ def test_two_workers_through_the_proxy_keep_the_exact_budget(
     # exactly 6 finished trials, unique numbers, none beyond the budget, from two processes
     assert sorted(t.number for t in trials) == list(range(6))
     assert all(t.state.name == "COMPLETE" for t in trials)
-    assert len({t.user_attrs["hpo.worker"]["pid"] for t in trials}) == 2
+    assert len({t.system_attrs["hpo.worker"]["pid"] for t in trials}) == 2
     # the database password stays in the proxy: its output shows it redacted
     assert lines[0].startswith("Optuna storage proxy for postgresql://postgres:***@127.0.0.1")
     assert SENTINEL not in "\n".join(lines) + output
