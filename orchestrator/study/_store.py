@@ -42,6 +42,7 @@ STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_STORAGE = "mlruns/optuna.journal"
 RETRIES = 4  # attempts for a storage call that fails with a transient (connection) error
 RETRY_BASE_SECONDS = 0.5  # then 1 s, 2 s: exponential backoff
+SCHEMA_RACE_ATTEMPTS = 5  # opening a new database that other workers are creating tables in
 ACCEPTED_FORMS = (
     "a journal file path (mlruns/optuna.journal), sqlite:///studies.db, "
     "postgresql://user@host/db, mysql://user@host/db or grpc://host:13000 (hpo storage-proxy)"
@@ -162,7 +163,7 @@ class StudyStore:
                 kwargs["connect_args"] = {"timeout": 30}
             else:
                 kwargs.update(pool_size=2, max_overflow=4, pool_recycle=1800)
-            return with_retries(lambda: optuna.storages.RDBStorage(self.url, engine_kwargs=kwargs))
+            return with_retries(lambda: _new_rdb_storage(self.url, kwargs))
         except HpoError:
             raise
         except Exception as exc:  # a bad URL, a missing driver or an unreachable server
@@ -306,6 +307,26 @@ def open_storage(url: StudyStore | str | None = None) -> optuna.storages.BaseSto
     A convenience for scripts and tests; hpo itself resolves a :class:`StudyStore` once.
     """
     return StudyStore.of(url).open()
+
+
+def _new_rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage of ``url``. On a new database it creates Optuna's tables, and workers
+    started together race to do so: the losers see "already exists" (a duplicate type or table),
+    and are let in once the winner's tables are there."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, ProgrammingError) as exc:
+            text = str(exc)
+            if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not (
+                "already exists" in text or "duplicate key" in text
+            ):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _is_transient(exc: BaseException | None) -> bool:

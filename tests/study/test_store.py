@@ -97,6 +97,63 @@ def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(calls) == 1
 
 
+def _open_at(url: str, start: float) -> str:
+    """Open ``url``'s Optuna storage at wall time ``start`` (in a process of its own)."""
+    import time
+
+    from orchestrator.study import StudyStore
+
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        StudyStore.resolve(url).open()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def test_workers_opening_a_new_database_together_all_get_in(pg_database: str) -> None:
+    import multiprocessing
+    import time
+
+    # six workers start at the same moment on a database with no tables yet: each of them has
+    # Optuna create its tables, and those that lose the race see "already exists"
+    start = time.time() + 3
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        outcomes = pool.starmap(_open_at, [(pg_database, start)] * 6)
+    assert outcomes == ["ok"] * 6
+
+
+def test_a_schema_race_is_retried_and_other_integrity_errors_are_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import optuna
+    from sqlalchemy.exc import IntegrityError
+
+    calls: list[int] = []
+
+    def racing(url: str, engine_kwargs: object) -> str:
+        calls.append(1)
+        if len(calls) < 3:  # another worker is creating the same tables
+            raise IntegrityError("CREATE TABLE", {}, Exception('duplicate key value "pg_type"'))
+        return "storage"
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(storage.time, "sleep", lambda s: None)
+    assert storage._new_rdb_storage("postgresql://h/db", {}) == "storage"
+    assert len(calls) == 3
+    # any other integrity error is not a race: raised at once
+    calls.clear()
+
+    def broken(url: str, engine_kwargs: object) -> str:
+        calls.append(1)
+        raise IntegrityError("INSERT", {}, Exception("null value in column"))
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", broken)
+    with pytest.raises(IntegrityError):
+        storage._new_rdb_storage("postgresql://h/db", {})
+    assert len(calls) == 1
+
+
 def test_postgresql_storage_survives_dropped_connections(pg_database: str) -> None:
     import optuna
     import psycopg
