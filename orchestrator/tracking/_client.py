@@ -27,6 +27,7 @@ __all__ = [
     "context_tags",
     "dataset_input",
     "default_tracking_uri",
+    "existing_experiment",
     "finite_metrics",
     "log_params",
     "now_ms",
@@ -107,6 +108,21 @@ def default_tracking_uri() -> str:
     import mlflow
 
     return mlflow.get_tracking_uri()
+
+
+def existing_experiment(name: str, tracking_uri: str | None) -> tuple[str, Any]:
+    """The resolved tracking URI and the live experiment ``name`` there, or None; creates
+    nothing (a SQLite store that does not exist is not created). MLflow's errors propagate."""
+    from mlflow import MlflowClient
+
+    from orchestrator.tracking._sqlite import sqlite_path
+
+    uri = tracking_uri or default_tracking_uri()
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        return uri, None
+    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    return uri, None if found is None or found.lifecycle_stage == "deleted" else found
 
 
 def quiet_artifact_downloads() -> None:

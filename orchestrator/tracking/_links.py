@@ -12,8 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from orchestrator.errors import ConfigError, first_line
 from orchestrator.redact import redact_text
-from orchestrator.tracking._client import default_tracking_uri, objective_key
-from orchestrator.tracking._sqlite import sqlite_path
+from orchestrator.tracking._client import (
+    default_tracking_uri,
+    existing_experiment,
+    objective_key,
+)
 
 __all__ = ["LOCAL_UI", "experiment_id_of", "runs_table_url", "study_objective", "ui_base"]
 
@@ -77,19 +80,12 @@ def experiment_id_of(study_name: str, *, tracking_uri: str | None = None) -> str
     Raises:
         ConfigError: the tracking store cannot be read.
     """
-    from mlflow import MlflowClient
-
     uri = tracking_uri or default_tracking_uri()
-    path = sqlite_path(uri)
-    if path is not None and not path.exists():
-        return None
     try:
-        found = MlflowClient(tracking_uri=uri).get_experiment_by_name(study_name)
+        uri, found = existing_experiment(study_name, uri)
     except Exception as exc:
         raise ConfigError(
             f"--tracking-uri {redact_text(uri)}: cannot read MLflow's experiments there "
             f"({redact_text(first_line(exc))}); check the URI and that the store is reachable"
         ) from exc
-    if found is None or found.lifecycle_stage == "deleted":
-        return None
-    return str(found.experiment_id)
+    return None if found is None else str(found.experiment_id)

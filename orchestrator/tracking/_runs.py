@@ -24,6 +24,7 @@ from orchestrator.tracking._client import (
     context_tags,
     dataset_input,
     default_tracking_uri,
+    existing_experiment,
     finite_metrics,
     log_params,
     now_ms,
@@ -33,7 +34,7 @@ from orchestrator.tracking._client import (
     write_batch,
 )
 from orchestrator.tracking._guard import GuardedClient
-from orchestrator.tracking._sqlite import open_sqlite_store, sqlite_path
+from orchestrator.tracking._sqlite import open_sqlite_store
 
 __all__ = ["RunStatus", "Tracker", "TrialRun"]
 
@@ -273,20 +274,13 @@ class Tracker:
         For read-only commands (leaderboard, report): a missing SQLite file or experiment means
         there is nothing in MLflow to read, and no empty database is left behind.
         """
-        from mlflow import MlflowClient
-
         uri = tracking_uri or default_tracking_uri()
-        path = sqlite_path(uri)
-        if path is not None and not path.exists():
-            return None
         try:
-            found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+            uri, found = existing_experiment(experiment, uri)
         except Exception as exc:  # an unreachable server: the caller goes on without MLflow
             logger.warning("MLflow at %s cannot be read (%s)", redact_text(uri), exc)
             return None
-        if found is None or found.lifecycle_stage == "deleted":
-            return None
-        return cls(experiment, tracking_uri=uri)
+        return None if found is None else cls(experiment, tracking_uri=uri)
 
     def runs_by_id(self, *, role: str = TRIAL_ROLE) -> dict[str, Any]:
         """Every run of this experiment tagged ``hpo.role=role``, by run id (paged searches)."""
