@@ -146,7 +146,11 @@ def patch_optuna(timers: Timers) -> None:
 
 
 def patch_mlflow(timers: Timers) -> None:
-    """Time every public call of MLflow's client (exclusive time, main thread only)."""
+    """Time what the main thread spends on MLflow (exclusive time): MLflow's client called
+    there, and hpo's tracker asking its writer thread for writes or waiting on them (the writes
+    themselves are made on that thread, while the main thread goes on)."""
     from mlflow import MlflowClient
 
-    timers.patch("mlflow", [MlflowClient])
+    from orchestrator.tracking import TrialRun, Writer
+
+    timers.patch("mlflow", [MlflowClient, Writer, TrialRun])

@@ -94,12 +94,27 @@ class NullRun:
         return _noop
 
 
+class NullWriter:
+    """Stands in for orchestrator.tracking.Writer: makes each call at once, on the caller's
+    thread (there is nothing to write)."""
+
+    def later(self, fn: Any, *, check: bool = True) -> None:
+        fn()
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return _noop
+
+
 class NullTracker:
     """Stands in for orchestrator.tracking.Tracker: logs nothing, keeps no artifacts."""
 
     tracking_uri = "null:"
 
     def __init__(self, experiment: str, *args: Any, **kwargs: Any) -> None:
+        self.writer = NullWriter()
         self.experiment_name = experiment
         self.experiment_id = "0"
         self.parent_run_id: str | None = None

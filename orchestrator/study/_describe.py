@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from orchestrator.space import Space
     from orchestrator.tracking import Tracker
 
-__all__ = ["BUDGET_TAG", "log_data", "mark_winner", "parent_params", "parent_view"]
+__all__ = [
+    "BUDGET_TAG",
+    "dataset_fields",
+    "log_data",
+    "mark_winner",
+    "parent_params",
+    "parent_view",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,19 +84,22 @@ def _digest(config: DataConfig, splits: Splits) -> str:
     return sha.hexdigest()[:12]
 
 
-def log_data(tracker: Tracker, run_id: str, config: DataConfig, splits: Splits) -> None:
-    """Record the data set of a run through MLflow's dataset tracking (the runs table's Dataset
+def dataset_fields(config: DataConfig, splits: Splits) -> dict[str, Any]:
+    """The data set of a run as MLflow's dataset tracking records it (the runs table's Dataset
     column): name, digest, source (the file or folder; none for a bundled set), split sizes and
     classes as its profile. Nothing of the data is copied into MLflow."""
-    source = str(Path(config.path).resolve()) if config.path else None
-    tracker.log_dataset(
-        run_id,
-        Path(config.path).name if config.path else config.name,
-        digest=_digest(config, splits),
-        source=source,
-        sizes=splits.sizes,
-        profile={"kind": splits.spec.kind, "num_classes": splits.spec.num_classes},
-    )
+    return {
+        "name": Path(config.path).name if config.path else config.name,
+        "digest": _digest(config, splits),
+        "source": str(Path(config.path).resolve()) if config.path else None,
+        "sizes": splits.sizes,
+        "profile": {"kind": splits.spec.kind, "num_classes": splits.spec.num_classes},
+    }
+
+
+def log_data(tracker: Tracker, run_id: str, config: DataConfig, splits: Splits) -> None:
+    """Record the data set of a run (see :func:`dataset_fields`)."""
+    tracker.log_dataset(run_id, **dataset_fields(config, splits))
 
 
 def mark_winner(
@@ -98,17 +108,21 @@ def mark_winner(
     """Mark ``best`` (a single-objective study's best trial) as the winner in MLflow: its run
     tagged ``hpo.best=true`` (and no other), its number, run id and value (under the objective's
     key, at ``step``: the trials of the study so far, so the last point is the best) on the parent.
-    Called at each new best and at the study's end; a failure is logged, not raised."""
+    Called at each new best and at the study's end; made in the background by the tracker's
+    writer, after every write asked before; a failure is logged, not raised."""
     from orchestrator.tracking import objective_key
 
     run_id = best.user_attrs.get(ATTR_RUN_ID) if best is not None else None
     if best is None or run_id is None or tracker.parent_run_id is None:
         return
-    try:
-        tracker.mark_best(
-            run_id, trial_number=best.number, metrics={objective_key(metric): best.value}, step=step
-        )
-    except Exception as exc:  # a mark in the UI is not worth failing a trial or a study for
-        logger.warning(
-            "could not mark trial %d as the best in MLflow (%s)", best.number, first_line(exc)
-        )
+    number, metrics = best.number, {objective_key(metric): best.value}
+
+    def mark() -> None:
+        try:
+            tracker.mark_best(run_id, trial_number=number, metrics=metrics, step=step)
+        except Exception as exc:  # a mark in the UI is not worth failing a trial or a study for
+            logger.warning(
+                "could not mark trial %d as the best in MLflow (%s)", number, first_line(exc)
+            )
+
+    tracker.writer.later(mark, check=False)

@@ -16,10 +16,12 @@ run (the circuit breaker).
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.errors import first_line
 from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.study._events import Progress, StudyResult
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = ["repair_stale", "run_spec", "run_study", "run_trials", "run_worker"]
+
+logger = logging.getLogger(__name__)
 
 WAIT_SECONDS = 5.0  # how often a run waiting on other hosts' trials looks again
 
@@ -177,6 +181,19 @@ def run_trials(ctx: RunContext, result: StudyResult) -> None:
     Raises:
         KeyboardInterrupt: after the running trial and its run are marked.
     """
+    try:
+        _trial_loop(ctx, result)
+    finally:
+        # the trials' MLflow writes still queued are made before the loop ends, whatever ends it
+        # (a worker process exits without atexit); one that fails is what a trial's end that
+        # fails always was: a warning, and a run that a resume or `hpo repair` closes
+        try:
+            ctx.tracker.close()
+        except Exception as exc:
+            logger.warning("MLflow writes of the last trials failed (%s)", first_line(exc))
+
+
+def _trial_loop(ctx: RunContext, result: StudyResult) -> None:
     study, stop = ctx.study, ctx.stop
     waited = False
     while True:

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.study._attrs import ATTR_FAIL_KIND, ATTR_PARENT_RUN, NOT_COUNTED
 from orchestrator.study._queries import budget_counts, load_study, stored_budget, stored_space
+from orchestrator.study._ranking import objective_names
 from orchestrator.study._recovery import GRACE_SECONDS, fail_stale_trials
 from orchestrator.study._store import StudyStore
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["RepairReport", "repair_study"]
+__all__ = ["RepairReport", "close_finished_runs", "repair_study"]
 
 
 @dataclass
@@ -35,7 +36,6 @@ def repair_study(
 ) -> RepairReport:
     """Fail stale trials (queued again per the retry policy), KILL their MLflow runs, and close
     MLflow trial runs left RUNNING although their trial has finished."""
-    from optuna.trial import TrialState
 
     from orchestrator.tracking import Tracker
 
@@ -51,23 +51,45 @@ def repair_study(
             kill_run=lambda run_id, reason: tracker.kill_run(run_id, reason=reason, kind="stale"),
             grace=GRACE_SECONDS if grace is None else grace,
         )
+    report.runs_closed = close_finished_runs(study, tracker)
+    report.parent_closed = _close_parent(study, space, tracker)
+    return report
+
+
+def close_finished_runs(study: optuna.Study, tracker: Any) -> list[tuple[str, int, str]]:
+    """Close every MLflow trial run left RUNNING although its trial has finished (a crash
+    between the two stores, or the writes of a trial's end still queued when its process was
+    killed): its status and ``hpo.state`` from the trial, and a completed trial's objective under
+    its key. Returns (run id, trial number, status) of each run closed."""
+    from optuna.trial import TrialState
+
+    from orchestrator.tracking import objective_key
+
+    running = tracker.running_trial_runs()
+    if not running:
+        return []
     finished = {
         t.number: t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING
     }
-    for run_id, number in tracker.running_trial_runs():
+    names = objective_names(study)
+    closed = []
+    for run_id, number in running:
         trial = finished.get(number)
         if trial is None:
             continue
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        metrics = {}
+        if trial.state == TrialState.COMPLETE:
+            status = "FINISHED"
+            metrics = {objective_key(n): v for n, v in zip(names, trial.values, strict=False)}
+        elif trial.state == TrialState.PRUNED:
             status = "FINISHED"
         elif trial.user_attrs.get(ATTR_FAIL_KIND) in NOT_COUNTED:
             status = "KILLED"
         else:
             status = "FAILED"
-        tracker.close_run(run_id, status=status, state=trial.state.name)
-        report.runs_closed.append((run_id, number, status))
-    report.parent_closed = _close_parent(study, space, tracker)
-    return report
+        tracker.close_run(run_id, status=status, state=trial.state.name, metrics=metrics)
+        closed.append((run_id, number, status))
+    return closed
 
 
 def _close_parent(study: optuna.Study, space: Any, tracker: Any) -> tuple[str, str] | None:

@@ -31,6 +31,7 @@ from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._optuna import set_study_system_attr, storage_of
 from orchestrator.study._queries import load_study, stored_budget
+from orchestrator.study._repair import close_finished_runs
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
@@ -382,7 +383,10 @@ def open_run(
         params=parent_params(space),
         tags={**_parent_tags(space, spec.store), **view},
     )
-    if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
+    if study.user_attrs.get(ATTR_PARENT_RUN) == parent:  # a resume: mend what a kill left open
+        for run_id, number, status in close_finished_runs(study, tracker):
+            logger.info("trial %d: MLflow run %s left RUNNING, closed %s", number, run_id, status)
+    else:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
         tracker.log_text(parent, space.text, "space.yaml")
         tracker.log_dict(parent, space.raw, "space_resolved.json")

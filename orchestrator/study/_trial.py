@@ -20,7 +20,7 @@ from orchestrator.study._attrs import (
     ATTR_RUN_ID,
     ATTR_SEED,
 )
-from orchestrator.study._describe import log_data, mark_winner
+from orchestrator.study._describe import dataset_fields, mark_winner
 from orchestrator.study._events import EpochEvent, TrialEvent
 from orchestrator.study._factories import prunes_from
 from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text, user_code
@@ -103,14 +103,12 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     try:
         with store_call(OPTUNA):
             trial.set_user_attr(ATTR_SEED, seed)
-        with store_call(MLFLOW):
+        with store_call(MLFLOW):  # the run's writes are made in the background, in order
             run = ctx.tracker.start_trial(
                 trial.number,
                 params={**trial.params, "seed": seed, **recorded},
                 tags={"hpo.device": str(ctx.device), "hpo.precision": ctx.precision},
             )
-        with store_call(OPTUNA):
-            trial.set_user_attr(ATTR_RUN_ID, run.run_id)
         with Heartbeat(study, trial):
             if failure is not None:
                 raise failure
@@ -118,10 +116,10 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             with store_call(OPTUNA):  # hpo's record, out of the user attributes (see _attrs)
                 set_trial_system_attr(study, trial, ATTR_CONFIG, config.to_dict())
             with store_call(MLFLOW):
-                ctx.tracker.log_dict(run.run_id, config.to_dict(), "trial_config.json")
+                run.log_dict(config.to_dict(), "trial_config.json")
             splits = adapt_data(config.model, ctx.data(config.data), config.data)
             with store_call(MLFLOW):  # the runs table's Dataset column
-                log_data(ctx.tracker, run.run_id, config.data, splits)
+                run.log_dataset(**dataset_fields(config.data, splits))
             epochs = config.train.epochs
 
             def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
@@ -140,6 +138,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
                     if prune:
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
+            _note_run_id(trial, run)
             with store_call(OPTUNA):
                 flush_trial(study, trial)  # the trial's set-up writes, together, before training
             with user_code():
@@ -160,6 +159,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             value = values[0]
             with store_call(MLFLOW):
                 run.log_state_dict(fit_result.best_state)
+                run.sync()  # its writes made before Optuna is told; the run's end comes later
             with store_call(OPTUNA):
                 trial.set_user_attr(ATTR_N_PARAMETERS, fit_result.n_parameters)
                 trial.set_user_attr(ATTR_BEST_EPOCH, fit_result.best_epoch)
@@ -191,8 +191,9 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         state, reason = "FAIL", str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
         if isinstance(exc, TrialFailure) and run is not None:
             with contextlib.suppress(Exception):  # the traceback is a help, never a new failure
-                ctx.tracker.log_text(run.run_id, traceback_text(exc), "traceback.txt")
+                run.log_text(traceback_text(exc), "traceback.txt")
         with store_call(OPTUNA):
+            _note_run_id(trial, run)  # a trial that failed before training
             trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
             queued = _fail(ctx, trial, kind=kind, reason=reason)
         if queued:
@@ -273,6 +274,20 @@ def _fail(ctx: RunContext, trial: optuna.Trial, *, kind: str, reason: str) -> bo
             ctx.study, frozen, kind=kind, reason=reason, retries=ctx.space.study.retries
         )
     )
+
+
+def _note_run_id(trial: optuna.Trial, run: Any) -> None:
+    """Record the MLflow run's id on the trial, once; before training it waits for the run's
+    creation (by then usually made, in the background, while the trial was set up). A run that
+    could not be created is a store fault raised by the run's next write, not here."""
+    if run is None or ATTR_RUN_ID in trial.user_attrs:
+        return
+    try:
+        run_id = run.run_id
+    except Exception:
+        return
+    with store_call(OPTUNA):
+        trial.set_user_attr(ATTR_RUN_ID, run_id)
 
 
 def _end(run: Any, status: str, *, state: str, **fields: Any) -> None:

@@ -1,7 +1,10 @@
 """MLflow tracking: the only package that imports mlflow.
 
 - :mod:`._runs`: :class:`Tracker` (an experiment per study, a parent run, a nested run per
-  trial) and :class:`TrialRun` (one run's buffered metrics, its artifacts and its end);
+  trial);
+- :mod:`._trial_run`: :class:`TrialRun` (one run's buffered metrics, its artifacts and its end);
+- :mod:`._writer`: the one thread that makes every MLflow call of a tracker, in order; a trial's
+  writes wait for nothing;
 - :mod:`._models`: models logged with ``mlflow.pytorch``, and shipped models found and loaded;
 - :mod:`._sqlite`: local SQLite tracking stores in WAL mode;
 - :mod:`._check`: the tracking store checked before the first trial (writable, reachable);
@@ -29,7 +32,9 @@ from orchestrator.tracking._models import (
     pinned_requirements,
     resolve_model_uri,
 )
-from orchestrator.tracking._runs import RunStatus, Tracker, TrialRun
+from orchestrator.tracking._runs import Tracker
+from orchestrator.tracking._trial_run import RunStatus, TrialRun
+from orchestrator.tracking._writer import Writer
 
 __all__ = [
     "LOCAL_UI",
@@ -37,6 +42,7 @@ __all__ = [
     "RunStatus",
     "Tracker",
     "TrialRun",
+    "Writer",
     "check_tracking_store",
     "default_tracking_uri",
     "describe_model_version",

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from orchestrator.errors import HpoError, StoreError
+from orchestrator.tracking._writer import Writer
 
 __all__ = ["MLFLOW", "GuardedClient"]
 
@@ -28,16 +29,19 @@ _DROP = _DropDatabaseErrors()
 
 
 class GuardedClient:
-    """An ``MlflowClient`` whose failing calls raise :class:`StoreError` (the cause kept)."""
+    """An ``MlflowClient`` whose failing calls raise :class:`StoreError` (the cause kept), each
+    made on ``writer``'s thread after every call queued before it (see :mod:`._writer`)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, writer: Writer) -> None:
         self._client = client
+        self.writer = writer
         logger = logging.getLogger(_MLFLOW_DB_LOGGER)
         if _DROP not in logger.filters:
             logger.addFilter(_DROP)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_client":  # copy, pickle: no wrapped client yet
+        # copy, pickle: no wrapped client yet
+        if name.startswith("__") or name in ("_client", "writer"):
             raise AttributeError(name)
         value = getattr(self._client, name)
         if not callable(value):
@@ -45,6 +49,10 @@ class GuardedClient:
 
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
+            return self.writer.call(guarded, *args, **kwargs)
+
+        @functools.wraps(value)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 return value(*args, **kwargs)
             except HpoError:

@@ -100,6 +100,8 @@ def log_pytorch_model(
     """
     import mlflow.pytorch
 
+    tracker.close()  # the run's queued writes first: log_model writes through MLflow's own API
+
     started = time.perf_counter()
     said = io.StringIO()  # MLflow prints "Created version ..." itself: logged here instead
     with _fluent_tracking_uri(tracker.tracking_uri), contextlib.redirect_stderr(said):

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from orchestrator.redact import redact_text
 from orchestrator.tracking._client import (
@@ -35,17 +33,17 @@ from orchestrator.tracking._client import (
 )
 from orchestrator.tracking._guard import GuardedClient
 from orchestrator.tracking._sqlite import open_sqlite_store
+from orchestrator.tracking._trial_run import RunStatus, TrialRun
+from orchestrator.tracking._writer import Writer
 
-__all__ = ["RunStatus", "Tracker", "TrialRun"]
+__all__ = ["RunStatus", "Tracker"]
 
 logger = logging.getLogger(__name__)
 
-RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
 BEST_TAG = "hpo.best"  # "true" on the best trial's run only
 SEARCH_PAGE = 1000  # runs per search_runs page
-FLUSH_SECONDS = 5.0  # per-epoch metrics are written at most this often (and at the end)
 
 
 class Tracker:
@@ -64,7 +62,10 @@ class Tracker:
 
         quiet_artifact_downloads()
         open_sqlite_store(tracking_uri or default_tracking_uri())  # before MLflow opens it
-        self.client = GuardedClient(MlflowClient(tracking_uri=tracking_uri))  # faults: StoreError
+        # every MLflow call on one thread, in order; a trial's writes do not wait (see _writer)
+        self.writer = Writer()
+        self.client = GuardedClient(MlflowClient(tracking_uri=tracking_uri), self.writer)
+        self.last_end: Future[None] | None = None  # the end of the last trial run asked for
         self.tracking_uri: str = self.client.tracking_uri  # resolved: MLflow's default if None
         self.experiment_name = experiment
         self.experiment_id = self._ensure_experiment(experiment)
@@ -136,9 +137,17 @@ class Tracker:
         return self.parent_run_id
 
     def end_parent(self, status: RunStatus) -> None:
-        """End the study's parent run (if one was started) with ``status``."""
-        if self.parent_run_id is not None:
-            self.client.set_terminated(self.parent_run_id, status=status)
+        """Make every write still queued, then end the study's parent run (if one was started)
+        with ``status``."""
+        try:
+            self.writer.drain()
+        finally:
+            if self.parent_run_id is not None:
+                self.client.set_terminated(self.parent_run_id, status=status)
+
+    def close(self) -> None:
+        """Make every write still queued; raise the first that failed (a StoreError)."""
+        self.writer.drain()
 
     # --- trial runs ------------------------------------------------------------------------
 
@@ -149,7 +158,8 @@ class Tracker:
         params: Mapping[str, Any],
         tags: Mapping[str, Any] = (),
     ) -> TrialRun:
-        """Open the nested run of one trial under the parent run."""
+        """Open the nested run of one trial under the parent run: created in the background (its
+        ``run_id`` waits for it), like every write of the trial's run."""
         if self.parent_run_id is None:
             raise RuntimeError("start_parent() must be called before start_trial()")
         all_tags = {
@@ -160,8 +170,10 @@ class Tracker:
             "hpo.state": "RUNNING",
             **dict(tags),
         }
-        run_id = self._create_run(f"trial-{trial_number:04d}", tags=all_tags, params=params)
-        return TrialRun(self, run_id)
+        name = f"trial-{trial_number:04d}"
+        return TrialRun(
+            self, self.writer.later(lambda: self._create_run(name, tags=all_tags, params=params))
+        )
 
     def _create_run(
         self, run_name: str, *, tags: Mapping[str, Any], params: Mapping[str, Any]
@@ -260,9 +272,12 @@ class Tracker:
         """End a run (the study's parent run left RUNNING by a lost worker) with ``status``."""
         self.client.set_terminated(run_id, status=status)
 
-    def close_run(self, run_id: str, *, status: RunStatus, state: str) -> None:
-        """End a run left RUNNING although its trial finished (a crash between the two stores)."""
-        self.set_tags(run_id, {"hpo.state": state})
+    def close_run(
+        self, run_id: str, *, status: RunStatus, state: str, metrics: Mapping[str, float] = ()
+    ) -> None:
+        """End a run left RUNNING although its trial finished (a crash between the two stores):
+        ``hpo.state``, the ``metrics`` its end would have written, then ``status``."""
+        self.log_metrics(run_id, dict(metrics), tags={"hpo.state": state})
         self.client.set_terminated(run_id, status=status)
 
     # --- reading runs back; runs of retraining ----------------------------------------------
@@ -327,68 +342,3 @@ class Tracker:
     def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         """Log every file under a local folder as artifacts of a run."""
         self.client.log_artifacts(run_id, str(path), artifact_path)
-
-
-class TrialRun:
-    """The nested MLflow run of one trial; per-epoch metrics are buffered and written in batches."""
-
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
-        self.tracker = tracker
-        self.run_id = run_id
-        self._pending: list[tuple[int, dict[str, float], int]] = []
-        self._last_flush = time.monotonic()
-        self.ended = False
-
-    def log_epoch(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Record one epoch's metrics at ``step``; written at most every FLUSH_SECONDS."""
-        self._pending.append((step, dict(metrics), now_ms()))
-        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
-            self.flush()
-
-    def _take_pending(self) -> list[Any]:
-        """The buffered epochs as MLflow metrics (non-finite ones left out); empties the buffer."""
-        batch = [
-            metric
-            for step, metrics, timestamp in self._pending
-            for metric in finite_metrics(metrics, timestamp=timestamp, step=step)
-        ]
-        self._pending.clear()
-        self._last_flush = time.monotonic()
-        return batch
-
-    def flush(self) -> None:
-        """Write the buffered epochs now."""
-        if self._pending:
-            self.tracker.log_batch(self.run_id, metrics=self._take_pending())
-
-    def log_state_dict(
-        self, state_dict: Mapping[str, Any], *, artifact_file: str = "model.pt"
-    ) -> None:
-        """Save model weights as an artifact: a state dict, not log_model (ms, not seconds)."""
-        import torch
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, artifact_file)
-            torch.save(dict(state_dict), path)
-            self.tracker.log_file(self.run_id, path)
-
-    def end(
-        self,
-        status: RunStatus,
-        *,
-        state: str,
-        tags: Mapping[str, Any] = (),
-        metrics: Mapping[str, float] = (),
-    ) -> None:
-        """Flush what is buffered, set the final tags and status. Safe to call twice."""
-        if self.ended:
-            return
-        self.ended = True
-        try:
-            # one write for all that is left (buffered epochs, final metrics, tags), then the
-            # status: each MLflow call is a database commit, the main cost of a short trial
-            final = finite_metrics(dict(metrics), timestamp=now_ms(), step=0)
-            labels = run_tags({"hpo.state": state, **dict(tags)})
-            self.tracker.log_batch(self.run_id, metrics=self._take_pending() + final, tags=labels)
-        finally:
-            self.tracker.client.set_terminated(self.run_id, status=status)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import (
-    run_cli,
-    study_trials,
-)
+import pytest
+
+from tests.helpers import mlflow_runs, run_cli, study_trials
 
 
 def test_changed_space_is_refused_on_resume(tiny_space: Path, any_stores: dict[str, str]) -> None:
@@ -68,3 +67,27 @@ def test_warm_start_enqueues_the_best_configurations(
     (first,) = study_trials(any_stores["storage"], "tiny-warm")
     assert first.params == best["params"]
     assert first.user_attrs["hpo.warm_start_from"] == f"tiny#{best['number']}"
+
+
+def test_a_resume_closes_runs_whose_end_was_still_queued(
+    tiny_space: Path, stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.tracking import TrialRun
+
+    # a kill -9 right after Optuna was told: the run's end (final metrics, status) still queued
+    with monkeypatch.context() as patch:
+        patch.setattr(TrialRun, "end", lambda self, *args, **kwargs: setattr(self, "ended", True))
+        assert run_cli(tiny_space, stores, "--n-trials", "2").exit_code == 0
+    runs = {r.data.tags.get("hpo.trial"): r for r in mlflow_runs(stores["tracking_uri"], "tiny")}
+    assert {runs[n].info.status for n in ("0", "1")} == {"RUNNING"}
+
+    resumed = run_cli(tiny_space, stores, "--n-trials", "3")
+    assert resumed.exit_code == 0, resumed.output
+    trials = {t.number: t for t in study_trials(stores["storage"], "tiny")}
+    runs = {r.data.tags.get("hpo.trial"): r for r in mlflow_runs(stores["tracking_uri"], "tiny")}
+    for number in (0, 1):  # closed as their trial ended, with the objective Optuna was told
+        run = runs[str(number)]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["hpo.state"] == "COMPLETE"
+        assert run.data.metrics["best_val_accuracy"] == trials[number].value
+    assert runs["2"].info.status == "FINISHED"  # the trial of the resume, ended as usual
