@@ -105,7 +105,7 @@ class Scenario:
                 trials = load_study("faults", storage=self.storage).get_trials(deepcopy=False)
             except Exception:
                 trials = []
-            if any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials):
+            if any(t.state.name == "RUNNING" and "seed" in t.user_attrs for t in trials):
                 self.watch_cmdlines(proc)
                 return
             time.sleep(0.3)

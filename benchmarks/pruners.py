@@ -161,7 +161,10 @@ def candidates(epochs: int) -> list[dict[str, Any]]:
                     "n_warmup_steps": warmup,
                 }
             )
-    for min_resource in (1, 2, 3, max(1, epochs // 8)):
+    # first rungs from 1 epoch to a quarter of the budget (slow starters, e.g. recurrent nets)
+    for min_resource in dict.fromkeys(
+        (1, 2, 3, max(1, epochs // 8), max(1, epochs // 6), max(1, epochs // 4))
+    ):
         for factor in (2, 3, 4):
             if min_resource * factor > epochs:
                 continue

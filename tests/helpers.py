@@ -106,7 +106,8 @@ def rendezvous_space(workdir: Path, parties: int) -> Path:
 
 
 def wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> None:
-    """Wait until a trial of the study is RUNNING and has its MLflow run."""
+    """Wait until a trial of the study is RUNNING and training: its set-up written (its seed,
+    with its configuration, before the first epoch; its MLflow run asked for before that)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if Path(storage).exists() or "://" in storage:
@@ -114,7 +115,7 @@ def wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> Non
                 trials = study_trials(storage, name)
             except Exception:  # the journal may be mid-write
                 trials = []
-            if any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials):
+            if any(t.state.name == "RUNNING" and "seed" in t.user_attrs for t in trials):
                 return
         time.sleep(0.3)
     raise AssertionError("no trial started in time")

@@ -268,7 +268,9 @@ def repair_stale(
     actions = fail_stale_trials(
         ctx.study,
         retries=ctx.space.study.retries,
-        kill_run=lambda run_id, reason: ctx.tracker.kill_run(run_id, reason=reason, kind="stale"),
+        kill_run=lambda number, run_id, reason: ctx.tracker.kill_run(
+            run_id, trial=number, reason=reason, kind="stale"
+        ),
         trials=trials,
     )
     for action in actions:

@@ -237,7 +237,7 @@ def fail_stale_trials(
     study: optuna.Study,
     *,
     retries: Mapping[str, int],
-    kill_run: Callable[[str, str], None] | None = None,
+    kill_run: Callable[[int, str | None, str], str | None] | None = None,
     grace: float = GRACE_SECONDS,
     trials: Sequence[optuna.trial.FrozenTrial] | None = None,
 ) -> list[RepairAction]:
@@ -258,15 +258,17 @@ def fail_stale_trials(
         reason = stale_reason(trial, now=now, grace=grace)
         if reason is None:
             continue
+        run_id = trial.user_attrs.get(ATTR_RUN_ID)  # recorded when a trial ends: often not yet
+        if kill_run is not None:
+            try:
+                run_id = kill_run(trial.number, run_id, f"stale: {reason}")
+            except Exception as exc:  # the tracking server may be the thing that is down
+                logger.warning("could not mark trial %d's MLflow run KILLED: %s", trial.number, exc)
+        if run_id and ATTR_RUN_ID not in trial.user_attrs:  # found by its tags: noted, as usual
+            storage_of(study).set_trial_user_attr(trial_id_of(trial), ATTR_RUN_ID, run_id)
         requeued = fail_trial(
             study, trial, kind="stale", reason=f"stale: {reason}", retries=retries
         )
-        run_id = trial.user_attrs.get(ATTR_RUN_ID)
-        if run_id and kill_run is not None:
-            try:
-                kill_run(run_id, f"stale: {reason}")
-            except Exception as exc:  # the tracking server may be the thing that is down
-                logger.warning("could not mark MLflow run %s KILLED: %s", run_id, exc)
         logger.warning("trial %d was stale (%s); requeued=%s", trial.number, reason, requeued)
         actions.append(RepairAction(trial.number, reason, requeued, run_id))
     return actions

@@ -48,7 +48,9 @@ def repair_study(
         report.stale = fail_stale_trials(
             study,
             retries=space.study.retries,
-            kill_run=lambda run_id, reason: tracker.kill_run(run_id, reason=reason, kind="stale"),
+            kill_run=lambda number, run_id, reason: tracker.kill_run(
+                run_id, trial=number, reason=reason, kind="stale"
+            ),
             grace=GRACE_SECONDS if grace is None else grace,
         )
     report.runs_closed = close_finished_runs(study, tracker)

@@ -138,7 +138,6 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
                     if prune:
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-            _note_run_id(trial, run)
             with store_call(OPTUNA):
                 flush_trial(study, trial)  # the trial's set-up writes, together, before training
             with user_code():
@@ -161,6 +160,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
                 run.log_state_dict(fit_result.best_state)
                 run.sync()  # its writes made before Optuna is told; the run's end comes later
             with store_call(OPTUNA):
+                _note_run_id(trial, run)
                 trial.set_user_attr(ATTR_N_PARAMETERS, fit_result.n_parameters)
                 trial.set_user_attr(ATTR_BEST_EPOCH, fit_result.best_epoch)
                 trial.set_user_attr(ATTR_EPOCHS_RUN, fit_result.epochs_run)
@@ -182,6 +182,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         )
     except optuna.TrialPruned:
         with store_call(OPTUNA):
+            _note_run_id(trial, run)
             trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
             tell(study, trial, state=TrialState.PRUNED)
         state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
@@ -193,7 +194,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             with contextlib.suppress(Exception):  # the traceback is a help, never a new failure
                 run.log_text(traceback_text(exc), "traceback.txt")
         with store_call(OPTUNA):
-            _note_run_id(trial, run)  # a trial that failed before training
+            _note_run_id(trial, run)
             trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
             queued = _fail(ctx, trial, kind=kind, reason=reason)
         if queued:
@@ -202,6 +203,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         _end(run, status, state=state, tags={"hpo.fail_reason": reason, "hpo.fail_kind": kind})
     except KeyboardInterrupt:
         stop.interrupted()
+        with contextlib.suppress(Exception):
+            _note_run_id(trial, run)
         # queued again, so that the next run finishes this configuration
         _fail(ctx, trial, kind="interrupted", reason="interrupted")
         _end(
@@ -277,9 +280,9 @@ def _fail(ctx: RunContext, trial: optuna.Trial, *, kind: str, reason: str) -> bo
 
 
 def _note_run_id(trial: optuna.Trial, run: Any) -> None:
-    """Record the MLflow run's id on the trial, once; before training it waits for the run's
-    creation (by then usually made, in the background, while the trial was set up). A run that
-    could not be created is a store fault raised by the run's next write, not here."""
+    """Record the MLflow run's id on the trial, once, as the trial ends (written with its result):
+    its run is created in the background and nothing before waits for it. A run that could not be
+    created is a store fault raised by the run's next write, not here."""
     if run is None or ATTR_RUN_ID in trial.user_attrs:
         return
     try:

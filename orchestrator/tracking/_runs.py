@@ -245,12 +245,27 @@ class Tracker:
         """Download one artifact of a run into ``dst`` and return its local path."""
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 
-    def kill_run(self, run_id: str, *, reason: str, kind: str) -> None:
-        """End a trial run whose worker is gone: KILLED, with the failure class and reason."""
+    def kill_run(self, run_id: str | None, *, trial: int, reason: str, kind: str) -> str | None:
+        """End the run of trial ``trial``, whose worker is gone: KILLED, with the failure class and
+        reason. ``run_id``: its id if the trial recorded it, else the run is found by its tags (a
+        trial records it when it ends). Returns the id of the run ended, None if none was."""
+        if run_id is None:
+            found = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=(
+                    f"tags.`hpo.role` = '{TRIAL_ROLE}' and tags.`hpo.trial` = '{trial}' "
+                    "and attributes.status = 'RUNNING'"
+                ),
+                max_results=1,
+            )
+            if not found:
+                return None
+            run_id = found[0].info.run_id
         self.set_tags(
             run_id, {"hpo.state": "FAIL", "hpo.fail_kind": kind, "hpo.fail_reason": reason}
         )
         self.client.set_terminated(run_id, status="KILLED")
+        return run_id
 
     def running_trial_runs(self) -> list[tuple[str, int]]:
         """(run id, trial number) of every trial run of this experiment still RUNNING."""

@@ -83,11 +83,18 @@ def test_kill_9_then_resume(tiny_space: Path, stores: dict[str, str], pg_url: st
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            try:
+            try:  # a trial training (set up, its seed written) whose MLflow run exists
+                trial_runs = {
+                    r.data.tags.get("hpo.trial")
+                    for r in mlflow_runs(stores["tracking_uri"], "tiny")
+                    if r.info.status == "RUNNING"
+                }
                 running = [
                     t
                     for t in study_trials(pg_url, "tiny")
-                    if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
+                    if t.state.name == "RUNNING"
+                    and "seed" in t.user_attrs
+                    and str(t.number) in trial_runs
                 ]
             except Exception:
                 running = []
@@ -114,7 +121,8 @@ def test_kill_9_then_resume(tiny_space: Path, stores: dict[str, str], pg_url: st
     assert retries and retries[0].params == dead.params
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 2
     assert f"trial {victim.number} was stale" in resumed.stdout
-    # its MLflow run is KILLED, nothing is left RUNNING
+    # its MLflow run is KILLED (found by its tags: a trial notes its run id when it ends, and the
+    # repair notes it for one that never did), nothing is left RUNNING
     from mlflow import MlflowClient
 
     client = MlflowClient(stores["tracking_uri"])

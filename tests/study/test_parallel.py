@@ -29,7 +29,8 @@ def _start_jobs_run(space: Path, stores: dict[str, str], *sets: str) -> subproce
 
 
 def _running_trials(storage: str, *, until: Callable[[list], bool], timeout: float = 120) -> list:
-    """Poll the study until ``until(running trials that have their MLflow run)`` holds."""
+    """Poll the study until ``until(running trials that are training)`` holds (set up: their
+    seed written, with their configuration, before the first epoch)."""
     deadline = time.monotonic() + timeout
     running: list = []
     while time.monotonic() < deadline:
@@ -37,9 +38,7 @@ def _running_trials(storage: str, *, until: Callable[[list], bool], timeout: flo
             trials = study_trials(storage, "tiny")
         except Exception:  # not created yet, or mid-write
             trials = []
-        running = [
-            t for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
-        ]
+        running = [t for t in trials if t.state.name == "RUNNING" and "seed" in t.user_attrs]
         if until(running):
             break
         time.sleep(0.2)
@@ -143,5 +142,6 @@ def test_ctrl_c_stops_every_worker_and_marks_their_trials(
     assert not [t for t in trials if t.state.name == "RUNNING"]
     assert len([t for t in trials if t.state.name == "WAITING"]) == 2
     statuses = {r.info.run_id: r.info.status for r in mlflow_runs(stores["tracking_uri"], "tiny")}
-    assert {statuses[t.user_attrs["mlflow_run_id"]] for t in running} == {"KILLED"}
+    # each notes its run's id as it ends, interrupted too
+    assert {statuses[trials[t.number].user_attrs["mlflow_run_id"]] for t in running} == {"KILLED"}
     assert "RUNNING" not in statuses.values()
