@@ -252,8 +252,8 @@ def why_overhead(f: dict[str, Any]) -> str:
             "params, artifacts, end and the winner's mark are written by a background thread; "
             "the main thread only queues them, and waits for the trial's writes before Optuna "
             "is told it is complete) "
-            f"and {1000 * h['between_storage']:.0f} ms in Optuna's storage (one journal write "
-            "per sampled parameter and per user attribute)"
+            f"and {1000 * h['between_storage']:.0f} ms in Optuna's storage (the journal file: "
+            "the trial's writes, gathered in three, and the study's trials read once per trial)"
         )
     return text + "."
 
