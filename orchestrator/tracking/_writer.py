@@ -32,6 +32,10 @@ __all__ = ["Writer"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_STOP = object()  # put on a writer's queue when the writer is gone: its thread ends
+_LIVE: weakref.WeakSet[Writer] = weakref.WeakSet()  # drained at exit
+_EXIT_LOCK = threading.Lock()
+_EXIT_HANDLER: list[Callable[[], None]] = []  # registered with atexit once per process
 
 
 class Writer:
@@ -105,7 +109,9 @@ class Writer:
                 target=_work, args=(self._queue, weakref.ref(self)), name=self._name, daemon=True
             )
             self._thread.start()
-            atexit.register(_drain_at_exit, weakref.ref(self))
+            # the thread ends with its writer (a tracker let go: nothing of it is left running)
+            weakref.finalize(self, self._queue.put, _STOP).atexit = False
+            _watch_at_exit(self)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -127,22 +133,36 @@ def _settle(future: Future[Any], fn: Callable[..., Any], args: Any, kwargs: Any)
 
 
 def _work(jobs: queue.SimpleQueue[Any], owner: weakref.ref[Writer]) -> None:
-    """The writer's thread: make each queued call; keep the failure of one nobody waits on."""
+    """The writer's thread: make each queued call; keep the failure of one nobody waits on; end
+    when its writer is gone (only a weak reference is held here)."""
     while True:
         job = jobs.get()
+        if job is _STOP:
+            return
         future, fn, args, kwargs, later = job
+        del job
         _settle(future, fn, args, kwargs)
-        if later and future.exception() is not None and (writer := owner()) is not None:
-            writer._fail(future.exception())
-        del job, future, fn, args, kwargs
+        exc = future.exception() if later else None
+        if exc is not None and (writer := owner()) is not None:
+            writer._fail(exc)
+            del writer  # the thread holds its writer only while it records a failure
+        del future, fn, args, kwargs, exc
 
 
-def _drain_at_exit(ref: weakref.ref[Writer]) -> None:
-    """At interpreter exit (the writer's thread is a daemon): make what is still queued."""
-    writer = ref()
-    if writer is None:
-        return
-    try:
-        writer.drain()
-    except Exception as exc:
-        logger.warning("MLflow writes left unmade at exit: %s", exc)
+def _watch_at_exit(writer: Writer) -> None:
+    """Drain ``writer`` at interpreter exit (its thread is a daemon), with every other live one:
+    one exit handler for the process, whatever the number of trackers it made."""
+    with _EXIT_LOCK:
+        if not _EXIT_HANDLER:
+            atexit.register(_drain_all_at_exit)
+            _EXIT_HANDLER.append(_drain_all_at_exit)
+        _LIVE.add(writer)
+
+
+def _drain_all_at_exit() -> None:
+    """At interpreter exit: make what is still queued on every live writer."""
+    for writer in list(_LIVE):
+        try:
+            writer.drain()
+        except Exception as exc:
+            logger.warning("MLflow writes left unmade at exit: %s", exc)

@@ -123,3 +123,20 @@ def test_a_trial_run_ending_waits_for_the_run_before_it(tmp_path: Path) -> None:
     assert ended_second.is_set()
     tracker.close()
     assert tracker.client.get_run(first.run_id).info.status == "FINISHED"
+
+
+def test_the_writers_thread_ends_with_its_writer(tmp_path: Path) -> None:
+    import gc
+
+    tracker = Tracker("tiny", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracker.start_parent("tiny")
+    run = tracker.start_trial(0, params={})
+    run.end("FINISHED", state="COMPLETE")
+    tracker.end_parent("FINISHED")
+    thread = tracker.writer._thread
+    assert thread is not None and thread.is_alive()
+    del tracker, run
+    gc.collect()
+    # a tracker let go leaves no thread behind (read-only commands and scripts make many)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
