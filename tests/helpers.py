@@ -119,3 +119,12 @@ def wait_for_running_trial(storage: str, name: str, timeout: float = 120) -> Non
                 return
         time.sleep(0.3)
     raise AssertionError("no trial started in time")
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

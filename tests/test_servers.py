@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import process_running
+
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads process states from /proc"
 )
@@ -54,20 +56,11 @@ sys.exit(code)
 """
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, dead but not reaped, is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def _gone(pids: list[int]) -> bool:
     deadline = time.monotonic() + 10  # a killed process may take a moment to be reaped
-    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(process_running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not any(_running(pid) for pid in pids)
+    return not any(process_running(pid) for pid in pids)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.helpers import process_running
 
 START_TIMEOUT = 120.0  # seconds for a server to answer (MLflow imports slowly on a busy machine)
 STOP_TIMEOUT = 60.0  # seconds for hpo to stop a server and exit (10 s of grace at most, then kill)
@@ -92,7 +93,7 @@ def _server(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # hpo's group
         for pid in started:  # and whatever it started, whether it left it or not
-            if _running(pid):
+            if process_running(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         process.wait(timeout=30)
@@ -115,15 +116,6 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def _stop_and_check(process: subprocess.Popen[bytes], port: int, signum: int) -> None:
     """Signal the hpo process alone; it exits with the shell's code for the signal, its port is
     closed and none of the processes it started runs any more."""
@@ -134,9 +126,9 @@ def _stop_and_check(process: subprocess.Popen[bytes], port: int, signum: int) ->
     with pytest.raises(OSError):  # nothing listens on the port any more
         _request(port, "GET", "/")
     deadline = time.monotonic() + 10  # a killed process may take a moment to be reaped
-    while any(_running(pid) for pid in started) and time.monotonic() < deadline:
+    while any(process_running(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert [pid for pid in started if _running(pid)] == []
+    assert [pid for pid in started if process_running(pid)] == []
 
 
 # --- binding and Host rules, no server ---------------------------------------------------------
