@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config import PRUNERS, SAMPLERS, Factory, StudyConfig
 from orchestrator.errors import ConfigError, Problem, SpaceError, closest, first_line
 from orchestrator.space import Space
-from orchestrator.study._optuna import pruner_warmup_steps
+from orchestrator.study._optuna import pruner_warmup_steps, vectorized_tpe_math
 
 if TYPE_CHECKING:
     import optuna
@@ -92,6 +92,8 @@ def build_sampler(space: Space, *, seed: int) -> optuna.samplers.BaseSampler:
     also = ("window",) if "window" in factory.defaults else ()
     _check_options("sampler", cfg.name, cls, dict(cfg.options), space.source, also=also)
     window = options.pop("window", None)
+    if cfg.name == "tpe":
+        vectorized_tpe_math()
     if cfg.name == "tpe" and space.branches() and "group" not in options:
         # conditional spaces: sample each branch's parameters jointly, not independently
         options.setdefault("multivariate", True)

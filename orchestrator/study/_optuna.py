@@ -25,6 +25,7 @@ __all__ = [
     "trial_attr",
     "trial_id_of",
     "unbatched",
+    "vectorized_tpe_math",
     "write_trial",
 ]
 
@@ -259,3 +260,36 @@ def flush_trial(study: optuna.Study, trial: optuna.Trial) -> None:
     flush = getattr(study._storage, "flush", None)
     if flush is not None:
         flush(trial_id_of(trial))
+
+
+def vectorized_tpe_math() -> bool:
+    """Have the TPE sampler compute log Φ (the log of the normal CDF) with SciPy's vectorised
+    ``scipy.special.log_ndtr``; True when it does.
+
+    TPE weighs every candidate against every past trial through truncated normals, whose masses
+    need log Φ. Optuna computes it element by element in Python (``np.frompyfunc`` over a cached
+    scalar function, ``optuna.samplers._tpe._truncnorm._log_ndtr``) so that TPE does not need
+    SciPy, and at 2,000 trials that is about 40% of a trial's sampling time (upstream: optuna
+    issue #5478, open). SciPy is installed with scikit-learn. The two agree to 1e-12 and the
+    samples to rounding (tested). No public option selects it; the function is replaced, once, for
+    the process. Without SciPy, or where Optuna no longer has the function, TPE is left as is.
+    """
+    try:
+        import numpy as np
+        from optuna.samplers._tpe import _truncnorm
+        from scipy.special import log_ndtr
+    except ImportError:
+        return False
+    current = getattr(_truncnorm, "_log_ndtr", None)
+    if current is None:
+        return False
+    if getattr(current, "vectorized", False):
+        return True
+
+    def _log_ndtr(a: Any) -> Any:
+        return log_ndtr(np.asarray(a, dtype=float))
+
+    _log_ndtr.vectorized = True  # type: ignore[attr-defined]
+    _log_ndtr.replaced = current  # type: ignore[attr-defined]
+    _truncnorm._log_ndtr = _log_ndtr
+    return True
