@@ -26,21 +26,28 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
     from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["WindowedSampler", "window_of"]
+__all__ = ["WindowedSampler", "kept_numbers", "window_of"]
 
 
 def window_of(trials: Sequence[FrozenTrial], size: int, directions: Sequence[str]) -> list:
     """The trials a windowed sampler learns from (see the module's docstring), by number."""
-    from optuna.trial import TrialState
-
     finished = [t for t in trials if t.state.is_finished()]
     if len(finished) <= size:
         return list(trials)
+    keep = kept_numbers(finished, size, directions)
+    return [t for t in trials if t.number in keep or not t.state.is_finished()]
+
+
+def kept_numbers(finished: Sequence[FrozenTrial], size: int, directions: Sequence[str]) -> set:
+    """The numbers of the finished trials a window of ``size`` keeps: the most recent ``size``
+    and the best tenth of that many by the first objective."""
+    from optuna.trial import TrialState
+
     keep = {t.number for t in sorted(finished, key=lambda t: t.number)[-size:]}
     done = [t for t in finished if t.state == TrialState.COMPLETE and t.values]
     sign = -1.0 if directions[0] == "maximize" else 1.0
     keep |= {t.number for t in sorted(done, key=lambda t: sign * t.values[0])[: size // 10]}
-    return [t for t in trials if t.number in keep or not t.state.is_finished()]
+    return keep
 
 
 class _Window:
@@ -87,17 +94,26 @@ class WindowedSampler(BaseSampler):
             raise ValueError(f"a sampler's window must hold at least 10 trials, got {size}")
         self.sampler = sampler
         self.size = size
-        self._last: tuple[tuple[Any, ...], list[FrozenTrial]] | None = None
+        self._last: tuple[tuple[int, int], set[int]] | None = None
 
     def windowed(self, trials: list[FrozenTrial], study: optuna.Study) -> list[FrozenTrial]:
-        """:func:`window_of` ``trials``, worked out again only when they changed (a sampler reads
-        the study several times for one trial)."""
-        last = trials[-1] if trials else None
-        key = (len(trials), id(last), last.state if last is not None else None)
+        """:func:`window_of` ``trials``. A sampler reads the study several times for one trial,
+        each time with the running trials as new objects; which finished trials the window keeps
+        is worked out again only when a trial was added or finished (finished trials never
+        change, so the same counts mean the same finished trials)."""
+        from optuna.trial import TrialState
+
+        running, waiting = TrialState.RUNNING, TrialState.WAITING  # the unfinished states
+        n_open = sum(1 for t in trials if t.state is running or t.state is waiting)
+        if len(trials) - n_open <= self.size:
+            return list(trials)
+        key = (len(trials), n_open)
         if self._last is None or self._last[0] != key:
+            finished = [t for t in trials if t.state.is_finished()]
             directions = [d.name.lower() for d in study.directions]
-            self._last = (key, window_of(trials, self.size, directions))
-        return self._last[1]
+            self._last = (key, kept_numbers(finished, self.size, directions))
+        keep = self._last[1]
+        return [t for t in trials if t.state is running or t.state is waiting or t.number in keep]
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
