@@ -50,12 +50,13 @@ class _Pending:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
     intermediate: dict[int, float] = field(default_factory=dict)
+    shown: FrozenTrial | None = None  # the last shared view, None once a write changed it
 
     def empty(self) -> bool:
         return not (self.params or self.user_attrs or self.system_attrs or self.intermediate)
 
     def view(self) -> FrozenTrial:
-        """The trial with the gathered writes applied."""
+        """The trial with the gathered writes applied: a new object the caller may change."""
         assert self.base is not None
         trial = copy.deepcopy(self.base)
         for name, (internal, distribution) in self.params.items():
@@ -66,9 +67,20 @@ class _Pending:
         trial.intermediate_values.update(self.intermediate)
         return trial
 
+    def shared_view(self) -> FrozenTrial:
+        """:meth:`view`, one object until the next write (for reads that change nothing)."""
+        if self.shown is None:
+            self.shown = self.view()
+        return self.shown
+
+    def put(self, bucket: str, key: Any, value: Any) -> None:
+        getattr(self, bucket)[key] = value
+        self.shown = None
+
     def clear(self) -> None:
         assert self.base is not None
         self.base = self.view()
+        self.shown = None
         self.params.clear()
         self.user_attrs.clear()
         self.system_attrs.clear()
@@ -87,6 +99,8 @@ class BatchingStorage(BaseStorage):
         self._ended: dict[int, FrozenTrial] = {}  # trials of this process, as they ended
         self._snapshot: dict[int, list[FrozenTrial]] = {}  # study id -> its trials, as read
         self._study_attrs: dict[int, tuple[float, dict[str, Any]]] = {}
+        # study id -> (a list of its trials, trial id -> index in it): see _positions
+        self._indexed: dict[int, tuple[list[FrozenTrial], dict[int, int]]] = {}
 
     # --- the study: passed through (its user attributes read at most every few seconds) ---------
 
@@ -205,7 +219,7 @@ class BatchingStorage(BaseStorage):
         if pending is None:
             now()
         else:
-            getattr(pending, bucket)[key] = value
+            pending.put(bucket, key, value)
 
     def set_trial_param(
         self,
@@ -272,15 +286,27 @@ class BatchingStorage(BaseStorage):
                 if p.base is not None and p.study_id == study_id
             }
         if active:
-            seen = {trial_id_of(t) for t in trials}
-            trials = [active[i].view() if (i := trial_id_of(t)) in active else t for t in trials]
-            # trials this process created after the snapshot was read
-            trials += sorted(
-                (p.view() for i, p in active.items() if i not in seen), key=lambda t: t.number
-            )
+            positions = self._positions(study_id, trials)
+            trials = list(trials)
+            created = []  # trials this process created after the snapshot was read
+            for i, p in active.items():
+                at = positions.get(i)
+                if at is None:
+                    created.append(p.shared_view())
+                else:
+                    trials[at] = p.shared_view()
+            trials += sorted(created, key=lambda t: t.number)
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return copy.deepcopy(trials) if deepcopy else list(trials)
+
+    def _positions(self, study_id: int, trials: list[FrozenTrial]) -> dict[int, int]:
+        """Trial id -> index in ``trials``, worked out once per snapshot."""
+        known = self._indexed.get(study_id)
+        if known is None or known[0] is not trials:
+            known = (trials, {trial_id_of(t): at for at, t in enumerate(trials)})
+            self._indexed[study_id] = known
+        return known[1]
 
     def refresh(self, study_id: int) -> list[FrozenTrial]:
         """Read the study's trials now; they serve every study read until the next refresh."""

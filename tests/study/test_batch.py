@@ -71,3 +71,27 @@ def test_reads_are_served_from_one_snapshot_per_refresh(tmp_path: Path, url: str
     assert trial.suggest_float("x", 0.0, 1.0) == 0.5  # the queued one, taken
     batched.tell(trial, 1.0)
     assert [t.state.name for t in batched.get_trials(deepcopy=False)] == ["COMPLETE"]
+
+
+def test_a_running_trial_is_read_with_each_write_it_gathered(tmp_path: Path) -> None:
+    batched, _, _ = _stores(tmp_path, f"sqlite:///{tmp_path / 's.db'}")
+    done = batched.ask()
+    batched.tell(done, 1.0)
+    refreshed_trials(batched)  # the snapshot holds trial 0; trial 1 is created after it
+    trial = batched.ask()
+    first = batched.get_trials(deepcopy=False)
+    again = batched.get_trials(deepcopy=False)
+    assert [t.number for t in first] == [0, 1] and first[1] is again[1]  # no write: one view
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("seed", 7)
+    trial.report(0.25, 1)
+    after = batched.get_trials(deepcopy=False)[1]  # each write shows in the next read
+    assert "x" in after.params and after.user_attrs["seed"] == 7
+    assert after.intermediate_values == {1: 0.25}
+    # a trial read by number is the caller's own copy: changing it changes nothing stored
+    mine = batched._storage.get_trial(after._trial_id)
+    mine.user_attrs["seed"] = 99
+    assert batched.get_trials(deepcopy=False)[1].user_attrs["seed"] == 7
+    # after a refresh the trial stands where the snapshot has it, still with its writes
+    refreshed = refreshed_trials(batched)
+    assert [t.number for t in refreshed] == [0, 1] and refreshed[1].user_attrs["seed"] == 7
