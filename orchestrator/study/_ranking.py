@@ -122,7 +122,12 @@ def best_trial(
 
     if trials is None:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ranked = rank_trials(trials, directions_of(study))
+    directions = directions_of(study)
+    if len(directions) == 1:  # rank 1 without ranking the rest: once per trial of a run
+        sign = -1.0 if directions[0] == "maximize" else 1.0
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+        return min(complete, key=lambda t: (sign * t.values[0], t.number), default=None)
+    ranked = rank_trials(trials, directions)
     if ranked and ranked[0][0] == 1 and ranked[0][1].state == TrialState.COMPLETE:
         return ranked[0][1]
     return None
