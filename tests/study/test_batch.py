@@ -20,7 +20,9 @@ def _stores(tmp_path: Path, url: str) -> tuple[optuna.Study, optuna.Study, list[
     plain = optuna.create_study(study_name="s", storage=store.open())
     batched = optuna.load_study(study_name="s", storage=BatchingStorage(storage_of(plain)))
     commits: list[int] = []
-    event.listen(store.open().engine, "commit", lambda conn: commits.append(1))
+    engine = getattr(store.open(), "engine", None)  # a database's (a journal file has none)
+    if engine is not None:
+        event.listen(engine, "commit", lambda conn: commits.append(1))
     return batched, plain, commits
 
 
@@ -95,3 +97,61 @@ def test_a_running_trial_is_read_with_each_write_it_gathered(tmp_path: Path) -> 
     # after a refresh the trial stands where the snapshot has it, still with its writes
     refreshed = refreshed_trials(batched)
     assert [t.number for t in refreshed] == [0, 1] and refreshed[1].user_attrs["seed"] == 7
+
+
+def test_a_trial_on_a_journal_file_is_written_in_three_appends(tmp_path: Path) -> None:
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = tmp_path / "optuna.journal"
+    batched, plain, _ = _stores(tmp_path, str(journal))
+    appends: list[int] = []
+    backend = storage_of(plain)._backend
+    original = JournalFileBackend.append_logs
+
+    def counted(self: JournalFileBackend, logs: list) -> None:
+        appends.append(len(logs))
+        original(self, logs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(JournalFileBackend, "append_logs", counted)
+        trial = batched.ask()  # the trial is created: one append
+        for name in "abcdef":
+            trial.suggest_float(name, 0.0, 1.0)
+        trial.set_user_attr("seed", 3)
+        flush_trial(batched, trial)  # its set-up: one append of its 7 records
+        for step in range(1, 6):
+            trial.report(0.1 * step, step)
+        batched.tell(trial, 0.5)  # its end: the 5 epochs and the result, one append
+    assert appends == [1, 7, 6]
+    # another process reading the file replays them as if written one by one
+    other = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    )
+    done = other.trials[0]
+    assert (done.state.name, done.value, done.user_attrs["seed"]) == ("COMPLETE", 0.5, 3)
+    assert set(done.params) == set("abcdef") and len(done.intermediate_values) == 5
+    assert backend is storage_of(plain)._backend
+
+
+def test_a_journal_write_to_a_trial_finished_elsewhere_is_refused_once(tmp_path: Path) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    journal = str(tmp_path / "optuna.journal")
+    batched, plain, _ = _stores(tmp_path, journal)
+    trial = batched.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("seed", 1)
+    flush_trial(batched, trial)
+    # another worker fails it (as a stale trial is failed), while this one still trains it
+    plain.tell(plain.trials[0].number, state=optuna.trial.TrialState.FAIL)
+    trial.report(0.5, 1)
+    trial.report(0.6, 2)
+    with pytest.raises(UpdateFinishedTrialError):
+        batched.tell(trial, 0.6)  # its end is refused with Optuna's own error
+    # once: the storage reads on, and the trial stays as the other worker left it
+    from optuna.storages.journal import JournalFileBackend
+
+    again = optuna.storages.JournalStorage(JournalFileBackend(journal))
+    read = optuna.load_study(study_name="s", storage=again).trials
+    assert [t.state.name for t in read] == ["FAIL"] and read[0].intermediate_values == {}
+    assert storage_of(batched).inner.get_all_trials(batched._study_id)[0].state.name == "FAIL"
