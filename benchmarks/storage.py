@@ -323,11 +323,23 @@ def storage_why(results: Sequence[dict[str, Any]]) -> list[str]:
             "it in the database), its parameters and attributes before training (so that a "
             "crash mid-training leaves a trial that can be retried with the same parameters, and "
             "other workers' samplers see it), and its result at the end. Each costs "
-            f"{r['storage_ms'] / max(r['transactions'], 1):.0f} ms here on average (a round trip "
-            "through SQLAlchemy and Optuna's ORM, its statements one by one). Going lower needs "
-            "the trial created with its parameters in one write, which Optuna's ask() (create, "
-            "then sample) does not allow, and the study read without loading every trial."
+            f"{r['storage_ms'] / max(r['transactions'], 1):.0f} ms here on average. Counted in "
+            "psycopg (its waits on the server), creating a trial takes 9 round trips, its set-up "
+            "write 9 and its end 10, about 0.25 ms each on 127.0.0.1 (a bare INSERT and COMMIT "
+            "through psycopg: 0.65 ms), so 7 ms of the 15 ms these three writes took alone (30 "
+            "trials, no sampler) is waiting on the server; the rest is SQLAlchemy compiling "
+            "statements and Optuna's ORM, in Python. Going lower needs the trial created with "
+            "its parameters in one write, which Optuna's ask() (create, then sample) does not "
+            "allow, and the study read (7 SELECTs even when nothing changed) replaced by a "
+            "cheaper check that nothing did."
         )
+    notes.append(
+        "TPE computes log Φ with SciPy's vectorised `log_ndtr` in hpo (Optuna's own, element by "
+        "element in Python, is the bulk of TPE's time on long studies: optuna issue #5478); the "
+        "samples agree to rounding. In one comparison at 2,000 trials on the journal file, "
+        "quiet machine, TPE's own time per trial was 95 ms with Optuna's and 56 ms with "
+        "SciPy's."
+    )
     top = max((r["n_total"] for r in results), default=0)
     big = [r for r in results if r["n_total"] == top and r["sampler_ms"] + r["storage_ms"] > 100]
     if big:
