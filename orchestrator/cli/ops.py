@@ -30,6 +30,7 @@ from orchestrator.cli._output import (
     _quiet_optuna,
     print_budget_reached,
 )
+from orchestrator.startup import gc_paused_at_start
 
 if TYPE_CHECKING:
     from orchestrator.study import RunSpec
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 @required_study_option
 @run_options
 @handle_errors
+@gc_paused_at_start  # until the run is set up (orchestrator.startup)
 def worker(study_name: str, options: RunOptions) -> None:
     """Join an existing study from any machine and run its trials.
 
@@ -71,6 +73,7 @@ def worker(study_name: str, options: RunOptions) -> None:
     exit_for(result)
 
 
+@gc_paused_at_start
 def managed_worker(spec: RunSpec) -> None:
     """The body of each other worker process of `hpo run --jobs` (sent to it by reference): the
     study's trials with labelled progress lines; errors in one line each; its interrupt is said

@@ -21,6 +21,7 @@ from orchestrator.cli._output import (
     _quiet_optuna,
     print_budget_reached,
 )
+from orchestrator.startup import gc_paused_at_start
 
 
 @click.command()
@@ -50,6 +51,7 @@ from orchestrator.cli._output import (
     "--top", type=click.IntRange(min=1), default=5, show_default=True, help="With --warm-start."
 )
 @handle_errors
+@gc_paused_at_start  # until the run is set up: its imports and stores (orchestrator.startup)
 def run(
     space_path: str,
     overrides: tuple[str, ...],
@@ -121,6 +123,7 @@ def run(
 @space_options
 @device_option
 @handle_errors
+@gc_paused_at_start  # the checks import what a run imports
 def validate(space_path: str, overrides: tuple[str, ...], device: str) -> None:
     """Check a search-space file as `hpo run` does before its first trial, and summarise it.
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import first_line
 from orchestrator.redact import redact_url
 from orchestrator.space import Space
+from orchestrator.startup import resume_gc
 from orchestrator.study._events import Progress, StudyResult
 from orchestrator.study._finish import closing_run, finish, record_best
 from orchestrator.study._optuna import refreshed_trials
@@ -145,7 +146,10 @@ def run_spec(
     spec.apply_limits(stop, space)
     if spec.threads:
         set_threads(spec.threads)
-    ctx = open_run(space, spec, stop=stop, progress=progress, checked=checked)
+    try:
+        ctx = open_run(space, spec, stop=stop, progress=progress, checked=checked)
+    finally:
+        resume_gc()  # set up: the collector runs again during the trials (see its module)
     result = new_result(ctx)
     with closing_run(ctx, result, started=started):
         run_trials(ctx, result)

@@ -162,6 +162,7 @@ def run_parallel(
         KeyboardInterrupt: after every worker has stopped and marked its trial.
     """
     from orchestrator.device import set_threads
+    from orchestrator.startup import resume_gc
     from orchestrator.study._finish import closing_run, finish, record_best
     from orchestrator.study._loop import new_result, repair_stale, run_trials
     from orchestrator.study._optuna import refreshed_trials
@@ -178,7 +179,10 @@ def run_parallel(
     )
     set_threads(slots[0].threads)
     own = spec.replace(device=slots[0].device, threads=slots[0].threads, parent_policy="always")
-    ctx = open_run(space, own, stop=stop, progress=progress)
+    try:
+        ctx = open_run(space, own, stop=stop, progress=progress)
+    finally:
+        resume_gc()  # set up: the collector runs again (see orchestrator.startup)
     first_new = len(ctx.study.get_trials(deepcopy=False))
     # this process's environment as it is now, not as the fork server started with it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
