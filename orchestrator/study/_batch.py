@@ -25,9 +25,10 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, RDBStorage
 
 from orchestrator.study._optuna import create_trial, trial_id_of, write_trial
+from orchestrator.study._rdb import TrialReader
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -101,6 +102,8 @@ class BatchingStorage(BaseStorage):
         self._study_attrs: dict[int, tuple[float, dict[str, Any]]] = {}
         # study id -> (a list of its trials, trial id -> index in it): see _positions
         self._indexed: dict[int, tuple[list[FrozenTrial], dict[int, int]]] = {}
+        backend = getattr(inner, "_backend", inner)  # _CachedStorage wraps an RDBStorage
+        self._reader = TrialReader(backend) if isinstance(backend, RDBStorage) else None
 
     # --- the study: passed through (its user attributes read at most every few seconds) ---------
 
@@ -309,8 +312,12 @@ class BatchingStorage(BaseStorage):
         return known[1]
 
     def refresh(self, study_id: int) -> list[FrozenTrial]:
-        """Read the study's trials now; they serve every study read until the next refresh."""
-        trials = self.inner.get_all_trials(study_id, deepcopy=False)
-        self._snapshot[study_id] = sorted(trials, key=lambda t: t.number)
+        """Read the study's trials now; they serve every study read until the next refresh.
+        On a database, only the trials that may have changed are read (:class:`TrialReader`)."""
+        if self._reader is not None:
+            self._snapshot[study_id] = self._reader.read(study_id, self._ended)
+        else:
+            trials = self.inner.get_all_trials(study_id, deepcopy=False)
+            self._snapshot[study_id] = sorted(trials, key=lambda t: t.number)
         self._ended.clear()
         return self.get_all_trials(study_id, deepcopy=False)

@@ -98,9 +98,11 @@ def create_trial(storage: optuna.storages.BaseStorage, study_id: int) -> FrozenT
 
     backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps an RDBStorage
     if isinstance(backend, RDBStorage):
+        from orchestrator.study._rdb import create_rdb_trial
+
         # the cache of _CachedStorage learns of it at its next read: trials newer than the last
         # finished one it read are always read again
-        return backend._create_new_trial(study_id)
+        return create_rdb_trial(backend, study_id)
     return storage.get_trial(storage.create_new_trial(study_id))
 
 
