@@ -157,6 +157,7 @@ class BatchingStorage(BaseStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         with self._lock:
@@ -170,7 +171,14 @@ class BatchingStorage(BaseStorage):
                     with self._lock:
                         self._active[trial_id] = _Pending(study_id)
             return taken
-        self._send(trial_id, pending, state=state, values=values)
+        try:
+            self._send(trial_id, pending, state=state, values=values)
+        except UpdateFinishedTrialError:
+            # finished elsewhere (failed as stale by another worker): no longer this process's
+            # to write, nor to show as it last had it
+            with self._lock:
+                self._active.pop(trial_id, None)
+            raise
         if state.is_finished():
             with self._lock:
                 self._active.pop(trial_id, None)

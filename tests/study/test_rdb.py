@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 import pytest
+from optuna.exceptions import UpdateFinishedTrialError
 from sqlalchemy import event
 
 from orchestrator.study import BatchingStorage, StudyStore
@@ -113,6 +114,21 @@ def test_what_other_workers_do_is_seen_at_the_next_refresh(url: str) -> None:
         (2, "RUNNING"),
     ]
     assert trials[1].value == 0.5
+
+
+def test_a_trial_finished_elsewhere_is_read_as_the_database_has_it(url: str) -> None:
+    batched, other, _ = _studies(url)
+    refreshed_trials(batched)
+    trial = batched.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    flush_trial(batched, trial)
+    # another worker fails it (as a stale trial is failed) while this one still trains it
+    other.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    trial.report(0.5, 1)
+    with pytest.raises(UpdateFinishedTrialError):
+        batched.tell(trial, 0.6)  # refused, as Optuna refuses it
+    (read,) = refreshed_trials(batched)
+    assert read.state.name == "FAIL" and read.intermediate_values == {}
 
 
 def test_created_trials_are_numbered_in_order_whoever_creates_them(url: str) -> None:
