@@ -336,6 +336,50 @@ def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path)
         server.stop(0)
 
 
+def test_the_budget_lock_on_postgresql_excludes_other_holders_outside_a_transaction(
+    pg_database: str,
+) -> None:
+    import threading
+    import time
+
+    import sqlalchemy
+
+    inside: list[int] = []
+    overlaps: list[int] = []
+    states: list[str] = []
+
+    def worker(n: int) -> None:
+        store = storage.StudyStore.resolve(pg_database)  # one per worker, as in processes
+        for _ in range(5):
+            with store.budget_lock("tiny"):
+                inside.append(n)
+                if len(inside) > 1:
+                    overlaps.append(n)
+                time.sleep(0.01)
+                inside.remove(n)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # four workers took the lock five times each, never two at once
+    assert not any(t.is_alive() for t in threads) and overlaps == []
+    # held, the lock is the session's alone: no transaction stays open around the trial's ask
+    store = storage.StudyStore.resolve(pg_database)
+    watcher = sqlalchemy.create_engine(pg_database)
+    with store.budget_lock("tiny"), watcher.connect() as conn:
+        held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        assert conn.execute(sqlalchemy.text(held)).scalar_one() == 1
+        query = (
+            "SELECT state FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        states = [row[0] for row in conn.execute(sqlalchemy.text(query))]
+    watcher.dispose()
+    assert states and "idle in transaction" not in states
+
+
 def test_an_unavailable_storage_proxy_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     import grpc
 
