@@ -154,7 +154,10 @@ class TrialReader:
     the database which of those trials exist and in which state (one SELECT of two columns),
     takes the trials this process ended from what it wrote (``ended``), and reads in full only
     the others: none, while one worker runs the study. Finished trials never change (Optuna
-    refuses every write to them), so a finished trial once read is never read again.
+    refuses every write to them), so a finished trial once read is never read again. One
+    difference with the stored trial: the lease that the heartbeat renews directly in the
+    database (``hpo.lease``) stays as claimed in a trial this process ended; only running
+    trials' leases are ever read.
     """
 
     def __init__(self, backend: optuna.storages.RDBStorage) -> None:
