@@ -294,20 +294,17 @@ def test_a_storage_proxy_that_does_not_answer_is_one_line(workdir: Path) -> None
     assert "hpo storage-proxy --storage postgresql://" in line and "\n" not in line
 
 
-def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path) -> None:
+def _overlaps(url: str) -> list[int]:
+    """Four workers, each with its own store of ``url``, take the budget lock five times each;
+    the workers found holding it while another did (none, if it excludes)."""
     import threading
     import time
 
-    from orchestrator.study import start_storage_proxy
-
-    port = _free_port()
-    backend = storage.StudyStore.resolve(f"sqlite:///{workdir / 'studies.db'}")
-    server = start_storage_proxy(backend, host="127.0.0.1", port=port)
     inside: list[int] = []
     overlaps: list[int] = []
 
     def worker(n: int) -> None:
-        store = storage.StudyStore.resolve(f"grpc://127.0.0.1:{port}")  # one per worker
+        store = storage.StudyStore.resolve(url)  # one per worker, as in processes
         for _ in range(5):
             with store.budget_lock("tiny"):
                 inside.append(n)
@@ -316,15 +313,24 @@ def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path)
                 time.sleep(0.01)
                 inside.remove(n)
 
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    return overlaps
+
+
+def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path) -> None:
+    from orchestrator.study import start_storage_proxy
+
+    port = _free_port()
+    backend = storage.StudyStore.resolve(f"sqlite:///{workdir / 'studies.db'}")
+    server = start_storage_proxy(backend, host="127.0.0.1", port=port)
     try:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
         # four workers took the lock five times each, never two at once
-        assert not any(t.is_alive() for t in threads)
-        assert overlaps == []
+        assert _overlaps(f"grpc://127.0.0.1:{port}") == []
         # the proxy also held the database's own lock (a file beside a SQLite database)
         assert (workdir / "studies.db.hpo-lock").exists()
         # the lock is released when its holder leaves: taken again at once, any study's
@@ -339,37 +345,18 @@ def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path)
 def test_the_budget_lock_on_postgresql_excludes_other_holders_outside_a_transaction(
     pg_database: str,
 ) -> None:
-    import threading
-    import time
-
     import sqlalchemy
 
-    inside: list[int] = []
-    overlaps: list[int] = []
-    states: list[str] = []
-
-    def worker(n: int) -> None:
-        store = storage.StudyStore.resolve(pg_database)  # one per worker, as in processes
-        for _ in range(5):
-            with store.budget_lock("tiny"):
-                inside.append(n)
-                if len(inside) > 1:
-                    overlaps.append(n)
-                time.sleep(0.01)
-                inside.remove(n)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
     # four workers took the lock five times each, never two at once
-    assert not any(t.is_alive() for t in threads) and overlaps == []
+    assert _overlaps(pg_database) == []
     # held, the lock is the session's alone: no transaction stays open around the trial's ask
     store = storage.StudyStore.resolve(pg_database)
     watcher = sqlalchemy.create_engine(pg_database)
     with store.budget_lock("tiny"), watcher.connect() as conn:
-        held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        held = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database "
+            "= (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert conn.execute(sqlalchemy.text(held)).scalar_one() == 1
         query = (
             "SELECT state FROM pg_stat_activity WHERE datname = current_database() "
