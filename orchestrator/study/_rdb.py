@@ -171,6 +171,9 @@ class TrialReader:
 
         known = self._studies.setdefault(study_id, {})
         unfinished = [i for i, t in known.items() if not t.state.is_finished()]
+        # new trials are those above the highest id known: trials are created one at a time per
+        # study (the study's row is locked until the creating transaction commits, by Optuna as
+        # by create_rdb_trial), so a trial seen implies every trial of a lower id is seen too
         with _create_scoped_session(self._backend.scoped_session) as session:
             statements = _statements(session.get_bind().dialect.name)
             rows = session.execute(
