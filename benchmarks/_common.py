@@ -45,20 +45,13 @@ def throughput_config(*, batch_size: int, epochs: int) -> dict[str, Any]:
 
 def hpo_fit(config: dict[str, Any], splits: Any, *, device: Any, seed: int, precision: str) -> Any:
     """Train one resolved configuration with hpo's own trainer, as a trial does (no callbacks)."""
-    from orchestrator.config import TrainConfig
-    from orchestrator.models import build_model, family_config
+    from orchestrator.models import build_model
+    from orchestrator.space import TrialConfig
     from orchestrator.train import fit
 
-    model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
-    model = build_model(model_cfg, splits.spec, seed=seed)
-    return fit(
-        model,
-        splits,
-        TrainConfig.model_validate(config["train"]),
-        device=device,
-        precision=precision,
-        seed=seed,
-    )
+    resolved = TrialConfig.from_dict(config)
+    model = build_model(resolved.model, splits.spec, seed=seed)
+    return fit(model, splits, resolved.train, device=device, precision=precision, seed=seed)
 
 
 class Timers:

@@ -263,46 +263,39 @@ def predict(
     import pandas as pd
     import torch
 
-    from orchestrator.data import apply_preprocessing
+    from orchestrator.data import DataSpec, apply_preprocessing
+    from orchestrator.tasks import task_of
 
     with tempfile.TemporaryDirectory() as tmp:
         module, record = load_shipped(model, tmp, tracking_uri=tracking_uri)
     preprocessing = record["preprocessing"]
-    class_names = [str(c) for c in record["spec"]["class_names"]]
+    spec = DataSpec.from_dict(record["spec"])
+    task = task_of(spec)
     raw = read_input(input_path, preprocessing)
     x = apply_preprocessing(raw, preprocessing)
     if len(x) == 0:
         raise DataError(f"{input_path}: no samples")
     tensor = torch.from_numpy(np.ascontiguousarray(x))
     batch_size = min(batch_size, getattr(module, "eval_batch_size", batch_size))
-    probabilities = []
+    outputs = []
     with torch.inference_mode():
         for start in range(0, len(tensor), batch_size):
-            logits = module(tensor[start : start + batch_size])
-            probabilities.append(torch.softmax(logits.float(), dim=1))
-    probs = torch.cat(probabilities).numpy()
-    if probs.shape[1] != len(class_names):
+            outputs.append(module(tensor[start : start + batch_size]).float())
+    logits = torch.cat(outputs)
+    problem = task.output_problem(tuple(logits.shape), len(tensor), spec)
+    if problem is not None:
         raise ConfigError(
-            f"--model {model}: gives {probs.shape[1]} outputs for {len(class_names)} classes"
+            f"--model {model}: gives outputs of shape {tuple(logits.shape)}; {problem}"
         )
-    predicted = probs.argmax(axis=1)
-    table = pd.DataFrame(
-        {
-            "row": np.arange(len(probs)),
-            "predicted_class": [class_names[i] for i in predicted],
-            "probability": probs[np.arange(len(probs)), predicted],
-        }
-    )
-    for i, name in enumerate(class_names):
-        table[f"prob_{name}"] = probs[:, i]
+    columns = task.prediction_columns(task.predictions(logits, spec), spec, record=record)
+    table = pd.DataFrame({"row": np.arange(len(logits)), **columns})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")
-    counts = table["predicted_class"].value_counts()
     return PredictResult(
         out=out,
         rows=len(table),
         model=model,
-        class_names=class_names,
-        counts={name: int(counts.get(name, 0)) for name in class_names},
+        class_names=[str(c) for c in spec.class_names],
+        counts=task.prediction_counts(columns, spec),
     )

@@ -147,7 +147,10 @@ def retrain(
         if event.failure:
             detail = f"FAIL {event.failure}"
         else:
-            detail = "  ".join(f"{k}={event.metrics[f'test_{k}']:.4f}" for k in ("accuracy", "f1"))
+            detail = "  ".join(
+                f"{k.removeprefix('test_')}={v:.4f}"
+                for k, v in list(event.metrics.items())[1:3]  # after the loss: e.g. accuracy, f1
+            )
         click.echo(
             f"  [{event.index}/{event.total}] trial #{event.trial} seed {event.seed}: "
             f"{detail}  {_fmt_seconds(event.seconds)}"
@@ -170,7 +173,7 @@ def retrain(
         progress=on_seed,
     )
     for config in result.configs:
-        _print_retrained(config, result.class_names, result.sizes)
+        _print_retrained(config, result)
     model = result.model
     if model is not None:
         what = "Registered" if model.version is not None else "Logged"
@@ -185,7 +188,11 @@ def retrain(
     click.echo(f"Done in {_fmt_seconds(result.seconds)}.")
 
 
-def _print_retrained(config: Any, class_names: list[str], sizes: dict[str, int]) -> None:
+def _print_retrained(config: Any, result: Any) -> None:
+    from orchestrator.tasks import get_task
+
+    task = get_task(result.task)
+    class_names, sizes = result.class_names, result.sizes
     summary = config.summary
     failed = [s for s in config.seeds if s.failure]
     click.echo(
@@ -197,21 +204,26 @@ def _print_retrained(config: Any, class_names: list[str], sizes: dict[str, int])
         click.echo(f"  {len(failed)} seed(s) failed: " + "; ".join(str(s.failure) for s in failed))
     if not summary:
         return
-    for key in ("accuracy", "precision", "recall", "f1"):
+    for key in task.summary:
         mean, std = summary["mean"][f"test_{key}"], summary["std"][f"test_{key}"]
-        label = key if key == "accuracy" else f"{key} (macro)"
+        label = f"{key} ({task.averaging[key]})" if key in task.averaging else key
         click.echo(f"  {label:<17} {mean:.4f} +- {std:.4f}")
-    width = max(5, *(len(c) for c in class_names))
-    click.echo(f"  {'class':<{width}}  {'precision':>15}  {'recall':>15}  {'f1':>15}")
-    per_class = summary["per_class"]
-    for i, name in enumerate(class_names):
-        cells = "  ".join(
-            f"{per_class[k]['mean'][i]:.3f} +- {per_class[k]['std'][i]:.3f}".rjust(15)
-            for k in ("precision", "recall", "f1")
-        )
-        click.echo(f"  {name:<{width}}  {cells}")
-    matrix = summary["confusion_matrix"]
+    per_class = summary.get("per_class")
+    if per_class:
+        keys = list(per_class)
+        width = max(5, *(len(c) for c in class_names))
+        click.echo(f"  {'class':<{width}}  " + "  ".join(f"{k:>15}" for k in keys))
+        for i, name in enumerate(class_names):
+            cells = "  ".join(
+                f"{per_class[k]['mean'][i]:.3f} +- {per_class[k]['std'][i]:.3f}".rjust(15)
+                for k in keys
+            )
+            click.echo(f"  {name:<{width}}  {cells}")
+    matrix = summary.get("confusion_matrix")
+    if matrix is None:
+        return
     if len(class_names) <= 20:
+        width = max(5, *(len(c) for c in class_names))
         cell = max(3, len(str(max(max(row) for row in matrix))), *(len(c) for c in class_names))
         click.echo("  confusion matrix, summed over seeds (rows: true, columns: predicted):")
         click.echo("  " + " " * width + " " + " ".join(c.rjust(cell) for c in class_names))

@@ -22,7 +22,7 @@ from orchestrator.data._pretrained import (
     pretrained_digest,
     resolve_pretrained,
 )
-from orchestrator.data._spec import DataSpec, Splits
+from orchestrator.data._spec import Splits
 from orchestrator.data._table import read_labelled
 from orchestrator.errors import DataError
 
@@ -92,12 +92,8 @@ def hf_text_splits(splits: Splits, data: DataConfig, *, pretrained: str, max_len
         train=part("train"),
         val=part("val"),
         test=part("test"),
-        spec=DataSpec(
-            kind="tokens",
-            input_shape=shape,
-            num_classes=splits.spec.num_classes,
-            class_names=list(splits.spec.class_names),
-            vocab_size=int(arrays["vocab_size"]),
+        spec=dataclasses.replace(
+            splits.spec, kind="tokens", input_shape=shape, vocab_size=int(arrays["vocab_size"])
         ),
         preprocessing={**splits.preprocessing, "input_shape": list(shape), "encoding": record},
     )

@@ -17,11 +17,14 @@ DATA_KINDS: tuple[str, ...] = ("image", "sequence", "features", "tokens")
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The shape of one sample and the label set: all a model family needs to size itself.
+    """The shape of one sample and what is predicted: all a model family needs to size itself.
 
     ``input_shape`` is per sample: ``(C, H, W)`` for images, ``(C, L)`` for sequences (C values
     per step, L steps: channels first, as ``Conv1d`` takes them), ``(F,)`` for features, ``(L,)``
     for tokens (ids, 0 = padding, 1 = unknown, padded at the end).
+
+    ``task`` names the :mod:`orchestrator.tasks` task; ``num_classes`` is the width of the model's
+    output (:attr:`n_outputs`) and ``class_names`` names each output.
     """
 
     kind: DataKind
@@ -29,12 +32,24 @@ class DataSpec:
     num_classes: int
     class_names: list[str]
     vocab_size: int | None = None  # tokens only
+    task: str = "multiclass"
+
+    @property
+    def n_outputs(self) -> int:
+        """The width of the model's output: what a model family sizes its last layer by."""
+        return self.num_classes
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy, e.g. to log beside a model."""
         out = asdict(self)
         out["input_shape"] = list(self.input_shape)
         return out
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> DataSpec:
+        """The spec :meth:`to_dict` recorded (a shipped model's, from before tasks too)."""
+        known = {f: record[f] for f in cls.__dataclass_fields__ if f in record}
+        return cls(**{**known, "input_shape": tuple(record["input_shape"])})
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.data._spec import DATA_KINDS, DataKind, DataSpec, Splits
 from orchestrator.errors import DataError
+from orchestrator.tasks.multiclass import encode_labels
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,60 +142,6 @@ def make_splits(
     )
     logger.debug("%s: split %s", source, splits.sizes)
     return splits
-
-
-def encode_labels(
-    y: np.ndarray | Sequence[Any], *, class_names: Sequence[str] | None = None, source: str
-) -> tuple[np.ndarray, list[str]]:
-    """Class indices ``0..K-1`` and the class names for ``N`` labels.
-
-    Integer-valued numbers and strings are classes (sorted); a real-valued label is refused,
-    since hpo does classification only.
-
-    Raises:
-        DataError: labels of the wrong shape, missing or real-valued labels, fewer than two
-            classes.
-    """
-    import numpy as np
-
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise DataError(f"{source}: labels must be one value per sample, got shape {y.shape}")
-    if class_names is None:
-        if np.issubdtype(y.dtype, np.floating):
-            if np.isnan(y).any():
-                raise DataError(
-                    f"{source}: {int(np.isnan(y).sum())} labels are missing (NaN); "
-                    "give every sample a class"
-                )
-            fractional = y[y != np.round(y)]
-            if fractional.size:
-                raise DataError(
-                    f"{source}: the labels are real numbers (e.g. {fractional[0]:g}), but hpo "
-                    "does classification only for now; give class labels (integers or names), "
-                    "or bin the values into classes"
-                )
-            y = y.astype(np.int64)
-        elif y.dtype == object:
-            y = np.array([str(v) for v in y])
-        classes, y_idx = np.unique(y, return_inverse=True)
-        names = [str(c) for c in classes.tolist()]
-        y_idx = y_idx.astype(np.int64)
-    else:
-        k = len(class_names)
-        if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= k)):
-            raise DataError(
-                f"{source}: labels must be class indices in [0, {k}) for {k} class names"
-            )
-        y_idx, names = y.astype(np.int64), [str(c) for c in class_names]
-    present = np.unique(y_idx)
-    if len(present) < 2:
-        found = ", ".join(repr(names[i]) for i in present) or "none"
-        raise DataError(
-            f"{source}: classification needs at least two classes, found {len(present)} "
-            f"({found}); check the label column"
-        )
-    return y_idx, names
 
 
 def split_rows(

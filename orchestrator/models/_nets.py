@@ -52,7 +52,7 @@ class RecurrentNet(nn.Module):
         bidirectional: bool,
         dropout: float,
         pooling: str,
-        num_classes: int,
+        n_outputs: int,
         embedding: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -71,7 +71,7 @@ class RecurrentNet(nn.Module):
         self.pooling = pooling
         self.attention = AttentionPool(width) if pooling == "attention" else None
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(width, num_classes)
+        self.head = nn.Linear(width, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = None
@@ -127,7 +127,7 @@ class TransformerNet(nn.Module):
         activation: str,
         positions: str,
         pooling: str,
-        num_classes: int,
+        n_outputs: int,
         embedding: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -155,7 +155,7 @@ class TransformerNet(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(d_model, num_classes)
+        self.head = nn.Linear(d_model, n_outputs)
 
     def _tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(N, T, d_model)`` and the padding mask (True = real), None for real-valued input."""

@@ -151,7 +151,7 @@ def build(config: Config, spec: DataSpec) -> nn.Module:
         flat = config.head_hidden
     if config.head_dropout > 0:
         head.append(nn.Dropout(config.head_dropout))
-    head.append(nn.Linear(flat, spec.num_classes))
+    head.append(nn.Linear(flat, spec.n_outputs))
     embedding = (
         token_embedding(spec.vocab_size, config.embedding_dim) if spec.kind == "tokens" else None
     )

@@ -5,12 +5,14 @@ hpo calls it as ``function(params, spec)`` for every trial and trains what it re
 - ``params``: a dict of ``model.params`` with every search parameter sampled (the user's own
   settings; their Optuna names are ``model.params.<key>``);
 - ``spec``: the :class:`~orchestrator.data.DataSpec` of the data: ``kind``, ``input_shape`` (per
-  sample), ``num_classes``, ``class_names``, ``vocab_size`` (token data);
+  sample), ``n_outputs`` (also ``num_classes``: the same number), ``class_names``, ``task``,
+  ``vocab_size`` (token data);
 
 and it must return a ``torch.nn.Module`` that maps a batch ``(N, *input_shape)`` to
-``(N, num_classes)`` logits. The module is imported from the working directory first, then from
-the installed packages. A wrong path or a function that cannot be called that way is reported
-before any trial runs; an exception inside the factory fails that trial with its message.
+``(N, n_outputs)`` outputs (logits of the classes). The module is imported from the working
+directory first, then from the installed packages. A wrong path or a function that cannot be
+called that way is reported before any trial runs; an exception inside the factory fails that
+trial with its message.
 """
 
 from __future__ import annotations

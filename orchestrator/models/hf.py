@@ -128,7 +128,7 @@ def check(model: Mapping[str, Any], spec: DataSpec) -> None:
     for given in _choices(model.get("pretrained")):
         if not isinstance(given, str):
             continue
-        network_config = _network_config(resolve_pretrained(given), spec.num_classes)
+        network_config = _network_config(resolve_pretrained(given), spec.n_outputs)
         layers = getattr(network_config, "num_hidden_layers", None)
         unfreeze = model.get("unfreeze_layers", Config.model_fields["unfreeze_layers"].default)
         highest = unfreeze.get("high") if isinstance(unfreeze, Mapping) else unfreeze
@@ -241,7 +241,7 @@ def _assemble(config: Config, folder: Path, spec: DataSpec, *, base: dict[str, s
     return assemble(
         folder,
         given=config.pretrained,
-        num_labels=spec.num_classes,
+        num_labels=spec.n_outputs,
         unfreeze_layers=config.unfreeze_layers,
         lora=lora,
         meta={"config": config.model_dump(), "spec": spec.to_dict(), "base": base},
@@ -256,7 +256,7 @@ def _rebuild(meta: dict[str, Any], state: dict[str, Any]) -> nn.Module:
 
     config = Config.model_validate(meta["config"])
     import_hf("transformers", *(("peft",) if config.adapter.name != "none" else ()))
-    spec = DataSpec(**{**meta["spec"], "input_shape": tuple(meta["spec"]["input_shape"])})
+    spec = DataSpec.from_dict(meta["spec"])
     folder = locate_recorded(meta["base"])
     model = _assemble(config, folder, spec, base=dict(meta["base"]))
     model.load_saved_state(state)

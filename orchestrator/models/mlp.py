@@ -48,7 +48,7 @@ class Config(StrictConfig):
 
 
 def build(config: Config, spec: DataSpec) -> nn.Module:
-    """Flatten -> ``depth`` x (Linear -> norm -> activation -> dropout) -> Linear(num_classes)."""
+    """Flatten -> ``depth`` x (Linear -> norm -> activation -> dropout) -> Linear(n_outputs)."""
     from torch import nn
 
     from orchestrator.models._layers import dense_block
@@ -60,5 +60,5 @@ def build(config: Config, spec: DataSpec) -> nn.Module:
             width, layer.width, act=config.activation, norm=config.norm, dropout=layer.dropout
         )
         width = layer.width
-    layers.append(nn.Linear(width, spec.num_classes))
+    layers.append(nn.Linear(width, spec.n_outputs))
     return nn.Sequential(*layers)

@@ -60,6 +60,6 @@ def build(config: Config, spec: DataSpec) -> nn.Module:
         bidirectional=config.bidirectional,
         dropout=config.dropout,
         pooling=config.pooling,
-        num_classes=spec.num_classes,
+        n_outputs=spec.n_outputs,
         embedding=embedding,
     )

@@ -84,6 +84,6 @@ def build(config: Config, spec: DataSpec) -> nn.Module:
         activation=config.activation,
         positions=config.positions,
         pooling=config.pooling,
-        num_classes=spec.num_classes,
+        n_outputs=spec.n_outputs,
         embedding=embedding,
     )

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
+    from orchestrator.tasks import Task
     from orchestrator.tracking import Tracker
 
 
 logger = logging.getLogger(__name__)
 
+# the validation metrics of classification (studies from before tasks; a study's own: val_metrics)
 VAL_METRICS = ("val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1")
-CURVE_METRICS = ("train_loss", *VAL_METRICS)
 PARENT_RUN_ATTR = "hpo.mlflow_parent_run_id"  # the study's MLflow parent run, set by hpo run
 TEST_EVALUATION = "test_evaluation.json"  # on the parent run: the best trial on the test split
 WORKER_ATTR = "hpo.worker"  # a trial's worker process: {"host", "pid", "start"}
@@ -46,6 +47,7 @@ class StudyData:
     metrics: list[str]
     directions: list[str]
     n_total: int
+    task: Task = field(default_factory=lambda: _default_task())
     since: float | None = None
     tracker: Tracker | None = None
     runs: dict[str, Any] = field(default_factory=dict)  # MLflow run id -> Run (trial runs)
@@ -63,13 +65,24 @@ class StudyData:
     def is_multi_objective(self) -> bool:
         return len(self.directions) > 1
 
+    @property
+    def val_metrics(self) -> tuple[str, ...]:
+        """The validation metrics each trial logged per epoch: its task's, ``val_loss`` first."""
+        return tuple(f"val_{m}" for m in self.task.metrics)
+
+    @property
+    def curve_metrics(self) -> tuple[str, ...]:
+        """What :meth:`histories` reads of a trial's run: the training loss and every validation
+        metric."""
+        return ("train_loss", *self.val_metrics)
+
     def histories(self, trial: FrozenTrial) -> dict[str, dict[int, float]]:
         """The per-epoch metrics of a trial from MLflow (cached), or {} when there are none."""
         if trial.number not in self._histories:
             run_id = trial.user_attrs.get("mlflow_run_id")
             histories: dict[str, dict[int, float]] = {}
             if self.tracker is not None and run_id in self.runs:
-                histories = self.tracker.metric_histories(run_id, CURVE_METRICS)
+                histories = self.tracker.metric_histories(run_id, self.curve_metrics)
             self._histories[trial.number] = histories
         return self._histories[trial.number]
 
@@ -143,7 +156,7 @@ def load_study_data(
     Raises:
         StudyError: no such study.
     """
-    from orchestrator.study import load_study
+    from orchestrator.study import load_study, study_task
 
     study = load_study(name, storage=storage)
     trials = study.get_trials(deepcopy=False)
@@ -157,6 +170,7 @@ def load_study_data(
         metrics=objective_names(study),
         directions=[d.name.lower() for d in study.directions],
         n_total=n_total,
+        task=study_task(study),
         since=since,
     )
     if use_mlflow:
@@ -166,6 +180,12 @@ def load_study_data(
         if data.tracker is not None:
             data.runs = data.tracker.runs_by_id()
     return data
+
+
+def _default_task() -> Task:
+    from orchestrator.tasks import DEFAULT_TASK, get_task
+
+    return get_task(DEFAULT_TASK)
 
 
 def _run_in(tracker: Tracker, run_id: str) -> bool:
@@ -208,13 +228,13 @@ def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
     """
     recorded = trial.user_attrs.get("best_metrics")
     if recorded:
-        return {k: float(recorded[k]) for k in VAL_METRICS if k in recorded}
+        return {k: float(recorded[k]) for k in data.val_metrics if k in recorded}
     histories = data.histories(trial)
     if not histories:
         return {}
     epoch = trial.user_attrs.get("best_epoch")
     out = {}
-    for key in VAL_METRICS:
+    for key in data.val_metrics:
         steps = histories.get(key)
         if steps:
             out[key] = steps.get(epoch, steps[max(steps)]) if epoch else steps[max(steps)]

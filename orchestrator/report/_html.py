@@ -103,7 +103,7 @@ def _render(
         parts += ["<h2>Test split</h2>", test]
     shipped = data.study.user_attrs.get("hpo.retrain")
     if shipped:
-        parts += ["<h2>Retrained and shipped</h2>", _retrain_section(shipped)]
+        parts += ["<h2>Retrained and shipped</h2>", _retrain_section(shipped, data.task)]
     title, board = _leaderboard_section(data)
     parts += [f"<h2>{esc(title)}</h2>", board]
     for plot, plot_title in PLOT_TITLES.items():

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from orchestrator.errors import ConfigError, closest
 from orchestrator.names import REPORT_FORMATS, TRIAL_STATES
 from orchestrator.report._data import (
-    VAL_METRICS,
     StudyData,
     _duration,
     _epochs_run,
@@ -75,7 +74,7 @@ def leaderboard(
             row["pareto"] = bool(rank == 1 and trial.state.name == "COMPLETE")
         else:
             row["objective"] = trial.value
-        row.update({k: None for k in VAL_METRICS})
+        row.update({k: None for k in data.val_metrics})
         row.update(_val_metrics(data, trial))
         row["best_epoch"] = trial.user_attrs.get("best_epoch")
         row["epochs"] = _epochs_run(trial, data.cached_histories(trial))
@@ -90,7 +89,7 @@ def leaderboard(
         columns += [f"objective.{m}" for m in data.metrics] + ["pareto"]
     else:
         columns += ["objective"]
-    columns += [*VAL_METRICS, "best_epoch", "epochs", "n_parameters", "duration_s"]
+    columns += [*data.val_metrics, "best_epoch", "epochs", "n_parameters", "duration_s"]
     columns += [f"params.{p}" for p in param_names] + ["fail_reason", "mlflow_run_id"]
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("rank", "best_epoch", "epochs", "n_parameters"):

@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from optuna.trial import FrozenTrial
 
+    from orchestrator.tasks import Task
+
 
 TOP_TABLE = 10  # rows of the leaderboard shown in the report
+_METRIC_HEADS = {"f1": "F1"}  # a metric's column head where its name is not how it is written
 esc = html.escape
 
 
@@ -139,11 +142,7 @@ def _test_section(data: StudyData, heatmap: str | None, reason: str | None) -> s
         return None
     shown = ", ".join(
         f"{k.removeprefix('test_')}={_fmt(v)}" for k, v in test.items() if k != "trial"
-    ) or ", ".join(
-        f"{k}={_fmt(evaluation[k])}"
-        for k in ("loss", "accuracy", "precision", "recall", "f1")
-        if k in evaluation
-    )
+    ) or ", ".join(f"{k}={_fmt(v)}" for k, v in data.task.scalars(evaluation).items())
     parts = [
         f"<p>Trial #{esc(str(trial))}, evaluated once at the end of the run on the test split, "
         f"which no trial saw (macro averages over classes): {esc(shown)}.</p>"
@@ -175,22 +174,20 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     )
 
 
-def _retrain_section(shipped: dict[str, Any]) -> str:
+def _retrain_section(shipped: dict[str, Any], task: Task) -> str:
     rows = []
     for config in shipped.get("configs", []):
         mean, std = config.get("mean", {}), config.get("std", {})
         cells = "".join(
             f"<td>{mean.get(k, float('nan')):.4f} &plusmn; {std.get(k, float('nan')):.4f}</td>"
-            for k in ("test_accuracy", "test_precision", "test_recall", "test_f1")
+            for k in (f"test_{m}" for m in task.summary)
         )
         rows.append(
             f"<tr><td>#{esc(str(config.get('trial')))}</td>"
             f"<td>{len(config.get('seeds', []))}</td>{cells}</tr>"
         )
-    table = (
-        "<table><tr><th>trial</th><th>seeds</th><th>accuracy</th><th>precision</th>"
-        f"<th>recall</th><th>F1</th></tr>{''.join(rows)}</table>"
-    )
+    heads = "".join(f"<th>{esc(_METRIC_HEADS.get(m, m))}</th>" for m in task.summary)
+    table = f"<table><tr><th>trial</th><th>seeds</th>{heads}</tr>{''.join(rows)}</table>"
     model = shipped.get("model") or {}
     note = ""
     if model.get("model_uri"):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.report._data import VAL_METRICS, StudyData, _param_names, worker_of
+from orchestrator.report._data import StudyData, _param_names, worker_of
 
 if TYPE_CHECKING:
     import optuna
@@ -135,7 +135,7 @@ class Curve:
 
 def curve_metric(data: StudyData) -> str:
     """The metric of the learning curves: the (first) objective when it is logged per epoch."""
-    return data.metrics[0] if data.metrics[0] in VAL_METRICS else "val_accuracy"
+    return data.metrics[0] if data.metrics[0] in data.val_metrics else data.task.default_metric
 
 
 def learning_curves(data: StudyData) -> list[Curve]:

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import StudyError
 from orchestrator.retrain._seeds import retrain_config
@@ -39,7 +39,7 @@ from orchestrator.retrain._summary import (
     retrain_seeds,
     study_summary,
 )
-from orchestrator.study import ATTR_CONFIG, ATTR_SPACE, study_attr, trial_attr
+from orchestrator.study import ATTR_CONFIG, ATTR_SPACE, study_attr, trial_attr, trial_config
 
 if TYPE_CHECKING:
     import optuna
@@ -116,7 +116,7 @@ def retrain(
     configs: list[ConfigResult] = []
     shipped: tuple[int, SeedResult, torch.nn.Module, Splits] | None = None
     for rank, trial in ranked:
-        splits = _splits(trial_attr(trial, ATTR_CONFIG), study_seed, data_cache)
+        splits = _splits(trial, study_seed, data_cache)
         result, first_model = retrain_config(
             tracker,
             trial,
@@ -165,6 +165,7 @@ def retrain(
         shipped_trial=number,
         shipped_seed=seed_result.seed,
         seconds=time.monotonic() - started,
+        task=ship_splits.spec.task,
     )
     study.set_user_attr(ATTR_RETRAIN, study_summary(result))
     return result
@@ -176,22 +177,22 @@ def _study_seed(study: optuna.Study) -> int:
     return int((raw.get("study") or {}).get("seed", 0))
 
 
-def _splits(config: dict[str, Any], seed: int, cache: dict[str, Splits]) -> Splits:
+def _splits(trial: optuna.trial.FrozenTrial, seed: int, cache: dict[str, Splits]) -> Splits:
     """The study's splits of a trial's configuration, as its model family takes them (a
     pretrained model's own tokenisation), with train and val joined into one training set (val
     left as is)."""
     import torch
 
-    from orchestrator.config import DataConfig
     from orchestrator.data import load_data
-    from orchestrator.models import adapt_data, family_config
+    from orchestrator.models import adapt_data
 
-    data = DataConfig.model_validate(config["data"])
-    loaded = json.dumps(config["data"], sort_keys=True)
+    config = trial_config(trial)
+    assert config is not None  # retrain ranks only trials that recorded one
+    data, model = config.data, config.model
+    loaded = data.model_dump_json()
     if loaded not in cache:
         cache[loaded] = load_data(data, seed=seed)
-    model = family_config(config["model"]["family"]).model_validate(config["model"])
-    key = json.dumps([config["data"], config["model"]], sort_keys=True)
+    key = json.dumps([loaded, model.model_dump(mode="json")], sort_keys=True)
     if key not in cache:
         splits = adapt_data(model, cache[loaded], data)
         x = torch.cat([splits.train[0], splits.val[0]])

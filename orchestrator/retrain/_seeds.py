@@ -14,15 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import TrialFailure
-from orchestrator.retrain._summary import (
-    PER_CLASS,
-    SCALAR_METRICS,
-    ConfigResult,
-    SeedEvent,
-    SeedResult,
-    summarize,
-)
-from orchestrator.study import ATTR_CONFIG, trial_attr
+from orchestrator.retrain._summary import ConfigResult, SeedEvent, SeedResult
+from orchestrator.study import trial_config
+from orchestrator.tasks import task_of
 
 if TYPE_CHECKING:
     import optuna
@@ -54,13 +48,12 @@ def retrain_config(
     total: int,
 ) -> tuple[ConfigResult, torch.nn.Module | None]:
     """Every seed of one configuration, under one MLflow run; the first good seed's model."""
-    from orchestrator.config import EarlyStoppingConfig, TrainConfig
+    from orchestrator.config import EarlyStoppingConfig
     from orchestrator.device import resolve_precision
-    from orchestrator.models import family_config
 
-    config = trial_attr(trial, ATTR_CONFIG)
-    model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
-    train_cfg = TrainConfig.model_validate(config["train"])
+    config = trial_config(trial)
+    assert config is not None  # retrain ranks only trials that recorded one
+    model_cfg, train_cfg = config.model, config.train
     n_epochs = epochs or int(trial.user_attrs.get("best_epoch") or train_cfg.epochs)
     # no validation data is left to stop on or to pick an epoch by: a fixed number of epochs
     train_cfg = train_cfg.model_copy(
@@ -118,7 +111,7 @@ def retrain_config(
                     )
                 )
         good = [s.evaluation for s in result.seeds if s.failure is None]
-        result.summary = summarize(good)
+        result.summary = task_of(splits.spec).summarize(good)
         status = "FINISHED" if good else "FAILED"
     except BaseException:
         status = "FAILED"
@@ -176,14 +169,16 @@ def _retrain_seed(
         parent_run_id=parent_run_id,
     )
 
+    task = task_of(splits.spec)
+    shown = ("loss", task.summary[0])  # the loss and the task's first metric, e.g. accuracy
+
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         # the "val" of this fit is the training data itself (train+val): named for what it is
         run.log_epoch(
             epoch,
             {
                 "train_loss": metrics["train_loss"],
-                "trainval_loss": metrics["val_loss"],
-                "trainval_accuracy": metrics["val_accuracy"],
+                **{f"trainval_{m}": metrics[f"val_{m}"] for m in shown},
                 "lr": metrics["lr"],
                 "epoch_seconds": metrics["epoch_seconds"],
             },
@@ -204,9 +199,7 @@ def _retrain_seed(
         )
         # the model is left at its last epoch's weights: those are what is tested and shipped
         x, y = splits.test
-        report = evaluate(
-            model, x, y, device=device, precision=precision, num_classes=splits.spec.num_classes
-        )
+        report = evaluate(model, x, y, device=device, precision=precision, spec=splits.spec)
     except TrialFailure as exc:
         run.end(
             "FAILED", state="FAIL", tags={"hpo.fail_reason": str(exc), "hpo.fail_kind": exc.kind}
@@ -219,10 +212,11 @@ def _retrain_seed(
     except BaseException as exc:
         run.end("FAILED", state="FAIL", tags={"hpo.fail_reason": f"{type(exc).__name__}: {exc}"})
         raise
-    metrics = {f"test_{k}": float(report[k]) for k in SCALAR_METRICS}
+    metrics = {f"test_{k}": v for k, v in task.scalars(report).items()}
+    # per class (or label): test_f1_class_7
     per_class = {
-        f"test_{key.removeprefix('per_class_')}_class_{name}": float(value)
-        for key in PER_CLASS
+        f"test_{key.rpartition('_')[2]}_{key.split('_')[1]}_{name}": float(value)
+        for key in task.per_item
         for name, value in zip(splits.spec.class_names, report[key], strict=True)
     }
     tracker.log_dict(

@@ -43,6 +43,7 @@ def ship_model(
     base model plus the weights that trained (loading it loads the base, then those).
     """
     from orchestrator.models import ship_format
+    from orchestrator.tasks import task_of
     from orchestrator.tracking import describe_model_version, log_pytorch_model
 
     record = {
@@ -77,7 +78,7 @@ def ship_model(
         mean, std = config.mean, config.std
         spread = ", ".join(
             f"{k.removeprefix('test_')} {mean[k]:.4f} +- {std[k]:.4f}"
-            for k in ("test_accuracy", "test_precision", "test_recall", "test_f1")
+            for k in (f"test_{m}" for m in task_of(splits.spec).summary)
         )
         describe_model_version(
             tracker,

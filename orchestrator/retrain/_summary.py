@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from orchestrator.tasks import Task
     from orchestrator.tracking import LoggedModel
 
 __all__ = [
@@ -29,8 +29,6 @@ __all__ = [
 ]
 
 ATTR_RETRAIN = "hpo.retrain"  # study user attr: the last retraining's summary
-SCALAR_METRICS = ("loss", "accuracy", "precision", "recall", "f1")
-PER_CLASS = ("per_class_precision", "per_class_recall", "per_class_f1")
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,7 @@ class RetrainResult:
     shipped_trial: int | None = None
     shipped_seed: int | None = None
     seconds: float = 0.0
+    task: str = "multiclass"  # what the models predict (orchestrator.tasks)
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -97,45 +96,19 @@ def retrain_seeds(base: int, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-def summarize(evaluations: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and standard deviation over seeds of :func:`orchestrator.train.evaluate` reports.
+def summarize(evaluations: Sequence[dict[str, Any]], task: Task | None = None) -> dict[str, Any]:
+    """Mean and standard deviation over seeds of the test split's scores: ``task``'s
+    :meth:`~orchestrator.tasks.Task.summarize` (classes by default).
 
     Returns:
-        ``mean``/``std``: ``test_<metric>`` for loss, accuracy and the macro precision, recall and
-        F1; ``per_class``: ``{precision|recall|f1: {"mean": [...], "std": [...]}}``;
+        ``mean``/``std``: ``test_<metric>`` for each of the task's metrics; per class (or label)
+        ``{precision|recall|f1: {"mean": [...], "std": [...]}}`` under ``per_class``;
         ``confusion_matrix``: summed over seeds (rows: true class, columns: predicted);
         ``n``: the number of seeds. The std is the sample standard deviation (0 for one seed).
     """
+    from orchestrator.tasks import DEFAULT_TASK, get_task
 
-    def spread(values: list[float]) -> tuple[float, float]:
-        mean = statistics.fmean(values)
-        return mean, statistics.stdev(values) if len(values) > 1 else 0.0
-
-    if not evaluations:
-        return {}
-    mean, std = {}, {}
-    for key in SCALAR_METRICS:
-        mean[f"test_{key}"], std[f"test_{key}"] = spread([float(e[key]) for e in evaluations])
-    per_class = {}
-    for key in PER_CLASS:
-        columns = list(zip(*(e[key] for e in evaluations), strict=True))
-        pairs = [spread([float(v) for v in column]) for column in columns]
-        per_class[key.removeprefix("per_class_")] = {
-            "mean": [m for m, _ in pairs],
-            "std": [s for _, s in pairs],
-        }
-    matrices = [e["confusion_matrix"] for e in evaluations]
-    summed = [
-        [sum(m[i][j] for m in matrices) for j in range(len(matrices[0][i]))]
-        for i in range(len(matrices[0]))
-    ]
-    return {
-        "n": len(evaluations),
-        "mean": mean,
-        "std": std,
-        "per_class": per_class,
-        "confusion_matrix": summed,
-    }
+    return (task or get_task(DEFAULT_TASK)).summarize(evaluations)
 
 
 def study_summary(result: RetrainResult) -> dict[str, Any]:

@@ -76,6 +76,23 @@ class TrialConfig:
             "params": dict(self.params),
         }
 
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> TrialConfig:
+        """The config :meth:`to_dict` recorded (a trial's, read back from the study).
+
+        Raises:
+            ValueError: an unknown model family; pydantic.ValidationError for settings that no
+                longer validate.
+        """
+        from orchestrator.models import parse_model_config
+
+        return cls(
+            data=DataConfig.model_validate(record["data"]),
+            model=parse_model_config(record["model"]),
+            train=TrainConfig.model_validate(record["train"]),
+            params=dict(record.get("params") or {}),
+        )
+
 
 # --- the validated tree --------------------------------------------------------------------------
 # A space is a tree of nodes built once by _Builder; suggest() walks it with a trial.

@@ -60,6 +60,8 @@ from orchestrator.study._queries import (
     reached_budget,
     stored_budget,
     stored_space,
+    study_task,
+    trial_config,
 )
 from orchestrator.study._ranking import best_trial, objective_names, pareto_ranks, rank_trials
 from orchestrator.study._repair import RepairReport, repair_study
@@ -136,8 +138,10 @@ __all__ = [
     "stored_budget",
     "stored_space",
     "study_attr",
+    "study_task",
     "tell",
     "trial_attr",
+    "trial_config",
     "trial_seed",
     "with_retries",
 ]

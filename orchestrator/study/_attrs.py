@@ -31,6 +31,7 @@ __all__ = [
     "ATTR_SOURCE",
     "ATTR_SPACE",
     "ATTR_SPACE_TEXT",
+    "ATTR_TASK",
     "ATTR_TEST",
     "ATTR_VERSION",
     "ATTR_WARM_START",
@@ -50,6 +51,7 @@ ATTR_METRIC = "hpo.metric"  # the primary objective's name
 ATTR_METRICS = "hpo.metrics"  # every objective's name, in order
 ATTR_VERSION = "hpo.version"  # the hpo version that created the study
 ATTR_BUDGET = "hpo.n_trials"  # the study's total of trials, as the last run set it
+ATTR_TASK = "hpo.task"  # what its models predict (orchestrator.tasks); none: multiclass
 
 # --- on a trial --------------------------------------------------------------------------------
 ATTR_SEED = "seed"
@@ -75,6 +77,7 @@ SYSTEM = frozenset(
         ATTR_SPACE_TEXT,
         ATTR_METRIC,
         ATTR_METRICS,
+        ATTR_TASK,
         ATTR_VERSION,
         ATTR_CONFIG,
         LEASE,

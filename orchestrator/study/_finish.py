@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from orchestrator.config import DataConfig
 from orchestrator.errors import StoreError
-from orchestrator.study._attrs import ATTR_CONFIG, ATTR_RUN_ID, ATTR_TEST
+from orchestrator.study._attrs import ATTR_RUN_ID, ATTR_TEST
 from orchestrator.study._describe import mark_winner
 from orchestrator.study._events import StudyResult
-from orchestrator.study._optuna import refreshed_trials, trial_attr
+from orchestrator.study._optuna import refreshed_trials
+from orchestrator.study._queries import trial_config
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._setup import RunContext
 
@@ -105,18 +105,17 @@ def evaluate_trial_on_test(
     ctx: RunContext, trial: optuna.trial.FrozenTrial
 ) -> dict[str, float] | None:
     """Load a trial's saved weights and evaluate them on the test split; log on the parent run."""
-    from orchestrator.models import adapt_data, build_model, family_config
+    from orchestrator.models import adapt_data, build_model
+    from orchestrator.tasks import task_of
     from orchestrator.train import evaluate, load_weights
 
-    config = trial_attr(trial, ATTR_CONFIG)
+    config = trial_config(trial)
     run_id = trial.user_attrs.get(ATTR_RUN_ID)
     if config is None or run_id is None:
         logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
         return None
-    data_cfg = DataConfig.model_validate(config["data"])
-    model_cfg = family_config(config["model"]["family"]).model_validate(config["model"])
-    splits = adapt_data(model_cfg, ctx.data(data_cfg), data_cfg)
-    model = build_model(model_cfg, splits.spec)
+    splits = adapt_data(config.model, ctx.data(config.data), config.data)
+    model = build_model(config.model, splits.spec)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = ctx.tracker.download(run_id, "model.pt", tmp)
@@ -127,12 +126,8 @@ def evaluate_trial_on_test(
             return None
         load_weights(model, path)
     x, y = splits.test
-    report = evaluate(
-        model, x, y, device=ctx.device, precision=ctx.precision, num_classes=splits.spec.num_classes
-    )
-    metrics = {
-        f"test_{k}": float(report[k]) for k in ("loss", "accuracy", "precision", "recall", "f1")
-    }
+    report = evaluate(model, x, y, device=ctx.device, precision=ctx.precision, spec=splits.spec)
+    metrics = {f"test_{k}": v for k, v in task_of(splits.spec).scalars(report).items()}
     parent = ctx.tracker.parent_run_id
     if parent is not None:
         ctx.tracker.log_metrics(

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StudyError, StudyNotFound
-from orchestrator.space import Space, parse_space_dict
+from orchestrator.space import Space, TrialConfig, parse_space_dict
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
+    ATTR_CONFIG,
     ATTR_FAIL_KIND,
     ATTR_PARENT_RUN,
     ATTR_REQUEUED,
@@ -20,15 +21,18 @@ from orchestrator.study._attrs import (
     ATTR_SOURCE,
     ATTR_SPACE,
     ATTR_SPACE_TEXT,
+    ATTR_TASK,
     ATTR_TEST,
     NOT_COUNTED,
 )
-from orchestrator.study._optuna import study_attr
+from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._ranking import best_trial, directions_of, objective_names
 from orchestrator.study._store import StudyStore, with_retries
 
 if TYPE_CHECKING:
     import optuna
+
+    from orchestrator.tasks import Task
 
 __all__ = [
     "StudyInfo",
@@ -41,6 +45,8 @@ __all__ = [
     "reached_budget",
     "stored_budget",
     "stored_space",
+    "study_task",
+    "trial_config",
 ]
 
 
@@ -71,6 +77,20 @@ def stored_space(study: optuna.Study) -> Space:
         source=study.user_attrs.get(ATTR_SOURCE, study.study_name),
         text=study_attr(study, ATTR_SPACE_TEXT),
     )
+
+
+def study_task(study: optuna.Study) -> Task:
+    """What a study's models predict: the task it recorded (a study from before tasks: classes)."""
+    from orchestrator.tasks import DEFAULT_TASK, get_task
+
+    return get_task(study_attr(study, ATTR_TASK) or DEFAULT_TASK)
+
+
+def trial_config(trial: optuna.trial.FrozenTrial) -> TrialConfig | None:
+    """The configuration a trial ran with, as it recorded it; None when it recorded none (it
+    failed before its parameters were sampled, or was written by another tool)."""
+    record = trial_attr(trial, ATTR_CONFIG)
+    return TrialConfig.from_dict(record) if record else None
 
 
 def stored_budget(study: optuna.Study, space: Space) -> int:

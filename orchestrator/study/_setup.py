@@ -23,13 +23,14 @@ from orchestrator.study._attrs import (
     ATTR_SOURCE,
     ATTR_SPACE,
     ATTR_SPACE_TEXT,
+    ATTR_TASK,
     ATTR_VERSION,
 )
 from orchestrator.study._describe import log_data, parent_params, parent_view
 from orchestrator.study._drivers import missing_driver
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
-from orchestrator.study._optuna import set_study_system_attr, storage_of
+from orchestrator.study._optuna import set_study_system_attr, storage_of, study_attr
 from orchestrator.study._queries import load_study, stored_budget
 from orchestrator.study._repair import close_finished_runs
 from orchestrator.study._resume import check_resume, warm_start
@@ -58,6 +59,11 @@ class Checked:
     device: torch.device
     precision: str
     data: dict[str, Splits] = field(default_factory=dict)  # by data config (JSON)
+
+    @property
+    def task(self) -> str | None:
+        """What the study's models predict (the data's task), None when no data was loaded."""
+        return next((s.spec.task for s in self.data.values()), None)
 
 
 def preflight(
@@ -230,9 +236,11 @@ def prepare_study(
     storage: StudyStore | str | None,
     allow_space_change: bool = False,
     n_trials: int | None = None,
+    task: str | None = None,
 ) -> optuna.Study:
     """Create the study, or load it after checking the space given now against the stored one;
-    ``n_trials`` (when given) becomes the budget stored with the study.
+    ``n_trials`` (when given) becomes the budget stored with the study, ``task`` (when given) is
+    recorded as what its models predict.
 
     The checks read the store only: a refused resume writes nothing.
 
@@ -275,6 +283,8 @@ def prepare_study(
         set_study_system_attr(study, ATTR_METRIC, study_cfg.primary_metric)
         set_study_system_attr(study, ATTR_METRICS, study_cfg.metrics)
         set_study_system_attr(study, ATTR_VERSION, __version__)
+    if task is not None and study_attr(study, ATTR_TASK) != task:
+        set_study_system_attr(study, ATTR_TASK, task)
     if study.metric_names is None:  # the dashboard's and plots' names, not "Objective 0"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -362,6 +372,7 @@ def open_run(
             storage=spec.store,
             allow_space_change=spec.allow_space_change,
             n_trials=spec.n_trials,
+            task=checked.task,
         )
     study = _batched(prepared)
     ctx = RunContext(

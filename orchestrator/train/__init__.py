@@ -2,7 +2,8 @@
 
 - :mod:`._loop`: :func:`fit` (the training loop, after nanoGPT's), :class:`FitResult`, the epoch
   metrics and :func:`seed_everything`;
-- :mod:`._evaluate`: :func:`evaluate`, loss and classification metrics without gradients;
+- :mod:`._evaluate`: :func:`evaluate`, a model's outputs on a split scored by the data's task
+  (:mod:`orchestrator.tasks`), without gradients;
 - :mod:`._optim`: :func:`build_optimizer` (per-group learning rates: the head's may differ) and
   the learning-rate schedules (:func:`lr_at`);
 - :mod:`._state`: what a trial saves of a model and how it is loaded back (:func:`load_weights`);
@@ -13,15 +14,22 @@ Nothing here imports search, tracking or CLI code; torch is imported where it is
 
 from __future__ import annotations
 
-from orchestrator.train._evaluate import classification_metrics, evaluate, measure_latency
+from orchestrator.train._evaluate import (
+    classification_metrics,
+    evaluate,
+    measure_latency,
+    model_outputs,
+)
 from orchestrator.train._loop import (
     EPOCH_METRICS,
     SELECTABLE_METRICS,
     EpochCallback,
     FitResult,
     data_fits,
+    epoch_metrics,
     fit,
     seed_everything,
+    selectable_metrics,
 )
 from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
 from orchestrator.train._state import load_saved_state, load_weights, state_to_save
@@ -34,6 +42,7 @@ __all__ = [
     "build_optimizer",
     "classification_metrics",
     "data_fits",
+    "epoch_metrics",
     "evaluate",
     "fit",
     "head_parameters",
@@ -41,7 +50,9 @@ __all__ = [
     "load_weights",
     "lr_at",
     "measure_latency",
+    "model_outputs",
     "seed_everything",
+    "selectable_metrics",
     "set_lr",
     "state_to_save",
 ]

@@ -15,6 +15,8 @@ from orchestrator.errors import TrialFailure, first_line
 if TYPE_CHECKING:
     import torch
 
+    from orchestrator.data import DataSpec
+
 __all__ = ["is_oom", "probe_forward"]
 
 
@@ -24,16 +26,25 @@ def probe_forward(
     *,
     device: torch.device,
     precision: str,
-    num_classes: int,
+    spec: DataSpec | None = None,
+    num_classes: int | None = None,
 ) -> None:
     """One forward pass on a couple of samples, so that a model that cannot take the data fails
     with the reason before training starts.
 
+    Args:
+        spec: the data (its task says what the output must be); or ``num_classes`` alone.
+
     Raises:
         TrialFailure: the model raised on ``x`` (the first line of its error), or its output is
-            not one logit per class. Out of memory propagates unchanged.
+            not what the task needs (one logit per class). Out of memory propagates unchanged.
     """
     import torch
+
+    from orchestrator.tasks import task_of
+    from orchestrator.train._evaluate import spec_of
+
+    spec = spec_of(spec, num_classes)
 
     model.eval()
     try:
@@ -47,10 +58,11 @@ def probe_forward(
         ) from exc
     finally:
         model.train()
-    if tuple(out.shape) != (len(x), num_classes):
+    problem = task_of(spec).output_problem(tuple(out.shape), len(x), spec)
+    if problem is not None:
         raise TrialFailure(
             f"model output has shape {tuple(out.shape)} for input of shape {tuple(x.shape)}; "
-            f"expected ({len(x)}, {num_classes}): one logit per class",
+            f"{problem}",
             kind="error",
         )
 

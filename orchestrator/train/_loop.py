@@ -24,9 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.data import DataSpec
 from orchestrator.device import autocast, grad_scaler, resolve_precision
 from orchestrator.errors import TrialFailure
 from orchestrator.models import count_parameters
+from orchestrator.tasks import task_of
 from orchestrator.train._evaluate import evaluate
 from orchestrator.train._failures import is_oom, probe_forward
 from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
@@ -44,26 +46,34 @@ __all__ = [
     "EpochCallback",
     "FitResult",
     "data_fits",
+    "epoch_metrics",
     "fit",
     "seed_everything",
+    "selectable_metrics",
 ]
 
 logger = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]  # on_epoch_end(epoch (1-based), metrics)
 
-# the keys of every epoch's metrics, in this order
-EPOCH_METRICS = (
-    "train_loss",  # mean over the epoch's batches, with label smoothing
-    "val_loss",  # plain cross-entropy (no label smoothing), so it compares across trials
-    "val_accuracy",
-    "val_precision",  # macro averages over all classes, zero_division=0
-    "val_recall",
-    "val_f1",
-    "lr",  # the learning rate of the epoch's last step
-    "epoch_seconds",  # training plus validation
-)
-SELECTABLE_METRICS = EPOCH_METRICS[:6]  # what `metric` (best epoch, early stopping) may be
+
+def epoch_metrics(spec: DataSpec) -> tuple[str, ...]:
+    """The keys of every epoch's metrics for data of ``spec``'s task, in this order:
+    ``train_loss`` (the mean over the epoch's batches of the training loss, label smoothing
+    included), ``val_<metric>`` for each of the task's metrics (``val_loss`` is the plain loss,
+    so that it compares across trials), ``lr`` (the learning rate of the epoch's last step) and
+    ``epoch_seconds`` (training plus validation)."""
+    return ("train_loss", *(f"val_{m}" for m in task_of(spec).metrics), "lr", "epoch_seconds")
+
+
+def selectable_metrics(spec: DataSpec) -> tuple[str, ...]:
+    """What ``metric`` (the best epoch, early stopping) may be for data of ``spec``."""
+    return epoch_metrics(spec)[:-2]
+
+
+_CLASSES = DataSpec("features", (), 2, ["0", "1"])  # the keys of classification, as before tasks
+EPOCH_METRICS = epoch_metrics(_CLASSES)
+SELECTABLE_METRICS = selectable_metrics(_CLASSES)
 
 DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of its free memory
 
@@ -72,7 +82,7 @@ DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of 
 class FitResult:
     """What :func:`fit` returns. The model itself is left at its last epoch's weights."""
 
-    history: list[dict[str, float]]  # one EPOCH_METRICS dict per epoch run
+    history: list[dict[str, float]]  # one epoch_metrics() dict per epoch run
     best_epoch: int  # 1-based, by `metric`
     best_metrics: dict[str, float]
     # CPU copy of the best epoch's state_dict (or the part the model saves: see state_to_save)
@@ -132,7 +142,8 @@ def fit(
         device: where to train.
         precision: ``auto``, ``32``, ``bf16-mixed`` or ``16-mixed``, resolved for ``device``.
         seed: shuffling and dropout.
-        metric: one of :data:`SELECTABLE_METRICS`: picks the best epoch and drives early stopping.
+        metric: one of :func:`selectable_metrics`: picks the best epoch and drives early
+            stopping.
         direction: ``maximize`` or ``minimize`` ``metric``.
         callbacks: each called as ``callback(epoch, metrics)`` after every epoch; an exception
             raised by one stops training and propagates unchanged.
@@ -148,8 +159,11 @@ def fit(
     import torch
     from torch import nn
 
-    if metric not in SELECTABLE_METRICS:
-        raise ValueError(f"metric: unknown {metric!r}; valid: {', '.join(SELECTABLE_METRICS)}")
+    spec = splits.spec
+    task = task_of(spec)
+    selectable = selectable_metrics(spec)
+    if metric not in selectable:
+        raise ValueError(f"metric: unknown {metric!r}; valid: {', '.join(selectable)}")
     if direction not in ("maximize", "minimize"):
         raise ValueError(f"direction: must be maximize or minimize, got {direction!r}")
     sign = 1.0 if direction == "maximize" else -1.0
@@ -177,7 +191,6 @@ def fit(
         )
     x_train, y_train = (t.to(home) for t in splits.train)
     x_val, y_val = (t.to(home) for t in splits.val)
-    num_classes = splits.spec.num_classes
     n = len(y_train)
     batch_size = config.batch_size
     n_batches = math.ceil(n / batch_size)
@@ -195,7 +208,7 @@ def fit(
     )
     accumulate = config.gradient_accumulation  # batches per optimizer step
     scaler = grad_scaler(device, precision)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    loss_fn = task.loss_function(config, spec, y_train)
     generator = torch.Generator().manual_seed(seed)
     batch_losses = torch.zeros(n_batches, device=device)  # read once per epoch: no per-step sync
     patience = config.early_stopping.patience
@@ -212,7 +225,7 @@ def fit(
 
     try:
         probe = x_train[: min(n, 2)].to(device)
-        probe_forward(model, probe, device=device, precision=precision, num_classes=num_classes)
+        probe_forward(model, probe, device=device, precision=precision, spec=spec)
         model.train()
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
@@ -284,9 +297,7 @@ def fit(
                 )
             train_loss = float((losses * batch_weights).sum() / batch_weights.sum())
 
-            val = evaluate(
-                model, x_val, y_val, device=device, precision=precision, num_classes=num_classes
-            )
+            val = evaluate(model, x_val, y_val, device=device, precision=precision, spec=spec)
             if not math.isfinite(val["loss"]):
                 raise TrialFailure(
                     f"validation loss became {_word(val['loss'])} at epoch {epoch}; "
@@ -295,11 +306,7 @@ def fit(
                 )
             metrics = {
                 "train_loss": train_loss,
-                "val_loss": val["loss"],
-                "val_accuracy": val["accuracy"],
-                "val_precision": val["precision"],
-                "val_recall": val["recall"],
-                "val_f1": val["f1"],
+                **{f"val_{k}": v for k, v in task.scalars(val).items()},
                 "lr": lr,
                 "epoch_seconds": time.perf_counter() - t0,
             }

@@ -1,0 +1,160 @@
+"""What every task answers: :class:`Task`, one small base behind the registry.
+
+A task is stateless: what it needs of the data at hand (the classes, the labels, the target's
+scale) travels in the :class:`~orchestrator.data.DataSpec` it is given. It is asked by data
+(encoding the target, whether the split is stratified), train (the output size, the loss, the
+scores of a split), study (the metrics and their directions), predict (what a prediction file
+holds), retrain and the report (which numbers summarise a model). Nothing outside
+``orchestrator.tasks`` names classes, cross-entropy or accuracy.
+
+torch, NumPy and scikit-learn are imported inside the methods: importing a task is cheap.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from orchestrator.config import TrainConfig
+    from orchestrator.data import DataSpec
+
+__all__ = ["LossFunction", "Task"]
+
+LossFunction = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # (outputs, y) -> mean
+
+
+class Task(ABC):
+    """One kind of problem: what the model predicts, how it learns it, how it is scored.
+
+    Class attributes:
+        name: the ``data.task`` value, e.g. ``"multiclass"``.
+        title: a few words for people, e.g. ``"multiclass classification"``.
+        metrics: the scores of a split, in the order they are logged: each is logged as
+            ``val_<name>`` every epoch, ``best_<name>`` for the objective and ``test_<name>`` on
+            the test split; the first is ``loss``.
+        default_metric: the objective when ``study.metric`` is not given.
+        stratified: whether the train/val/test split keeps each class's share.
+        summary: the metrics shown first where a model is summarised (retrain, the registry, the
+            report), best known first.
+        per_item: the keys of a :meth:`score` report that hold one value per class or label
+            (``per_class_f1``): averaged over seeds item by item.
+        summed: the keys that hold counts (a confusion matrix): summed over seeds.
+        averaging: how a metric averages over classes or labels, where it matters to say so
+            (``{"f1": "macro"}``).
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]
+    default_metric: ClassVar[str]
+    stratified: ClassVar[bool] = False
+    summary: ClassVar[tuple[str, ...]]
+    per_item: ClassVar[tuple[str, ...]] = ()
+    summed: ClassVar[tuple[str, ...]] = ()
+    averaging: ClassVar[dict[str, str]] = {}  # how a metric averages, where it says: "macro"
+
+    # --- the model's output -------------------------------------------------------------------
+
+    def n_outputs(self, spec: DataSpec) -> int:
+        """The width of the model's output: one logit per class or label, one value for a
+        regression."""
+        return int(spec.num_classes)
+
+    def output_problem(self, shape: Sequence[int], n: int, spec: DataSpec) -> str | None:
+        """Why an output of ``shape`` for ``n`` samples is not what this task needs, or None."""
+        width = self.n_outputs(spec)
+        if tuple(shape) != (n, width):
+            return f"expected ({n}, {width}): {self.output_words}"
+        return None
+
+    output_words: ClassVar[str] = "one output per sample"
+
+    # --- training -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def loss_function(self, config: TrainConfig, spec: DataSpec, y: torch.Tensor) -> LossFunction:
+        """The training loss: ``loss(outputs, y)``, the mean over the batch.
+
+        Args:
+            config: the trial's training settings (label smoothing, the loss, class weights).
+            spec: the data.
+            y: the training targets, for settings learnt from them (class weights).
+        """
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def score(self, outputs: torch.Tensor, y: torch.Tensor, spec: DataSpec) -> dict[str, Any]:
+        """Every metric of :attr:`metrics` of ``outputs`` (the model's, float32, on the CPU)
+        against ``y``, and the details the report and retrain show (a confusion matrix,
+        per-class scores): a JSON-serialisable mapping."""
+
+    def scalars(self, report: dict[str, Any]) -> dict[str, float]:
+        """The metrics of a :meth:`score` report alone, as floats, in :attr:`metrics` order."""
+        return {m: float(report[m]) for m in self.metrics if m in report}
+
+    def summarize(self, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Mean and standard deviation over seeds of :meth:`score` reports of the test split.
+
+        Returns:
+            ``mean``/``std``: ``test_<metric>`` for every metric; for each group of
+            :attr:`per_item` keys (``per_class_precision``, ...), ``{group: {metric: {"mean":
+            [...], "std": [...]}}}`` (``per_class``: ``{"precision": ...}``); each
+            :attr:`summed` key summed over seeds; ``n``: the number of seeds. The std is the
+            sample standard deviation (0 for one seed). Empty for no reports.
+        """
+        import statistics
+
+        def spread(values: list[float]) -> tuple[float, float]:
+            mean = statistics.fmean(values)
+            return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+        if not reports:
+            return {}
+        out: dict[str, Any] = {"n": len(reports), "mean": {}, "std": {}}
+        for key in self.metrics:
+            if all(key in r for r in reports):
+                values = [float(r[key]) for r in reports]
+                out["mean"][f"test_{key}"], out["std"][f"test_{key}"] = spread(values)
+        for key in self.per_item:
+            if not all(key in r for r in reports):
+                continue
+            group, _, metric = key.rpartition("_")
+            columns = zip(*(r[key] for r in reports), strict=True)
+            pairs = [spread([float(v) for v in column]) for column in columns]
+            out.setdefault(group, {})[metric] = {
+                "mean": [m for m, _ in pairs],
+                "std": [s for _, s in pairs],
+            }
+        for key in self.summed:
+            if all(key in r for r in reports):
+                first = reports[0][key]
+                out[key] = [
+                    [sum(r[key][i][j] for r in reports) for j in range(len(first[i]))]
+                    for i in range(len(first))
+                ]
+        return out
+
+    @abstractmethod
+    def predictions(self, outputs: torch.Tensor, spec: DataSpec) -> np.ndarray:
+        """What the model says, in the data's own terms: class probabilities ``(N, K)``, label
+        probabilities ``(N, L)``, or values ``(N,)`` in the target's units."""
+
+    @abstractmethod
+    def prediction_columns(
+        self, predicted: np.ndarray, spec: DataSpec, *, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The columns ``hpo predict`` writes for :meth:`predictions`, by name, in order.
+
+        ``record`` is the shipped model's record (``preprocessing.json``).
+        """
+
+    def prediction_counts(self, columns: dict[str, Any], spec: DataSpec) -> dict[str, int]:
+        """How many rows went to each class or label, for the line ``hpo predict`` prints; empty
+        for values."""
+        return {}
