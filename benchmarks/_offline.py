@@ -43,14 +43,14 @@ def fake_fit(model: Any, splits: Any, config: Any, **kwargs: Any) -> Any:
     """A stand-in for fit(): a learning curve that depends on the learning rate, no training."""
     import dataclasses
 
-    from orchestrator.train import EPOCH_METRICS, FitResult
+    from orchestrator.train import FitResult, epoch_metrics
 
     rng = random.Random(kwargs.get("seed", 0))
     final = 0.95 - 0.05 * abs(math.log10(config.optimizer.lr) + 2.5) + rng.uniform(-0.01, 0.01)
     history = []
     for epoch in range(1, config.epochs + 1):
         value = final * (1 - 0.5**epoch)
-        metrics = dict.fromkeys(EPOCH_METRICS, 0.0)
+        metrics = dict.fromkeys(epoch_metrics(splits.spec), 0.0)
         metrics.update(
             val_accuracy=value,
             val_f1=value,

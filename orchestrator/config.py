@@ -9,13 +9,14 @@ Importing this module is cheap (pydantic only): ``hpo validate`` relies on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.durations import format_duration, parse_duration
+from orchestrator.tasks import METRICS
 
 __all__ = [
     "METRICS",
@@ -46,17 +47,8 @@ class _Strict(BaseModel):
 
 # --- study ---------------------------------------------------------------------------------------
 
-# metric name -> natural direction
-METRICS: dict[str, str] = {
-    "val_accuracy": "maximize",
-    "val_f1": "maximize",
-    "val_precision": "maximize",
-    "val_recall": "maximize",
-    "val_loss": "minimize",
-    # measured after training, for multi-objective studies
-    "n_parameters": "minimize",  # trainable parameters of the model
-    "latency_ms": "minimize",  # inference milliseconds per sample, batch of 256, on the device
-}
+# metric name -> natural direction: every task's val_<metric> (orchestrator.tasks, which says
+# which task scores which), and n_parameters and latency_ms, measured of the trained model
 
 
 @dataclass(frozen=True)
@@ -123,8 +115,10 @@ class PrunerConfig(_Strict):
 
 class StudyConfig(_Strict):
     name: str | None = None  # default: the space file's stem, e.g. "cnn"
-    # one of METRICS, or a list of them for a multi-objective study
-    metric: str | list[str] = "val_accuracy"
+    # one of METRICS, or a list of them for a multi-objective study; default the task's own
+    # (val_accuracy for classes, val_roc_auc for two, val_micro_f1 for labels, val_rmse for
+    # values), known once the data is: see for_task
+    metric: str | list[str] | None = None
     # default: each metric's own; a list for several metrics
     direction: Literal["maximize", "minimize"] | list[Literal["maximize", "minimize"]] | None = None
     n_trials: int = Field(default=20, gt=0)  # total finished trials over every run and worker
@@ -152,6 +146,12 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _directions_match_metrics(self) -> StudyConfig:
+        if self.metric is None:
+            if isinstance(self.direction, list):
+                raise ValueError(
+                    "direction: a list of directions needs the metrics too; give metric: [...]"
+                )
+            return self
         metrics = self.metrics
         if not metrics:
             raise ValueError("metric: give at least one metric")
@@ -179,8 +179,39 @@ class StudyConfig(_Strict):
 
     @property
     def metrics(self) -> list[str]:
-        """Every objective, in order (one for a single-objective study)."""
+        """Every objective, in order (one for a single-objective study).
+
+        Raises:
+            RuntimeError: no metric was given and the task's default is not filled in yet
+                (:meth:`for_task`): a programming error.
+        """
+        if self.metric is None:
+            raise RuntimeError(
+                "study.metric: the task's default is known once the data is; resolve the space "
+                "first (preflight, Space.for_task)"
+            )
         return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
+    def for_task(
+        self, default_metric: str, valid: Sequence[str], *, task: str = "this task"
+    ) -> StudyConfig:
+        """This config with the task's ``default_metric`` where no metric was given, every
+        metric checked to be one the task scores (``valid``) or measures.
+
+        Raises:
+            ValueError: a metric the task does not score, naming the valid ones.
+        """
+        study = self
+        if self.metric is None:
+            study = self.model_copy(update={"metric": default_metric})
+        allowed = [*valid, *(m for m in METRICS if not m.startswith("val_"))]
+        for metric in study.metrics:
+            if metric not in allowed:
+                raise ValueError(
+                    f"{metric} is not a metric of {task}; valid: {', '.join(allowed)}; or set "
+                    "data.task"
+                )
+        return study
 
     @property
     def primary_metric(self) -> str:
@@ -247,12 +278,21 @@ class DataConfig(_Strict):
     # pretrained model); None: $HPO_CACHE_DIR, else ~/.cache/hpo
     cache_dir: str | None = None
     mnist1d: MNIST1DConfig = Field(default_factory=MNIST1DConfig)  # mnist1d generation
+    # what is predicted: auto decides from the target (several 0/1 columns: multilabel; two
+    # classes: binary; real numbers or more than 20 distinct whole numbers: regression; else
+    # multiclass) and says what it decided
+    task: Literal["auto", "multiclass", "binary", "multilabel", "regression"] = "auto"
+    # binary: the class whose probability is scored (ROC AUC, F1); None: the minority class
+    positive_class: str | int | bool | None = None
     # csv, npz, images: a file or folder, relative to the working directory
     path: str | None = None
     # csv
-    target: str | None = None  # the label column (required)
+    target: str | list[str] | None = None  # the target column (required); a list: multi-label
     features: list[str] | None = None  # feature columns; None: every column but target and text
+    exclude: list[str] | None = None  # columns never used as features (ids, leaks)
     categorical: list[str] | None = None  # feature columns one-hot encoded whatever they hold
+    # cells read as missing, beside pandas' own (empty, NA, N/A, null, NaN, None, ...)
+    missing: list[str] = Field(default_factory=lambda: ["?", "-", "--", "."])
     text: str | None = None  # a text column: makes it text classification (no other features)
     tokenizer: Literal["word", "char"] = "word"  # text: lowercase words and punctuation, or chars
     max_length: int = Field(default=64, gt=0)  # text: tokens kept per row; shorter rows padded
@@ -382,6 +422,12 @@ class TrainConfig(_Strict):
     optimizer: OptimizerConfig = Field(default_factory=AdamWConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    # regression: mse, huber (delta: one standard deviation of the target) or l1; auto: mse for
+    # values, cross-entropy for classes, binary cross-entropy for labels
+    loss: Literal["auto", "mse", "huber", "l1"] = "auto"
+    # classes and labels: balanced weighs each class by the inverse of its share of the training
+    # rows (labels: positives by negatives over positives)
+    class_weight: Literal["none", "balanced"] = "none"
     grad_clip: float | None = Field(default=None, gt=0)  # max gradient norm; None = off
     gradient_accumulation: int = Field(default=1, ge=1)  # batches per optimizer step
     head_lr_factor: float = Field(default=1.0, gt=0)  # the classifier head's lr / optimizer.lr

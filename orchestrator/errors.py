@@ -131,10 +131,14 @@ def closest(
 ) -> str | None:
     """The valid name a misspelt ``word`` most likely meant (for "did you mean ...?"), or None.
 
-    ``synonyms`` maps words of other tools to ours (``max`` -> ``high``) before spelling is tried.
+    ``synonyms`` maps words of other tools to ours (``max`` -> ``high``) before spelling is tried;
+    a word that starts a name (``val_acc``) means the shortest name it starts.
     """
     text = str(word)
     if synonyms and synonyms.get(text) in names:
         return synonyms[text]
+    started = sorted((n for n in names if n.startswith(text) and len(text) >= 3), key=len)
+    if started:  # a name cut short: val_acc is val_accuracy
+        return started[0]
     match = difflib.get_close_matches(text, list(names), n=1, cutoff=0.6)
     return match[0] if match else None

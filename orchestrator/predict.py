@@ -1,10 +1,11 @@
-"""Predict with a shipped model: raw input in, the predicted class and class probabilities out.
+"""Predict with a shipped model: raw input in, predictions out, as the model's task gives them.
 
 :func:`predict` loads a model logged by ``hpo retrain`` (``models:/NAME/VERSION``, a run id, ...),
 reads ``preprocessing.json`` from inside its folder, prepares the raw input exactly as the
 training data was prepared (:func:`orchestrator.data.apply_preprocessing`), and writes one row per
-sample: ``row``, ``predicted_class``, ``probability`` (of that class) and ``prob_<class>`` for
-every class.
+sample: ``row``, the input's identifier columns, then the prediction: the class (or the value) in
+a column named after the target, or one 0/1 column per label, and with ``proba`` the probability
+of every class or label (``proba_<class>``).
 
 Input: a CSV file, or a NumPy ``.npy``/``.npz`` file. For array data (images, sequences,
 features) each row holds one sample's raw values, flattened (64 pixel values for the 8x8
@@ -50,7 +51,13 @@ class PredictResult:
     rows: int
     model: str
     class_names: list[str]
-    counts: dict[str, int]  # predictions per class
+    counts: dict[str, int]  # predictions per class (rows per label); empty for values
+    task: str = "multiclass"
+
+    @property
+    def counted(self) -> str:
+        """What :attr:`counts` counts, in words."""
+        return "labels (rows with each)" if self.task == "multilabel" else "classes"
 
 
 def load_shipped(
@@ -236,6 +243,42 @@ def _columns_text(names: list[str] | None) -> str:
     return "columns " + ", ".join(shown)
 
 
+def _threshold(
+    given: float | str | None, record: dict[str, Any], *, task: str, model: str
+) -> float | None:
+    """The decision threshold asked for: a probability, or ``f1`` for the trial's own."""
+    if given is None:
+        return None
+    if task not in ("binary", "multilabel"):
+        raise ConfigError(
+            f"--threshold: {model} is a {task} model; a threshold applies to binary and "
+            "multilabel models; remove it"
+        )
+    if given == "f1":
+        chosen = (record.get("decision") or {}).get("threshold")
+        if chosen is None:
+            raise ConfigError(
+                f"--threshold f1: {model} records no threshold chosen on the validation "
+                "split; give a probability, e.g. --threshold 0.3"
+            )
+        return float(chosen)
+    try:
+        value = float(given)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"--threshold: expected a probability in [0, 1] or f1, got {given!r}")
+    return value
+
+
+def _identifiers(raw: Any, preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """The input's columns that identify rows, to carry into the predictions."""
+    names = (preprocessing.get("encoding") or {}).get("identifiers") or []
+    if not hasattr(raw, "columns"):
+        return {}
+    return {name: raw[name].to_numpy() for name in names if name in raw.columns}
+
+
 def predict(
     model: str,
     input_path: str | Path,
@@ -243,8 +286,15 @@ def predict(
     out: str | Path = "predictions.csv",
     tracking_uri: str | None = None,
     batch_size: int = BATCH_SIZE,
+    proba: bool = False,
+    threshold: float | str | None = None,
 ) -> PredictResult:
-    """Predict the class of every sample in ``input_path`` and write them to ``out`` (CSV).
+    """Predict every sample in ``input_path`` and write the predictions to ``out`` (CSV).
+
+    What is written follows the model's task: the class (or the value) in a column named after
+    the target, one 0/1 column per label; ``proba`` adds ``proba_<class>`` (``proba_<label>``)
+    columns. Columns of the input that identify rows (those the model left out as identifiers,
+    or ``data.exclude``) are copied beside ``row``.
 
     Args:
         model: ``models:/NAME/VERSION``, ``models:/NAME/latest``, a run id, ``runs:/ID/model`` or
@@ -254,9 +304,13 @@ def predict(
         out: the CSV file to write.
         tracking_uri: where the model is registered; default MLflow's own.
         batch_size: samples per forward pass.
+        proba: also the probability of every class or label.
+        threshold: a binary or multilabel model's decision threshold: a probability, or ``f1``
+            for the one its trial chose on the validation split; default 0.5.
 
     Raises:
-        ConfigError: the model cannot be found or was not shipped by ``hpo retrain``.
+        ConfigError: the model cannot be found or was not shipped by ``hpo retrain``; ``proba``
+            or ``threshold`` for a model that predicts values.
         DataError: input of the wrong columns or shape.
     """
     import numpy as np
@@ -287,8 +341,14 @@ def predict(
         raise ConfigError(
             f"--model {model}: gives outputs of shape {tuple(logits.shape)}; {problem}"
         )
-    columns = task.prediction_columns(task.predictions(logits, spec), spec, record=record)
-    table = pd.DataFrame({"row": np.arange(len(logits)), **columns})
+    cut = _threshold(threshold, record, task=task.name, model=model)
+    if proba and task.name == "regression":
+        raise ConfigError(f"--proba: {model} predicts values (regression); remove --proba")
+    columns = task.prediction_columns(
+        task.predictions(logits, spec), spec, record=record, proba=proba, threshold=cut
+    )
+    kept = _identifiers(raw, preprocessing)
+    table = pd.DataFrame({"row": np.arange(len(logits)), **kept, **columns})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")
@@ -298,4 +358,5 @@ def predict(
         model=model,
         class_names=[str(c) for c in spec.class_names],
         counts=task.prediction_counts(columns, spec),
+        task=task.name,
     )

@@ -110,8 +110,8 @@ def test_unknown_data_set() -> None:
     with pytest.raises(DataError) as info:
         load_data(DataConfig(name="nope"), seed=0)
     assert str(info.value) == (
-        "data.name: unknown data set 'nope'; valid names: breast_cancer, csv, digits, images, "
-        "iris, mnist1d, npz, wine"
+        "data.name: unknown data set 'nope'; valid names: breast_cancer, csv, diabetes, digits, "
+        "images, iris, mnist1d, npz, wine"
     )
     assert "digits" in LOADERS
 
@@ -155,9 +155,9 @@ def test_make_splits_class_too_small_to_split() -> None:
         (
             np.zeros((4, 3)),
             np.array([1.5, 2.0, 0.25, 1.0]),
-            {},
-            r"s: the labels are real numbers \(e.g. 1.5\), but hpo does classification only for "
-            "now; give class labels",
+            {"task": "multiclass"},
+            r"s: the labels are real numbers \(e.g. 1.5\), not classes; set data.task: "
+            "regression to predict them",
         ),
         (np.zeros((4, 3)), np.array([1.0, np.nan, 0.0, 1.0]), {}, r"s: 1 labels are missing"),
         (
@@ -176,8 +176,9 @@ def test_make_splits_class_too_small_to_split() -> None:
 )
 def test_make_splits_rejects_inconsistent_input(x, y, kwargs: dict, message: str) -> None:
     # a loader's inconsistent arrays are reported with the source's name
+    config = DataConfig(task=kwargs.pop("task", "auto"))
     with pytest.raises(DataError, match=message):
-        make_splits(x, y, kind="features", config=DataConfig(), seed=0, source="s", **kwargs)
+        make_splits(x, y, kind="features", config=config, seed=0, source="s", **kwargs)
 
 
 def test_import_is_cheap() -> None:
@@ -390,7 +391,7 @@ def _bad_csv(tmp_path: Path, text: str) -> str:
     ("content", "settings", "message"),
     [
         (None, {"target": "y"}, "data.path: file not found: {dir}/missing.csv"),
-        ("a,b,y\n1,2,0\n", {}, "data.target: name the label column of {path} (columns: a, b, y)"),
+        ("a,b,y\n1,2,0\n", {}, "data.target: name the target column of {path} (columns: a, b, y)"),
         (
             "a,b,y\n1,2,0\n",
             {"target": "label"},
@@ -398,10 +399,9 @@ def _bad_csv(tmp_path: Path, text: str) -> str:
         ),
         (
             "a,price\n" + "".join(f"{i},{i * 1.5}\n" for i in range(20)),
-            {"target": "price"},
-            "{path}: column 'price': the labels are real numbers (e.g. 1.5), but hpo does "
-            "classification only for now; give class labels (integers or names), or bin the "
-            "values into classes",
+            {"target": "price", "task": "multiclass"},
+            "{path}: column 'price': the labels are real numbers (e.g. 1.5), not classes; set "
+            "data.task: regression to predict them, or give class labels",
         ),
         (
             "a,y\n" + "".join(f"{i},same\n" for i in range(20)),
@@ -444,11 +444,11 @@ def _bad_csv(tmp_path: Path, text: str) -> str:
             "data.features",
         ),
         (
-            "age,y\n" + "".join(f"{'?' if i in (4, 9) else i},{i % 2}\n" for i in range(40)),
+            "age,y\n" + "".join(f"{'abc' if i in (4, 9) else i},{i % 2}\n" for i in range(40)),
             {"target": "y"},
-            "data.features: column 'age' of {path} holds numbers but for 2 cell(s) (row 6 '?', "
-            "row 11 '?'); fix or blank them (a blank cell is filled with the training median), "
-            "or list the column in data.categorical",
+            "data.features: column 'age' of {path} holds numbers but for 2 cell(s) (row 6 "
+            "'abc', row 11 'abc'); fix or blank them (a blank cell is filled with the training "
+            "median), add the marker to data.missing, or list the column in data.categorical",
         ),
     ],
     ids=[
@@ -736,8 +736,8 @@ def test_settings_the_loader_does_not_read(settings: dict, message: str) -> None
 
 
 def test_a_column_listed_as_categorical_is_encoded_as_categories(tmp_path: Path) -> None:
-    rows = "".join(f"{'?' if i in (4, 9) else i % 3},{i % 2}\n" for i in range(40))
+    rows = "".join(f"{'unk' if i in (4, 9) else i % 3},{i % 2}\n" for i in range(40))
     path = _bad_csv(tmp_path, "grade,y\n" + rows)
     splits = load_data(DataConfig(name="csv", path=path, target="y", categorical=["grade"]), seed=0)
-    # the values it holds (0, 1, 2 and ?) each become a one-hot column
+    # the values it holds (0, 1, 2 and unk) each become a one-hot column
     assert splits.spec.input_shape == (4,)

@@ -60,23 +60,20 @@ def test_predict_round_trips_on_digits(
         str(tmp_path / "test.npy"),
         "--out",
         str(out),
+        "--proba",
     )
     assert result.exit_code == 0, result.output
     assert f"Wrote {len(digits['labels'])} predictions" in result.output
     table = pd.read_csv(out)
-    # a row per sample: the class, its probability, and every class's probability
-    assert list(table.columns) == [
-        "row",
-        "predicted_class",
-        "probability",
-        *(f"prob_{i}" for i in range(10)),
-    ]
-    probs = table[[f"prob_{i}" for i in range(10)]].to_numpy()
+    # a row per sample: the class in a column named after the target, and with --proba every
+    # class's probability
+    assert list(table.columns) == ["row", "digit", *(f"proba_{i}" for i in range(10))]
+    probs = table[[f"proba_{i}" for i in range(10)]].to_numpy()
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
-    assert (probs.argmax(axis=1) == table["predicted_class"]).all()
+    assert (probs.argmax(axis=1) == table["digit"]).all()
     # the stored preprocessing turns raw pixels into exactly what the model was tested on:
     # the accuracy on the raw test split is the one retrain measured for this model
-    accuracy = (table["predicted_class"].to_numpy() == digits["labels"]).mean()
+    accuracy = (table["digit"].to_numpy() == digits["labels"]).mean()
     assert accuracy == pytest.approx(_shipped_test_accuracy(retrained), abs=1e-9)
 
 
@@ -102,7 +99,7 @@ def test_predict_csv_matches_npy(
             str(out),
         )
         assert result.exit_code == 0, result.output
-        predicted[name] = pd.read_csv(out)["predicted_class"].tolist()
+        predicted[name] = pd.read_csv(out)["digit"].tolist()
     # a header line is recognised; every form gives the same predictions
     assert predicted["header.csv"] == predicted["plain.csv"] == predicted["flat.npy"]
 

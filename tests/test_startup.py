@@ -57,9 +57,9 @@ def test_a_run_is_set_up_without_the_collector_and_trains_with_it(
     from tests.helpers import run_cli
 
     seen: dict[str, bool] = {}
-    checks, trial_loop = setup.preflight, loop._trial_loop
+    checks, trial_loop = setup._checks, loop._trial_loop
 
-    def preflight(*args: object, **kwargs: object) -> object:
+    def preflight(*args: object, **kwargs: object) -> object:  # the checks, whoever calls them
         seen["checks"] = gc.isenabled()
         return checks(*args, **kwargs)
 
@@ -67,7 +67,7 @@ def test_a_run_is_set_up_without_the_collector_and_trains_with_it(
         seen["trials"] = gc.isenabled()
         trial_loop(*args, **kwargs)
 
-    monkeypatch.setattr(setup, "preflight", preflight)
+    monkeypatch.setattr(setup, "_checks", preflight)
     monkeypatch.setattr(loop, "_trial_loop", first_trial)
     result = run_cli(tiny_space, stores, "--n-trials", "1", "--set", "train.epochs=1")
     assert result.exit_code == 0, result.output

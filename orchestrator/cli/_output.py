@@ -79,8 +79,10 @@ class ProgressPrinter:
     """
 
     def __init__(self, metrics: list[str], *, live: bool, label: str | None = None) -> None:
-        self.metrics = metrics
-        self.metric = metrics[0]
+        self.metrics: list[str] = []
+        self.metric = ""
+        if metrics:
+            self.use(metrics)
         self.live = live
         self.prefix = f"[{label}] " if label else ""
         self._line_open = False
@@ -89,6 +91,11 @@ class ProgressPrinter:
         self._trial: int | None = None
         self._durations: list[float] = []  # of the trials this process finished
         self._remaining: int | None = None  # trials left to the budget, as last reported
+
+    def use(self, metrics: list[str]) -> None:
+        """Show these objectives (known once the checks have read the data's task)."""
+        self.metrics = list(metrics)
+        self.metric = self.metrics[0]
 
     def _clear(self) -> None:
         if self._line_open:

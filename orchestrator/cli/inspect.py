@@ -64,8 +64,14 @@ def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
+    from orchestrator.tasks import get_task
+
     click.echo(f"Study '{info['study']}': best trial #{info['number']}")
+    click.echo(f"  task: {get_task(info['task']).title}")
     click.echo(f"  {info['metric'] or 'value'} = {_fmt_value(info['value'])}")
+    others = {k: v for k, v in info.get("val_metrics", {}).items() if k != info["metric"]}
+    if others:
+        click.echo("  validation: " + "  ".join(f"{k}={v:.4g}" for k, v in others.items()))
     for key, value in info["params"].items():
         click.echo(f"  {key} = {value}")
     click.echo(f"  seed = {info['seed']}")

@@ -68,7 +68,15 @@ def run(
     --n-trials is the study's total, stored with it: every worker of the study obeys the
     budget the last run set. --timeout and --until limit this process (and its --jobs workers).
     """
-    from orchestrator.study import StopRequest, reached_budget, run_parallel, run_spec
+    from orchestrator.study import (
+        NoticeEvent,
+        StageEvent,
+        StopRequest,
+        preflight,
+        reached_budget,
+        run_parallel,
+        run_spec,
+    )
 
     space = _load_space(space_path, overrides)
     study = space.study
@@ -88,16 +96,24 @@ def run(
         command = f"hpo run --space {space_path}"
         print_budget_reached(spec.study_name, *reached, command=command)
         return
+    # under --jobs this process is worker 0: its lines are labelled like the other workers'
+    printer = ProgressPrinter(
+        [], live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
+    )
+    # every check before anything is written; the objectives follow from the data's task
+    printer(StageEvent("checking the space: device, sampler, pruner; loading the data"))
+    checked = preflight(space, device=spec.device, tracking_uri=spec.tracking_uri)
+    study = checked.space.study
+    printer.use(study.metrics)
+    if checked.note:
+        printer(NoticeEvent(checked.note))
     objectives = ", ".join(
         f"{m} ({d})" for m, d in zip(study.metrics, study.directions, strict=True)
     )
+    pruner = study.pruner.name if not study.is_multi_objective else "off (multi-objective)"
     click.echo(
-        f"Study '{spec.study_name}': {objectives}, {spec.n_trials} trials, "
-        f"sampler {study.sampler.name}, pruner {study.pruner.name}"
-    )
-    # under --jobs this process is worker 0: its lines are labelled like the other workers'
-    printer = ProgressPrinter(
-        study.metrics, live=sys.stdout.isatty() and not parallel, label="w0" if parallel else None
+        f"Study '{spec.study_name}' ({_task_title(checked)}): {objectives}, {spec.n_trials} "
+        f"trials, sampler {study.sampler.name}, pruner {pruner}"
     )
     stop = StopRequest()
     with stopping_on_signals(stop):
@@ -112,9 +128,10 @@ def run(
                 progress=printer,
                 stop=stop,
                 worker_main=managed_worker,
+                checked=checked,
             )
         else:
-            result = run_spec(space, spec, progress=printer, stop=stop)
+            result = run_spec(space, spec, progress=printer, stop=stop, checked=checked)
     _print_summary(result)
     exit_for(result)
 
@@ -135,6 +152,14 @@ def validate(space_path: str, overrides: tuple[str, ...], device: str) -> None:
 
     space = _load_space(space_path, overrides)
     _quiet_optuna()
-    preflight(space, device=device)
-    click.echo(describe_space(space))
+    checked = preflight(space, device=device)
+    click.echo(describe_space(checked.space, task=_task_title(checked), note=checked.note))
     click.echo(f"OK: {space_path} is valid.")
+
+
+def _task_title(checked: object) -> str:
+    """What the study's models predict, in words: ``regression``."""
+    from orchestrator.tasks import get_task
+
+    name = getattr(checked, "task", None)
+    return get_task(name).title if name else "task unknown until the data is read"

@@ -149,7 +149,7 @@ def retrain(
         else:
             detail = "  ".join(
                 f"{k.removeprefix('test_')}={v:.4f}"
-                for k, v in list(event.metrics.items())[1:3]  # after the loss: e.g. accuracy, f1
+                for k, v in list(event.metrics.items())[1:3]  # after the loss: e.g. accuracy
             )
         click.echo(
             f"  [{event.index}/{event.total}] trial #{event.trial} seed {event.seed}: "
@@ -189,7 +189,7 @@ def retrain(
 
 
 def _print_retrained(config: Any, result: Any) -> None:
-    from orchestrator.tasks import get_task
+    from orchestrator.tasks import get_task, metric_label
 
     task = get_task(result.task)
     class_names, sizes = result.class_names, result.sizes
@@ -206,8 +206,9 @@ def _print_retrained(config: Any, result: Any) -> None:
         return
     for key in task.summary:
         mean, std = summary["mean"][f"test_{key}"], summary["std"][f"test_{key}"]
-        label = f"{key} ({task.averaging[key]})" if key in task.averaging else key
-        click.echo(f"  {label:<17} {mean:.4f} +- {std:.4f}")
+        label = metric_label(key)
+        label = f"{label} ({task.averaging[key]})" if key in task.averaging else label
+        click.echo(f"  {label:<20} {mean:.4f} +- {std:.4f}")
     per_class = summary.get("per_class")
     if per_class:
         keys = list(per_class)
@@ -256,17 +257,46 @@ def _print_retrained(config: Any, result: Any) -> None:
     type=click.Path(dir_okay=False),
     help="The CSV file to write.",
 )
+@click.option(
+    "--proba",
+    is_flag=True,
+    help="Also write the probability of every class (or label): proba_<class> columns.",
+)
+@click.option(
+    "--threshold",
+    metavar="P|f1",
+    help="Binary and multilabel models: predict the positive class (a label) from this "
+    "probability on (default 0.5), or f1 for the threshold the trial chose on its validation "
+    "split.",
+)
 @tracking_option
 @handle_errors
-def predict(model_ref: str, input_path: str, out: str, tracking_uri: str | None) -> None:
-    """Predict the class of every sample in a file with a shipped model; write a CSV.
+def predict(
+    model_ref: str,
+    input_path: str,
+    out: str,
+    proba: bool,
+    threshold: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Predict every sample in a file with a shipped model; write a CSV.
 
-    The model's stored preprocessing is applied to the raw input; each row of the output holds
-    the predicted class, its probability and the probability of every class.
+    The model's stored preprocessing is applied to the raw input. Each row of the output holds
+    the row number, the input's identifier columns, and the prediction in a column named after
+    the target (the class, or the value of a regression; one 0/1 column per label of a
+    multi-label model); --proba adds the probability of every class.
     """
     from orchestrator.predict import predict as predict_file
 
-    result = predict_file(model_ref, input_path, out=out, tracking_uri=tracking_uri)
-    counts = ", ".join(f"{name}: {n}" for name, n in result.counts.items())
+    result = predict_file(
+        model_ref,
+        input_path,
+        out=out,
+        tracking_uri=tracking_uri,
+        proba=proba,
+        threshold=threshold,
+    )
     click.echo(f"Wrote {result.rows} predictions to {result.out} (model {model_ref}).")
-    click.echo(f"Predicted classes: {counts}")
+    if result.counts:
+        counts = ", ".join(f"{name}: {n}" for name, n in result.counts.items())
+        click.echo(f"Predicted {result.counted}: {counts}")

@@ -28,7 +28,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def load_npz(config: DataConfig, *, seed: int) -> Splits:
-    """A ``.npz`` archive with samples ``x`` and labels ``y`` (``data.x_key``/``data.y_key``).
+    """A ``.npz`` archive with samples ``x`` and targets ``y`` (``data.x_key``/``data.y_key``):
+    ``N`` classes or numbers, or ``(N, L)`` 0/1 labels.
 
     ``x`` is ``(N, F)`` features, ``(N, C, H, W)`` or ``(N, H, W)`` images, or ``(N, T, F)``
     sequences (``(N, T)`` for one feature per step). ``data.kind: auto`` reads 2-D as features and
@@ -54,6 +55,8 @@ def load_npz(config: DataConfig, *, seed: int) -> Splits:
             )
     x, y = arrays[config.x_key], arrays[config.y_key]
     source = str(config.path)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
     if x.ndim == 0 or len(x) != len(np.atleast_1d(y)):
         raise DataError(
             f"{source}: x ({config.x_key}) has {len(x) if x.ndim else 0} rows but y "
@@ -71,7 +74,16 @@ def load_npz(config: DataConfig, *, seed: int) -> Splits:
             f"{source}: x of shape {x.shape} looks channels-last (N, H, W, C); store it as "
             "(N, C, H, W), e.g. np.transpose(x, (0, 3, 1, 2))"
         )
-    return make_splits(x, y, kind=kind, config=config, seed=seed, source=source, encoding=encoding)
+    return make_splits(
+        x,
+        y,
+        kind=kind,
+        config=config,
+        seed=seed,
+        source=f"{source}: {config.y_key}",
+        encoding=encoding,
+        target_name=config.y_key if y.ndim == 1 else None,
+    )
 
 
 def _npz_kind(x: np.ndarray, kind: str, source: str) -> str:
@@ -183,4 +195,5 @@ def load_images(config: DataConfig, *, seed: int) -> Splits:
         source=str(config.path),
         class_names=[d.name for d in class_dirs],
         encoding=encoding,
+        target_name="class",
     )

@@ -14,7 +14,14 @@ if TYPE_CHECKING:
     from orchestrator.config import DataConfig
     from orchestrator.data._spec import Splits
 
-__all__ = ["load_breast_cancer", "load_digits", "load_iris", "load_mnist1d", "load_wine"]
+__all__ = [
+    "load_breast_cancer",
+    "load_diabetes",
+    "load_digits",
+    "load_iris",
+    "load_mnist1d",
+    "load_wine",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,7 @@ def load_digits(config: DataConfig, *, seed: int) -> Splits:
         seed=seed,
         source="digits",
         class_names=[str(t) for t in bunch.target_names],
+        target_name="digit",
     )
 
 
@@ -50,6 +58,7 @@ def _sklearn_table(name: str, config: DataConfig, seed: int) -> Splits:
         seed=seed,
         source=name,
         class_names=[str(t) for t in bunch.target_names],
+        target_name="target",
     )
 
 
@@ -66,6 +75,24 @@ def load_wine(config: DataConfig, *, seed: int) -> Splits:
 def load_breast_cancer(config: DataConfig, *, seed: int) -> Splits:
     """Wisconsin diagnostic breast cancer: 569 samples, 30 features, malignant or benign."""
     return _sklearn_table("breast_cancer", config, seed)
+
+
+def load_diabetes(config: DataConfig, *, seed: int) -> Splits:
+    """Efron et al.'s diabetes (scikit-learn's copy): 442 patients, 10 measurements (age, sex,
+    body mass index, blood pressure, six blood serum values), and a regression target: a measure
+    of disease progression one year later (25 to 346)."""
+    from sklearn.datasets import load_diabetes as _load
+
+    bunch = _load(scaled=False)
+    return make_splits(
+        bunch.data,
+        bunch.target,
+        kind="features",
+        config=config,
+        seed=seed,
+        source="diabetes",
+        target_name="progression",
+    )
 
 
 def load_mnist1d(config: DataConfig, *, seed: int) -> Splits:
@@ -97,6 +124,7 @@ def load_mnist1d(config: DataConfig, *, seed: int) -> Splits:
         source="mnist1d",
         class_names=[str(i) for i in range(10)],
         test_rows=test_rows,
+        target_name="digit",
     )
 
 

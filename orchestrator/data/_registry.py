@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from orchestrator.data._arrays import load_images, load_npz
 from orchestrator.data._bundled import (
     load_breast_cancer,
+    load_diabetes,
     load_digits,
     load_iris,
     load_mnist1d,
@@ -34,6 +35,7 @@ LOADERS: dict[str, Loader] = {
     "iris": load_iris,
     "wine": load_wine,
     "breast_cancer": load_breast_cancer,
+    "diabetes": load_diabetes,
     "mnist1d": load_mnist1d,
     "csv": load_csv,
     "npz": load_npz,
@@ -66,6 +68,9 @@ _READERS: dict[str, tuple[str, ...]] = {
     "path": ("csv", "npz", "images"),
     "target": ("csv",),
     "features": ("csv",),
+    "exclude": ("csv",),
+    "categorical": ("csv",),
+    "missing": ("csv",),
     "text": ("csv",),
     "tokenizer": ("csv",),
     "max_length": ("csv",),
@@ -78,7 +83,7 @@ _READERS: dict[str, tuple[str, ...]] = {
     "color": ("images",),
 }
 _BUILT_IN = (
-    "digits", "iris", "wine", "breast_cancer", "mnist1d", "csv", "npz", "images"
+    "digits", "iris", "wine", "breast_cancer", "diabetes", "mnist1d", "csv", "npz", "images"
 )  # fmt: skip
 
 

@@ -24,7 +24,9 @@ class DataSpec:
     for tokens (ids, 0 = padding, 1 = unknown, padded at the end).
 
     ``task`` names the :mod:`orchestrator.tasks` task; ``num_classes`` is the width of the model's
-    output (:attr:`n_outputs`) and ``class_names`` names each output.
+    output (:attr:`n_outputs`: the classes, the labels, or 1 for a regression) and
+    ``class_names`` names the classes (a binary task's positive class last), the labels, or the
+    target.
     """
 
     kind: DataKind
@@ -33,6 +35,8 @@ class DataSpec:
     class_names: list[str]
     vocab_size: int | None = None  # tokens only
     task: str = "multiclass"
+    # regression: the target's training mean and std (it is standardised with them), min, max
+    target: dict[str, float] | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -55,7 +59,8 @@ class DataSpec:
 @dataclass
 class Splits:
     """Train, validation and test tensors on the CPU: ``x`` float32 (int64 token ids for
-    ``tokens``), ``y`` int64 class indices.
+    ``tokens``), ``y`` as the task trains on it: int64 class indices, float32 ``(N, L)`` labels,
+    or float32 standardised values.
 
     ``preprocessing`` (JSON-serialisable) holds what :func:`orchestrator.data.apply_preprocessing`
     needs to prepare new raw input the same way; ``indices`` are each split's rows in the source.
@@ -67,6 +72,7 @@ class Splits:
     spec: DataSpec
     preprocessing: dict[str, Any] = field(default_factory=dict)
     indices: dict[str, np.ndarray] = field(default_factory=dict)
+    note: str | None = None  # what data.task: auto decided, said by hpo validate and hpo run
 
     @property
     def sizes(self) -> dict[str, int]:

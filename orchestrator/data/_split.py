@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from orchestrator.config import DataConfig
+    from orchestrator.tasks import Target
 
-__all__ = ["encode_labels", "make_splits", "normalize", "split_rows"]
+__all__ = ["encode_labels", "make_splits", "normalize", "read_target", "split_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +48,20 @@ def make_splits(
     test_rows: np.ndarray | None = None,
     standardize: np.ndarray | None = None,
     encoding: dict[str, Any] | None = None,
+    target: Target | None = None,
+    target_name: str | Sequence[str] | None = None,
 ) -> Splits:
     """Split ``x``/``y`` into train, validation and test tensors and standardise them.
 
     Args:
         x: samples, ``(N, C, H, W)`` or ``(N, H, W)`` for images, ``(N, C, L)`` or ``(N, L)`` for
             sequences, ``(N, F)`` for features, ``(N, L)`` integer ids for tokens.
-        y: ``N`` labels: class indices ``0..K-1`` when ``class_names`` is given, else any values
-            (sorted unique values become the classes). Real-valued labels are refused.
+        y: ``N`` targets, encoded for ``config.task`` (``auto``: decided from them, see
+            :func:`~orchestrator.tasks.encode_target`): class indices ``0..K-1`` when
+            ``class_names`` is given, else any values (sorted unique values become the
+            classes, or numbers a regression's target); ``(N, L)`` 0/1 for several labels.
         kind: what the samples are; decides the channel axis and how statistics are pooled.
-        config: fractions and ``normalize``.
+        config: fractions, ``normalize``, ``task`` and ``positive_class``.
         seed: the split's ``random_state``.
         source: the data set's name, for messages and the record.
         class_names: names of classes ``0..K-1``; classes absent from ``y`` are allowed.
@@ -67,6 +72,10 @@ def make_splits(
             columns are left as they are); None standardises every column.
         encoding: the loader's own record (columns, categories, vocabulary), kept in
             ``preprocessing`` for :func:`~orchestrator.data.apply_preprocessing`.
+        target: ``y`` encoded already (a loader that split first, with :func:`split_rows`);
+            ``y`` is then ignored.
+        target_name: the target's column (the labels' columns), for a regression's and a
+            multi-label task's names and for the column ``hpo predict`` writes.
 
     Raises:
         DataError: inconsistent shapes or labels, fewer than two classes, a class too small to
@@ -85,9 +94,12 @@ def make_splits(
             f"{source}: {kind} data needs samples of rank {_SAMPLE_RANK[kind]}, "
             f"got x of shape {x.shape}"
         )
-    y_idx, names = encode_labels(y, class_names=class_names, source=source)
-    if len(x) != len(y_idx):
-        raise DataError(f"{source}: x has {len(x)} rows but y has {len(y_idx)} labels")
+    if target is None:
+        target = read_target(
+            y, config=config, source=source, class_names=class_names, names=target_name
+        )
+    if len(x) != len(target.y):
+        raise DataError(f"{source}: x has {len(x)} rows but y has {len(target.y)} labels")
     if kind == "tokens":
         if vocab_size is None:
             raise DataError(f"{source}: tokens data needs a vocab_size")
@@ -97,9 +109,8 @@ def make_splits(
                 f"got [{int(x.min())}, {int(x.max())}]"
             )
     if rows is None:
-        rows = split_rows(
-            y_idx, config=config, seed=seed, source=source, test_rows=test_rows, class_names=names
-        )
+        rows = split_rows(target, config=config, seed=seed, source=source, test_rows=test_rows)
+    y_model, stats = _target_values(target, rows["train"])
 
     if kind == "tokens":
         x = x.astype(np.int64, copy=False)
@@ -116,21 +127,25 @@ def make_splits(
         "val_fraction": float(config.val_fraction),
         "test_fraction": None if test_rows is not None else float(config.test_fraction),
         "published_test_split": test_rows is not None,
-        "stratified": True,
+        "stratified": target.classes,
+        "task": target.task,
+        "target_name": _name_of(target_name, target),
     }
     if encoding:
         preprocessing["encoding"] = encoding
 
     def tensors(part: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xs = normalize(x[part], norm)
-        return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(y_idx[part])
+        return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(y_model[part])
 
     spec = DataSpec(
         kind=kind,
         input_shape=tuple(int(d) for d in x.shape[1:]),
-        num_classes=len(names),
-        class_names=names,
+        num_classes=1 if target.task == "regression" else len(target.names),
+        class_names=list(target.names),
         vocab_size=vocab_size,
+        task=target.task,
+        target=stats,
     )
     splits = Splits(
         train=tensors(rows["train"]),
@@ -139,13 +154,56 @@ def make_splits(
         spec=spec,
         preprocessing=preprocessing,
         indices=dict(rows),
+        note=target.note,
     )
     logger.debug("%s: split %s", source, splits.sizes)
     return splits
 
 
+def read_target(
+    y: Any,
+    *,
+    config: DataConfig,
+    source: str,
+    class_names: Sequence[str] | None = None,
+    names: str | Sequence[str] | None = None,
+) -> Target:
+    """``y`` encoded for ``config.task`` (see :func:`orchestrator.tasks.encode_target`)."""
+    from orchestrator.tasks import encode_target
+
+    return encode_target(
+        y,
+        task=config.task,
+        source=source,
+        class_names=class_names,
+        label_names=[names] if isinstance(names, str) else names,
+        positive_class=config.positive_class,
+    )
+
+
+def _name_of(given: str | Sequence[str] | None, target: Target) -> str:
+    """The column ``hpo predict`` names after the target."""
+    if isinstance(given, str):
+        return given
+    return "target" if target.task == "multilabel" or not given else str(next(iter(given)))
+
+
+def _target_values(target: Target, train: np.ndarray) -> tuple[np.ndarray, dict[str, float] | None]:
+    """The targets as the model trains on them, and a regression target's statistics: its mean
+    and standard deviation over the training rows (it is standardised with them), min and max."""
+    import numpy as np
+
+    if target.task != "regression":
+        return target.y, None
+    values = target.y[train]
+    mean, std = float(values.mean()), float(values.std())
+    std = std if std > _STD_FLOOR else 1.0
+    stats = {"mean": mean, "std": std, "min": float(values.min()), "max": float(values.max())}
+    return ((target.y - mean) / std).astype(np.float32), stats
+
+
 def split_rows(
-    y: np.ndarray,
+    y: Target | np.ndarray,
     *,
     config: DataConfig,
     seed: int,
@@ -153,7 +211,8 @@ def split_rows(
     test_rows: np.ndarray | None = None,
     class_names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Row indices of train, val and test (each sorted), stratified by class and seeded.
+    """Row indices of train, val and test (each sorted), seeded; stratified by class when the
+    target is classes (class indices given as ``y`` are), plain otherwise.
 
     Test comes out first (``test_fraction`` of all rows), then val (``val_fraction`` of all
     rows) out of the rest. With a fixed ``test_rows`` (a published test split), val is
@@ -166,33 +225,26 @@ def split_rows(
     import numpy as np
     from sklearn.model_selection import train_test_split
 
+    if not hasattr(y, "task"):  # class indices
+        from orchestrator.tasks import Target
+
+        y = Target("multiclass", np.asarray(y), list(class_names or []))
+    strata = y.y if y.classes else None
+    names = y.names
     val, test = config.val_fraction, config.test_fraction
-    all_rows = np.arange(len(y))
+    all_rows = np.arange(len(y.y))
     if test_rows is None and val + test >= 1:
         raise DataError(
             f"data: val_fraction + test_fraction must be < 1 to leave training data, "
             f"got {val} + {test} = {val + test:g}"
         )
-    counts = np.bincount(y)
-    # each class needs a sample in every split it is stratified into
-    needed = 3 if test_rows is None else 2
-    if test_rows is not None:
-        counts = np.bincount(np.delete(y, test_rows), minlength=len(counts))
-    small = [(int(c), int(n)) for c, n in enumerate(counts) if 0 < n < needed]
-    if small:
-        cls, n = small[0]
-        name = class_names[cls] if class_names is not None else str(cls)
-        where = "" if test_rows is None else " outside the test split"
-        raise DataError(
-            f"{source}: class {name!r} has {n} sample{'s' * (n != 1)}{where}, too few to "
-            f"split: a stratified train/val{'/test' * (test_rows is None)} split needs at "
-            f"least {needed} per class; add samples of it or remove the class"
-        )
+    if strata is not None:
+        _check_class_sizes(strata, names, source=source, test_rows=test_rows)
     state = seed % 2**32
     try:
         if test_rows is None:
             rest, test_part = train_test_split(
-                all_rows, test_size=test, random_state=state, stratify=y
+                all_rows, test_size=test, random_state=state, stratify=strata
             )
             val_of_rest = val / (1 - test)
         else:
@@ -200,15 +252,41 @@ def split_rows(
             rest = np.setdiff1d(all_rows, test_part)
             val_of_rest = val
         train_part, val_part = train_test_split(
-            rest, test_size=val_of_rest, random_state=state, stratify=y[rest]
+            rest,
+            test_size=val_of_rest,
+            random_state=state,
+            stratify=None if strata is None else strata[rest],
         )
     except ValueError as exc:  # e.g. a val split smaller than the number of classes
+        what = f"{len(set(strata.tolist()))} classes" if strata is not None else "values"
         raise DataError(
-            f"{source}: cannot split {len(y)} samples of {len(counts)} classes with "
+            f"{source}: cannot split {len(y.y)} samples of {what} with "
             f"val_fraction={val}, test_fraction={test} ({exc}); raise the fractions or add "
             "samples"
         ) from exc
     return {"train": np.sort(train_part), "val": np.sort(val_part), "test": np.sort(test_part)}
+
+
+def _check_class_sizes(
+    y: np.ndarray, names: Sequence[str], *, source: str, test_rows: np.ndarray | None
+) -> None:
+    """Each class needs a sample in every split it is stratified into."""
+    import numpy as np
+
+    counts = np.bincount(y)
+    needed = 3 if test_rows is None else 2
+    if test_rows is not None:
+        counts = np.bincount(np.delete(y, test_rows), minlength=len(counts))
+    small = [(int(c), int(n)) for c, n in enumerate(counts) if 0 < n < needed]
+    if small:
+        cls, n = small[0]
+        name = names[cls] if cls < len(names) else str(cls)
+        where = "" if test_rows is None else " outside the test split"
+        raise DataError(
+            f"{source}: class {name!r} has {n} sample{'s' * (n != 1)}{where}, too few to "
+            f"split: a stratified train/val{'/test' * (test_rows is None)} split needs at "
+            f"least {needed} per class; add samples of it or remove the class"
+        )
 
 
 def _fit_normalizer(

@@ -1,4 +1,4 @@
-"""CSV files: a table of features, or a text column, and a label column.
+"""CSV files: a table of features, or a text column, and the target column(s).
 
 Every encoding is fitted on the training rows only: a numeric column's missing values become its
 training median and the column is standardised; a categorical column (text, booleans) becomes one
@@ -9,11 +9,12 @@ the text column alone is the input: tokenised, with a vocabulary from the traini
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.data._split import encode_labels, make_splits, split_rows
+from orchestrator.data._split import make_splits, read_target, split_rows
 from orchestrator.data._text import encode_texts, fit_text_encoding
 from orchestrator.errors import DataError, first_line
 
@@ -23,8 +24,17 @@ if TYPE_CHECKING:
 
     from orchestrator.config import DataConfig
     from orchestrator.data._spec import Splits
+    from orchestrator.tasks import Target
 
-__all__ = ["encode_table", "fit_table_encoding", "load_csv", "read_labelled", "require_path"]
+__all__ = [
+    "encode_table",
+    "fit_table_encoding",
+    "identifier_columns",
+    "load_csv",
+    "read_labelled",
+    "require_path",
+    "targets_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,19 +69,26 @@ def require_path(config: DataConfig, *, folder: bool = False) -> Path:
     return path
 
 
+def targets_of(config: DataConfig) -> list[str]:
+    """``data.target`` as a list of column names (several for a multi-label target)."""
+    target = config.target
+    return [target] if isinstance(target, str) else list(target or [])
+
+
 def read_labelled(config: DataConfig, *, warn: bool = True) -> pd.DataFrame:
-    """The CSV file of ``data.path``, every column named by a string, the rows without a label
-    left out (with a warning, unless not ``warn``); its ``i``-th row (by position; the index keeps
-    the file's row numbers) is row ``i`` of the loader's splits' ``indices``.
+    """The CSV file of ``data.path``, every column named by a string, cells that are one of the
+    missing markers (pandas' own and ``data.missing``) read as missing, and the rows without a
+    target left out (with a warning, unless not ``warn``); its ``i``-th row (by position; the
+    index keeps the file's row numbers) is row ``i`` of the loader's splits' ``indices``.
 
     Raises:
-        DataError: no such file, one that is not CSV, no such target column, no label at all.
+        DataError: no such file, one that is not CSV, no such target column, no target at all.
     """
     import pandas as pd
 
     path = require_path(config)
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, na_values=list(config.missing), keep_default_na=True)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         reason = first_line(exc)
         raise DataError(f"data.path: cannot read {config.path} as CSV: {reason}") from exc
@@ -82,47 +99,90 @@ def read_labelled(config: DataConfig, *, warn: bool = True) -> pd.DataFrame:
         raise DataError(
             f"data.path: {config.path} has a header ({listing}) but no rows; give it the data"
         )
-    if config.target is None:
-        raise DataError(f"data.target: name the label column of {config.path} (columns: {listing})")
-    if config.target not in columns:
+    targets = targets_of(config)
+    if not targets:
         raise DataError(
-            f"data.target: no column {config.target!r} in {config.path} (columns: {listing})"
+            f"data.target: name the target column of {config.path} (columns: {listing})"
         )
-    source = f"{config.path}: column {config.target!r}"
-    missing = frame[config.target].isna().to_numpy()
+    for target in targets:
+        if target not in columns:
+            raise DataError(
+                f"data.target: no column {target!r} in {config.path} (columns: {listing})"
+            )
+    source = _target_source(config)
+    missing = frame[targets].isna().any(axis=1).to_numpy()
     if missing.all():
-        raise DataError(f"{source}: every label is missing")
+        raise DataError(f"{source}: every target is missing")
     if missing.any() and warn:
-        logger.warning("%s: %d rows without a label are left out", source, int(missing.sum()))
+        logger.warning("%s: %d rows without a target are left out", source, int(missing.sum()))
     if missing.any():
         frame = frame.loc[~missing]  # the index keeps the file's row numbers, for messages
     return frame
 
 
+def _target_source(config: DataConfig) -> str:
+    targets = targets_of(config)
+    if len(targets) == 1:
+        return f"{config.path}: column {targets[0]!r}"
+    return f"{config.path}: columns {', '.join(map(repr, targets))}"
+
+
 def load_csv(config: DataConfig, *, seed: int) -> Splits:
-    """A CSV file: ``data.target`` is the label; ``data.features`` (default: every other column)
-    are encoded as a table, or ``data.text`` makes it text classification."""
+    """A CSV file: ``data.target`` is what is predicted (a list of 0/1 columns: several labels);
+    ``data.features`` (default: every other column, less ``data.exclude`` and the columns that
+    identify rows) are encoded as a table, or ``data.text`` makes it a text task."""
     import numpy as np
 
     frame = read_labelled(config)
     columns = list(frame.columns)
     listing = ", ".join(columns)
-    source = f"{config.path}: column {config.target!r}"
-    y, names = encode_labels(frame[config.target].to_numpy(), source=source)
-    rows = split_rows(y, config=config, seed=seed, source=source, class_names=names)
+    targets = targets_of(config)
+    source = _target_source(config)
+    single = len(targets) == 1
+    values = frame[targets[0]].to_numpy() if single else frame[targets].to_numpy()
+    target = read_target(
+        values, config=config, source=source, names=targets[0] if single else targets
+    )
+    rows = split_rows(target, config=config, seed=seed, source=source)
+    unknown = [c for c in config.exclude or [] if c not in columns]
+    if unknown:
+        raise DataError(
+            f"data.exclude: no column {', '.join(map(repr, unknown))} in {config.path} "
+            f"(columns: {listing})"
+        )
 
     if config.text is not None:
-        return _text_splits(frame, y, names, rows, config=config, seed=seed, listing=listing)
+        return _text_splits(frame, target, rows, config=config, seed=seed, listing=listing)
 
-    features = config.features or [c for c in columns if c != config.target]
+    excluded = set(config.exclude or [])
+    identifiers: list[str] = []
+    if config.features:
+        features = list(config.features)
+    else:
+        candidates = [c for c in columns if c not in targets and c not in excluded]
+        identifiers = identifier_columns(frame, candidates)
+        for name in identifiers:
+            logger.warning(
+                "%s: column %r holds a different value in every row (it identifies rows): left "
+                "out of the features; list it in data.features to use it, or in data.exclude",
+                config.path,
+                name,
+            )
+        features = [c for c in candidates if c not in identifiers]
     unknown = [c for c in features if c not in columns]
     if unknown:
         raise DataError(
             f"data.features: no column {', '.join(map(repr, unknown))} in {config.path} "
             f"(columns: {listing})"
         )
-    if config.target in features:
-        raise DataError(f"data.features: the target {config.target!r} cannot be a feature too")
+    both = [c for c in targets if c in features]
+    if both:
+        raise DataError(f"data.features: the target {both[0]!r} cannot be a feature too")
+    if excluded & set(features):
+        name = sorted(excluded & set(features))[0]
+        raise DataError(
+            f"data.features: {name!r} is listed in data.exclude too; keep it in one of them"
+        )
     if not features:
         raise DataError(f"data.features: {config.path} has no column besides the target")
     unknown = [c for c in config.categorical or [] if c not in features]
@@ -135,26 +195,60 @@ def load_csv(config: DataConfig, *, seed: int) -> Splits:
     encoding = fit_table_encoding(
         frame[features].iloc[rows["train"]], categorical=config.categorical or ()
     )
+    encoding["identifiers"] = identifiers + [c for c in config.exclude or [] if c in columns]
     x = encode_table(frame, encoding)
     standardize = np.array([kind == "numeric" for kind in encoding["feature_kinds"]], dtype=bool)
     return make_splits(
         x,
-        y,
+        None,
         kind="features",
         config=config,
         seed=seed,
         source=str(config.path),
-        class_names=names,
         rows=rows,
         standardize=standardize,
         encoding=encoding,
+        target=target,
+        target_name=targets[0] if single else targets,
     )
+
+
+# a column of numbers with one of these names is an identifier when every row holds another
+_ID_NAME = re.compile(r"(?i)^(id|index|key|row|row_?id|.*[_ ]id|.*Id|.*ID)$")
+
+
+def identifier_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns that identify rows rather than describe them: pandas' unnamed index
+    (``Unnamed: 0``), text that is different in every row (names of cars, people), and whole
+    numbers that are different in every row and count rows or are named as an id (``id``,
+    ``customer_id``). A number that merely differs in every row (a price) is kept."""
+    import pandas as pd
+
+    found = []
+    n = len(frame)
+    for name in columns:
+        series = frame[name]
+        if re.fullmatch(r"Unnamed: \d+", name):
+            found.append(name)
+            continue
+        if n < 10 or series.isna().any() or series.nunique() != n:
+            continue
+        if pd.api.types.is_bool_dtype(series):
+            continue
+        if pd.api.types.is_integer_dtype(series):
+            counts_rows = int(series.max()) - int(series.min()) + 1 == n
+            if counts_rows or _ID_NAME.match(name):
+                found.append(name)
+        elif not pd.api.types.is_numeric_dtype(series):
+            numbers = pd.to_numeric(series, errors="coerce")
+            if numbers.isna().any():  # text, not numbers written as text
+                found.append(name)
+    return found
 
 
 def _text_splits(
     frame: pd.DataFrame,
-    y: np.ndarray,
-    names: list[str],
+    target: Target,
     rows: dict[str, np.ndarray],
     *,
     config: DataConfig,
@@ -165,7 +259,7 @@ def _text_splits(
     assert column is not None
     if column not in frame.columns:
         raise DataError(f"data.text: no column {column!r} in {config.path} (columns: {listing})")
-    if column == config.target:
+    if column in targets_of(config):
         raise DataError(f"data.text: the target {column!r} cannot be the text column too")
     if config.features is not None:
         raise DataError(
@@ -187,17 +281,19 @@ def _text_splits(
         max_vocab=config.max_vocab,
     )
     ids = encode_texts(texts.tolist(), encoding)
+    targets = targets_of(config)
     return make_splits(
         ids,
-        y,
+        None,
         kind="tokens",
         config=config,
         seed=seed,
         source=str(config.path),
-        class_names=names,
         vocab_size=len(encoding["vocab"]),
         rows=rows,
         encoding=encoding,
+        target=target,
+        target_name=targets[0] if len(targets) == 1 else targets,
     )
 
 
@@ -224,7 +320,8 @@ def _check_features(frame: pd.DataFrame, features: list[str], config: DataConfig
             raise DataError(
                 f"data.features: column {name!r} of {config.path} holds numbers but for "
                 f"{len(bad)} cell(s) ({shown}); fix or blank them (a blank cell is filled with "
-                f"the training median), or list the column in data.categorical"
+                f"the training median), add the marker to data.missing, or list the column in "
+                f"data.categorical"
             )
 
 

@@ -86,6 +86,7 @@ def assemble(
     *,
     given: str,
     num_labels: int,
+    problem_type: str | None = None,
     unfreeze_layers: int | str,
     lora: dict[str, Any] | None,
     meta: dict[str, Any],
@@ -103,6 +104,7 @@ def assemble(
         network, info = AutoModelForSequenceClassification.from_pretrained(
             str(folder),
             num_labels=num_labels,
+            problem_type=problem_type,
             local_files_only=True,
             ignore_mismatched_sizes=True,  # a saved head of another size is replaced
             output_loading_info=True,

@@ -1,4 +1,5 @@
-"""Fine-tuning a pretrained Hugging Face Transformer to classify text (family ``hf``).
+"""Fine-tuning a pretrained Hugging Face Transformer on text (family ``hf``): classes, labels or
+values, as the data's task says (Transformers' ``problem_type``).
 
 ``AutoModelForSequenceClassification`` and its tokenizer are loaded from ``pretrained`` (a folder
 saved with ``save_pretrained``, or an installed package that ships one), offline: hpo never
@@ -128,7 +129,7 @@ def check(model: Mapping[str, Any], spec: DataSpec) -> None:
     for given in _choices(model.get("pretrained")):
         if not isinstance(given, str):
             continue
-        network_config = _network_config(resolve_pretrained(given), spec.n_outputs)
+        network_config = _network_config(resolve_pretrained(given), spec)
         layers = getattr(network_config, "num_hidden_layers", None)
         unfreeze = model.get("unfreeze_layers", Config.model_fields["unfreeze_layers"].default)
         highest = unfreeze.get("high") if isinstance(unfreeze, Mapping) else unfreeze
@@ -147,13 +148,27 @@ def check(model: Mapping[str, Any], spec: DataSpec) -> None:
             _check_targets(network_config, targets, given=given)
 
 
-def _network_config(folder: Path, num_labels: int) -> Any:
+# a task -> the problem_type Transformers' sequence classifiers know it by
+PROBLEM_TYPES = {
+    "multiclass": "single_label_classification",
+    "binary": "single_label_classification",
+    "multilabel": "multi_label_classification",
+    "regression": "regression",
+}
+
+
+def _network_config(folder: Path, spec: DataSpec) -> Any:
     from transformers import AutoConfig
 
     from orchestrator.data import quiet_hf
 
     with quiet_hf():
-        return AutoConfig.from_pretrained(str(folder), num_labels=num_labels, local_files_only=True)
+        return AutoConfig.from_pretrained(
+            str(folder),
+            num_labels=spec.n_outputs,
+            problem_type=PROBLEM_TYPES.get(spec.task),
+            local_files_only=True,
+        )
 
 
 def _check_targets(network_config: Any, targets: list[list[str]], *, given: str) -> None:
@@ -242,6 +257,7 @@ def _assemble(config: Config, folder: Path, spec: DataSpec, *, base: dict[str, s
         folder,
         given=config.pretrained,
         num_labels=spec.n_outputs,
+        problem_type=PROBLEM_TYPES.get(spec.task),
         unfreeze_layers=config.unfreeze_layers,
         lora=lora,
         meta={"config": config.model_dump(), "spec": spec.to_dict(), "base": base},

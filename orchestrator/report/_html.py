@@ -24,7 +24,7 @@ from orchestrator.report._sections import (
     _test_section,
 )
 from orchestrator.report._usage import _compute_section, _failures_section
-from orchestrator.report._views import Plan
+from orchestrator.report._views import TEST_PLOTS, Plan
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -98,7 +98,9 @@ def _render(
     if data.is_multi_objective:
         parts.append(f'<p class="warn">{esc(MULTI_OBJECTIVE_PRUNING_NOTE)}</p>')
     parts += ["<h2>Best trial</h2>", _best_section(data, ranked)]
-    test = _test_section(data, figures.get("confusion"), skipped.get("confusion"))
+    drawn = {p: figures[p] for p in TEST_PLOTS if p in figures and plan.draws(p)}
+    missed = {p: skipped[p] for p in TEST_PLOTS if p in skipped and p in plan.applicable}
+    test = _test_section(data, drawn, missed)
     if test:
         parts += ["<h2>Test split</h2>", test]
     shipped = data.study.user_attrs.get("hpo.retrain")

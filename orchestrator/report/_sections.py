@@ -15,6 +15,7 @@ from orchestrator.report._data import StudyData, _val_metrics
 from orchestrator.report._leaderboard import _cell, _display, leaderboard
 from orchestrator.report._links import links_note, run_url
 from orchestrator.study import ATTR_SPACE, study_attr
+from orchestrator.tasks import metric_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 
 TOP_TABLE = 10  # rows of the leaderboard shown in the report
-_METRIC_HEADS = {"f1": "F1"}  # a metric's column head where its name is not how it is written
 esc = html.escape
 
 
@@ -132,28 +132,51 @@ def _best_section(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]])
     return out + _kv_table(rows)
 
 
-def _test_section(data: StudyData, heatmap: str | None, reason: str | None) -> str | None:
-    """The best trial on the held-out test split: its metrics, the confusion matrix (``heatmap``,
-    a figure) and precision, recall and F1 per class; None when the study has no test result."""
+def _test_section(data: StudyData, figures: dict[str, str], skipped: dict[str, str]) -> str | None:
+    """The best trial on the held-out test split: its metrics, the task's figures (``figures``:
+    the confusion matrix of classes, a binary task's curves, a regression's residuals) and tables
+    (precision, recall and F1 per class or per label); None when the study has no test result."""
     test = data.study.user_attrs.get("hpo.test_metrics") or {}
     evaluation = data.test_evaluation() or {}
     trial = evaluation.get("trial", test.get("trial"))
     if trial is None:
         return None
-    shown = ", ".join(
-        f"{k.removeprefix('test_')}={_fmt(v)}" for k, v in test.items() if k != "trial"
-    ) or ", ".join(f"{k}={_fmt(v)}" for k, v in data.task.scalars(evaluation).items())
+    task = data.task
+    scores = {k.removeprefix("test_"): v for k, v in test.items() if k != "trial"}
+    scores = scores or task.scalars(evaluation)
+    shown = ", ".join(f"{metric_label(k)} {_fmt(v)}" for k, v in scores.items())
+    averaging = "; ".join(f"{metric_label(k)}: {how}" for k, how in task.averaging.items())
     parts = [
         f"<p>Trial #{esc(str(trial))}, evaluated once at the end of the run on the test split, "
-        f"which no trial saw (macro averages over classes): {esc(shown)}.</p>"
+        f"which no trial saw ({esc(task.title)}"
+        + (f"; {esc(averaging)}" if averaging else "")
+        + f"): {esc(shown)}.</p>"
     ]
-    if heatmap:
-        parts.append(heatmap)
-    elif reason:
-        parts.append(f'<p class="note">Confusion matrix not drawn: {esc(reason)}.</p>')
+    if "threshold" in evaluation:
+        parts.append(
+            f'<p class="note">F1 is scored at the decision threshold the validation split chose '
+            f"({_fmt(evaluation['threshold'])}); the other thresholded scores and the confusion "
+            "matrix at 0.5.</p>"
+        )
+    for plot in task.report_plots:
+        if plot in figures:
+            parts.append(figures[plot])
+        elif plot in skipped:
+            name = esc(_TEST_PLOT_NAMES[plot])
+            parts.append(f'<p class="note">{name} not drawn: {esc(skipped[plot])}.</p>')
     if evaluation.get("per_class_f1"):
         parts.append(_per_class_table(evaluation))
+    if evaluation.get("per_label_f1"):
+        parts.append(_per_label_table(evaluation))
     return "\n".join(parts)
+
+
+_TEST_PLOT_NAMES = {
+    "confusion": "Confusion matrix",
+    "roc": "ROC and precision-recall curves",
+    "calibration": "Calibration",
+    "residuals": "Predicted against actual values",
+}
 
 
 def _per_class_table(evaluation: dict[str, Any]) -> str:
@@ -174,6 +197,28 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     )
 
 
+def _per_label_table(evaluation: dict[str, Any]) -> str:
+    """A multi-label task's scores per label: precision, recall, F1, and how many test samples
+    have the label and how many the model gave it."""
+    names = [str(n) for n in evaluation.get("class_names", [])]
+    positives = evaluation.get("per_label_positives") or []
+    predicted = evaluation.get("per_label_predicted") or []
+    body = "".join(
+        f'<tr><td class="text">{esc(name)}</td>'
+        + "".join(
+            f"<td>{evaluation[f'per_label_{k}'][i]:.3f}</td>" for k in ("precision", "recall", "f1")
+        )
+        + f"<td>{positives[i] if i < len(positives) else '-'}</td>"
+        + f"<td>{predicted[i] if i < len(predicted) else '-'}</td></tr>"
+        for i, name in enumerate(names)
+    )
+    return (
+        '<table data-table="per-label"><tr><th class="text">label</th><th>precision</th>'
+        "<th>recall</th><th>F1</th><th>test samples with it</th><th>predicted</th></tr>"
+        f"{body}</table>"
+    )
+
+
 def _retrain_section(shipped: dict[str, Any], task: Task) -> str:
     rows = []
     for config in shipped.get("configs", []):
@@ -186,7 +231,7 @@ def _retrain_section(shipped: dict[str, Any], task: Task) -> str:
             f"<tr><td>#{esc(str(config.get('trial')))}</td>"
             f"<td>{len(config.get('seeds', []))}</td>{cells}</tr>"
         )
-    heads = "".join(f"<th>{esc(_METRIC_HEADS.get(m, m))}</th>" for m in task.summary)
+    heads = "".join(f"<th>{esc(metric_label(m))}</th>" for m in task.summary)
     table = f"<table><tr><th>trial</th><th>seeds</th>{heads}</tr>{''.join(rows)}</table>"
     model = shipped.get("model") or {}
     note = ""
@@ -199,9 +244,7 @@ def _retrain_section(shipped: dict[str, Any], task: Task) -> str:
         )
     return (
         '<p class="note">Retrained on train+val, evaluated on the test split (mean &plusmn; '
-        f"std over seeds, macro averages), at {esc(str(shipped.get('at', '?')))}.</p>"
-        + table
-        + note
+        f"std over seeds), at {esc(str(shipped.get('at', '?')))}.</p>" + table + note
     )
 
 

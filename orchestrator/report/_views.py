@@ -173,6 +173,8 @@ def worker_labels(data: StudyData) -> tuple[dict[int, str], dict[str, str]]:
     return by_trial, {label: f"{host} pid {pid}" for (host, pid, _), label in labels.items()}
 
 
+# the plots of the test split, each drawn where the study's task has it (Task.report_plots)
+TEST_PLOTS = ("confusion", "roc", "calibration", "residuals")
 PLOTS = (
     "history",
     "importances",
@@ -182,9 +184,10 @@ PLOTS = (
     "losses",
     "timeline",
     "pareto",
-    "confusion",
+    *TEST_PLOTS,
 )
-NEEDS_COMPLETE = {"importances": 2, "parallel": 2, "timeline": 0, "confusion": 0}  # default 1
+# completed trials a plot needs (default 1)
+NEEDS_COMPLETE = {"importances": 2, "parallel": 2, "timeline": 0, **dict.fromkeys(TEST_PLOTS, 0)}
 
 
 @dataclass
@@ -218,7 +221,7 @@ def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) ->
         curves=learning_curves(data),
         top=top_trials(ranked),
         workers=workers,
-        applicable=[p for p in PLOTS if p != "pareto" or data.is_multi_objective],
+        applicable=[p for p in PLOTS if _applies(p, data)],
         skipped={},
         notes={},
     )
@@ -232,10 +235,11 @@ def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) ->
         "curves": None if plan.curves else "no per-epoch metrics found (MLflow runs missing)",
         "losses": None if _has_losses(data, ranked, plan.top) else "no losses logged per epoch",
         "pareto": _pareto_reason(data),
-        "confusion": None
-        if data.test_evaluation()
-        else "no test evaluation (no test split, or no MLflow parent run with it)",
+        **dict.fromkeys(TEST_PLOTS, _test_reason(data)),
     }
+
+    if data.test_evaluation() and "curves" not in (data.test_evaluation() or {}):
+        reasons |= dict.fromkeys(("roc", "calibration"), "the test split holds one class only")
     for plot, reason in reasons.items():
         if reason is not None and plot in plan.applicable:
             plan.skipped.setdefault(plot, reason)
@@ -258,6 +262,22 @@ def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) ->
             f"{label}: {name} ({_count(workers, label)} trials)" for label, name in names.items()
         )
     return plan
+
+
+def _applies(plot: str, data: StudyData) -> bool:
+    """Whether ``plot`` is one for this kind of study: a Pareto front for several objectives,
+    a test plot for the task that draws it."""
+    if plot == "pareto":
+        return data.is_multi_objective
+    if plot in TEST_PLOTS:
+        return plot in data.task.report_plots
+    return True
+
+
+def _test_reason(data: StudyData) -> str | None:
+    if data.test_evaluation():
+        return None
+    return "no test evaluation (no test split, or no MLflow parent run with it)"
 
 
 def _count(workers: dict[int, str], label: str) -> int:

@@ -82,6 +82,12 @@ def retrain_config(
     )
     first_model = None
     status: RunStatus = "KILLED"
+    # what the trial's validation split decided (a binary task's threshold): there is no
+    # validation split left to decide it on
+    decision = task_of(splits.spec).decision(
+        trial.user_attrs.get("best_metrics") or {}, prefix="val_"
+    )
+    result.decision = decision
     try:
         for i, seed in enumerate(seeds):
             seed_result, model = _retrain_seed(
@@ -94,6 +100,7 @@ def retrain_config(
                 splits=splits,
                 device=device,
                 precision=precision,
+                decision=decision,
             )
             result.seeds.append(seed_result)
             if first_model is None and model is not None:
@@ -155,8 +162,10 @@ def _retrain_seed(
     splits: Splits,
     device: torch.device,
     precision: str,
+    decision: dict[str, float] | None,
 ) -> tuple[SeedResult, torch.nn.Module | None]:
-    """Train one seed on train+val, evaluate its last weights on the test split."""
+    """Train one seed on train+val, evaluate its last weights on the test split (with what the
+    trial's validation split decided: ``decision``)."""
     from orchestrator.models import build_model
     from orchestrator.train import evaluate, fit
 
@@ -199,7 +208,9 @@ def _retrain_seed(
         )
         # the model is left at its last epoch's weights: those are what is tested and shipped
         x, y = splits.test
-        report = evaluate(model, x, y, device=device, precision=precision, spec=splits.spec)
+        report = evaluate(
+            model, x, y, device=device, precision=precision, spec=splits.spec, decision=decision
+        )
     except TrialFailure as exc:
         run.end(
             "FAILED", state="FAIL", tags={"hpo.fail_reason": str(exc), "hpo.fail_kind": exc.kind}

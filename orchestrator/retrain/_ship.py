@@ -54,6 +54,9 @@ def ship_model(
         "data": data,
         "spec": splits.spec.to_dict(),
         "preprocessing": splits.preprocessing,
+        "task": splits.spec.task,
+        # what the trial's validation split decided (a binary task's F1 threshold)
+        "decision": config.decision,
     }
     serialization_format, requirements = ship_format(family)
     model = model.to("cpu").eval()  # a portable CPU graph, traced in inference mode

@@ -65,6 +65,7 @@ class ConfigResult:
     run_id: str
     seeds: list[SeedResult]
     summary: dict[str, Any] = field(default_factory=dict)  # see summarize()
+    decision: dict[str, float] | None = None  # what the trial's validation split decided
 
     @property
     def mean(self) -> dict[str, float]:

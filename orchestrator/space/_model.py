@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -14,6 +14,10 @@ from orchestrator.config import DataConfig, StudyConfig, TrainConfig
 from orchestrator.errors import Problem, SpaceError
 from orchestrator.space._messages import _plain
 from orchestrator.space._yaml import _blame, _Override
+
+if TYPE_CHECKING:
+    from orchestrator.data import DataSpec
+    from orchestrator.tasks import Task
 
 
 class TrialLike(Protocol):
@@ -159,6 +163,28 @@ class Space:
         return self.study.name or _default_name(self.source)
 
     @property
+    def resolved(self) -> bool:
+        """Whether the objectives are known (given, or filled in by :meth:`for_task`)."""
+        return self.study.metric is not None
+
+    def for_task(self, task: Task, spec: DataSpec | None = None) -> Space:
+        """This space with the study's objectives known: the task's default metric where the
+        file names none, and each named one checked to be one the task scores on data of
+        ``spec`` (``val_<metric>``) or one measured of the model (``n_parameters``,
+        ``latency_ms``).
+
+        Raises:
+            SpaceError: a metric the task does not score, at ``study.metric``.
+        """
+        import dataclasses
+
+        try:
+            study = self.study.for_task(task.default_metric, task.objectives(spec), task=task.title)
+        except ValueError as exc:
+            raise self.error([Problem("study.metric", str(exc))]) from None
+        return dataclasses.replace(self, study=study)
+
+    @property
     def family(self) -> str:
         """The model family searched, e.g. ``"cnn"``."""
         return str(self.raw["model"]["family"])
@@ -301,17 +327,23 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def describe_space(space: Space) -> str:
-    """The ``hpo validate`` summary: parameters, branches, fixed values and the most per trial."""
+def describe_space(space: Space, *, task: str | None = None, note: str | None = None) -> str:
+    """The ``hpo validate`` summary: the task (``note``: how ``data.task: auto`` decided it),
+    parameters, branches, fixed values and the most per trial."""
     study = space.study
-    objectives = ", ".join(f"{d} {m}" for d, m in zip(study.directions, study.metrics, strict=True))
-    pruner = study.pruner.name if not study.is_multi_objective else "off (multi-objective)"
-    lines = [
-        f"search space '{space.name}' from {space.source}",
-        f"  study: {objectives} over {study.n_trials} trials; "
-        f"sampler {study.sampler.name}, pruner {pruner}, seed {study.seed}",
-        f"  model family: {space.family}",
-    ]
+    lines = [f"search space '{space.name}' from {space.source}"]
+    if task is not None:
+        lines.append(f"  task: {task}" + (f" ({note})" if note else ""))
+    if space.resolved:
+        objectives = ", ".join(
+            f"{d} {m}" for d, m in zip(study.directions, study.metrics, strict=True)
+        )
+        pruner = study.pruner.name if not study.is_multi_objective else "off (multi-objective)"
+        lines.append(
+            f"  study: {objectives} over {study.n_trials} trials; "
+            f"sampler {study.sampler.name}, pruner {pruner}, seed {study.seed}"
+        )
+    lines.append(f"  model family: {space.family}")
     params = space.parameters()
     if params:
         lines.append(f"  {len(params)} search parameters:")

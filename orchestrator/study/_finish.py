@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import StoreError
-from orchestrator.study._attrs import ATTR_RUN_ID, ATTR_TEST
+from orchestrator.study._attrs import ATTR_BEST_METRICS, ATTR_RUN_ID, ATTR_TEST
 from orchestrator.study._describe import mark_winner
 from orchestrator.study._events import StudyResult
 from orchestrator.study._optuna import refreshed_trials
@@ -125,9 +125,14 @@ def evaluate_trial_on_test(
             )
             return None
         load_weights(model, path)
+    task = task_of(splits.spec)
+    # what the validation split decided at the best epoch (a binary task's F1 threshold)
+    decision = task.decision(trial.user_attrs.get(ATTR_BEST_METRICS) or {}, prefix="val_")
     x, y = splits.test
-    report = evaluate(model, x, y, device=ctx.device, precision=ctx.precision, spec=splits.spec)
-    metrics = {f"test_{k}": v for k, v in task_of(splits.spec).scalars(report).items()}
+    report = evaluate(
+        model, x, y, device=ctx.device, precision=ctx.precision, spec=splits.spec, decision=decision
+    )
+    metrics = {f"test_{k}": v for k, v in task.scalars(report).items()}
     parent = ctx.tracker.parent_run_id
     if parent is not None:
         ctx.tracker.log_metrics(
@@ -135,7 +140,12 @@ def evaluate_trial_on_test(
         )
         ctx.tracker.log_dict(
             parent,
-            {"trial": trial.number, "class_names": splits.spec.class_names, **report},
+            {
+                "trial": trial.number,
+                "task": task.name,
+                "class_names": splits.spec.class_names,
+                **report,
+            },
             "test_evaluation.json",
         )
     return metrics

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from orchestrator.space import Space
+    from orchestrator.study._setup import Checked
 
 __all__ = ["WorkerMain", "WorkerSlot", "plan_workers", "quiet_worker", "run_parallel"]
 
@@ -150,6 +151,7 @@ def run_parallel(
     progress: Progress | None = None,
     stop: StopRequest | None = None,
     worker_main: WorkerMain = quiet_worker,
+    checked: Checked | None = None,
 ) -> StudyResult:
     """Run a study with several workers on this machine; returns the whole run's result.
 
@@ -157,6 +159,7 @@ def run_parallel(
     the other workers and runs trials itself, so its set-up is not paid twice. Each other worker
     runs ``worker_main`` (a module-level function, so that it can be sent to a new process) with
     its own copy of ``spec``: its device, threads and label, and the budget stored with the study.
+    ``checked``: what :func:`preflight` found, if the caller ran it already.
 
     Raises:
         KeyboardInterrupt: after every worker has stopped and marked its trial.
@@ -180,7 +183,7 @@ def run_parallel(
     set_threads(slots[0].threads)
     own = spec.replace(device=slots[0].device, threads=slots[0].threads, parent_policy="always")
     try:
-        ctx = open_run(space, own, stop=stop, progress=progress)
+        ctx = open_run(space, own, stop=stop, progress=progress, checked=checked)
     finally:
         resume_gc()  # set up: the collector runs again (see orchestrator.startup)
     first_new = len(ctx.study.get_trials(deepcopy=False))

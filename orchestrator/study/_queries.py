@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import StudyError, StudyNotFound
 from orchestrator.space import Space, TrialConfig, parse_space_dict
 from orchestrator.study._attrs import (
+    ATTR_BEST_METRICS,
     ATTR_BUDGET,
     ATTR_CONFIG,
     ATTR_FAIL_KIND,
@@ -47,6 +48,7 @@ __all__ = [
     "stored_space",
     "study_task",
     "trial_config",
+    "with_objectives_of",
 ]
 
 
@@ -66,17 +68,31 @@ def load_study(name: str, *, storage: StudyStore | str | None = None) -> optuna.
 
 
 def stored_space(study: optuna.Study) -> Space:
-    """The search space stored with a study when it was created."""
+    """The search space stored with a study when it was created, its objectives those the study
+    optimizes (the task's default metric filled in where the file named none)."""
     raw = study_attr(study, ATTR_SPACE)
     if raw is None:
         raise StudyError(
             f"study '{study.study_name}' has no stored search space; start it with hpo run --space"
         )
-    return parse_space_dict(
+    space = parse_space_dict(
         raw,
         source=study.user_attrs.get(ATTR_SOURCE, study.study_name),
         text=study_attr(study, ATTR_SPACE_TEXT),
     )
+    return with_objectives_of(space, study)
+
+
+def with_objectives_of(space: Space, study: optuna.Study) -> Space:
+    """``space``, its objectives those ``study`` optimizes where the file names none (the task's
+    default metric, filled in when the study was created)."""
+    import dataclasses
+
+    if space.resolved:
+        return space
+    names = objective_names(study)
+    metric = names[0] if len(names) == 1 else names
+    return dataclasses.replace(space, study=space.study.model_copy(update={"metric": metric}))
 
 
 def study_task(study: optuna.Study) -> Task:
@@ -204,8 +220,11 @@ def get_best(name: str, *, storage: StudyStore | str | None = None) -> dict[str,
         raise StudyError(f"study '{name}' has no completed trial yet; run it first: hpo run ...")
     metrics = objective_names(study)
     directions = directions_of(study)
+    task = study_task(study)
+    recorded = best.user_attrs.get(ATTR_BEST_METRICS) or {}
     info = {
         "study": name,
+        "task": task.name,
         "metric": metrics[0],
         "direction": directions[0],
         "number": best.number,
@@ -215,6 +234,12 @@ def get_best(name: str, *, storage: StudyStore | str | None = None) -> dict[str,
         "seed": best.user_attrs.get(ATTR_SEED),
         "mlflow_run_id": best.user_attrs.get(ATTR_RUN_ID),
         "mlflow_parent_run_id": study.user_attrs.get(ATTR_PARENT_RUN),
+        # the task's validation scores at the trial's best epoch (and its extras: a threshold)
+        "val_metrics": {
+            k: v
+            for k, v in recorded.items()
+            if k.startswith("val_") and k.removeprefix("val_") in (*task.metrics, *task.extras)
+        },
         "test_metrics": study.user_attrs.get(ATTR_TEST),
     }
     if len(directions) > 1:

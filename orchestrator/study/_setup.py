@@ -31,7 +31,7 @@ from orchestrator.study._drivers import missing_driver
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._optuna import set_study_system_attr, storage_of, study_attr
-from orchestrator.study._queries import load_study, stored_budget
+from orchestrator.study._queries import load_study, stored_budget, with_objectives_of
 from orchestrator.study._repair import close_finished_runs
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import torch
 
     from orchestrator.data import Splits
+    from orchestrator.tasks import Task
     from orchestrator.tracking import Tracker
 
 __all__ = ["Checked", "RunContext", "open_run", "preflight", "prepare_study"]
@@ -53,17 +54,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Checked:
-    """What the checks before the first trial found: the device and precision to train with, and
-    the study's data (loaded once; trials reuse it)."""
+    """What the checks before the first trial found: the device and precision to train with, the
+    study's data (loaded once; trials reuse it), and the space with its objectives known (the
+    data's task's default metric where the file names none)."""
 
     device: torch.device
     precision: str
+    space: Space
     data: dict[str, Splits] = field(default_factory=dict)  # by data config (JSON)
 
     @property
     def task(self) -> str | None:
         """What the study's models predict (the data's task), None when no data was loaded."""
         return next((s.spec.task for s in self.data.values()), None)
+
+    @property
+    def note(self) -> str | None:
+        """What ``data.task: auto`` decided, in words (None when the file set the task)."""
+        return next((s.note for s in self.data.values() if s.note), None)
 
 
 def preflight(
@@ -134,23 +142,59 @@ def _checks(space: Space, *, device: str, load_data: bool) -> Checked:
         train_precision if isinstance(train_precision, str) else "auto", torch_device
     )
     build_sampler(space, seed=space.study.seed)
-    if not space.study.is_multi_objective:
-        build_pruner(space.study, epochs=epochs_of(space), source=space.source)
-    checked = Checked(device=torch_device, precision=str(precision))
+    checked = Checked(device=torch_device, precision=str(precision), space=space)
     if load_data:
         from orchestrator.augment import check_augment_space
         from orchestrator.data import load_data as load
         from orchestrator.models import check_compatible
+        from orchestrator.tasks import task_of
 
         config = _fixed_data_config(space)
         splits = load(config, seed=space.study.seed)
         checked.data[config.model_dump_json()] = splits
+        task = task_of(splits.spec)
+        checked.space = space = space.for_task(task, splits.spec)
+        _check_training(space, task)
         model = space.raw.get("model") or {}
         family = model.get("family")
         if isinstance(family, str):
             check_compatible(family, splits.spec, model=model)
         check_augment_space(space.raw.get("train"), splits.spec.kind, source=space.source)
+    if space.resolved and not space.study.is_multi_objective:
+        build_pruner(space.study, epochs=epochs_of(space), source=space.source)
     return checked
+
+
+def _check_training(space: Space, task: Task) -> None:
+    """Every value the space may give a training setting that depends on the task (the loss,
+    class weights, label smoothing) is one the task takes.
+
+    Raises:
+        SpaceError: each such value, at its place (``train.loss``).
+    """
+    section = space.raw.get("train") or {}
+    problems = []
+    for key in ("loss", "class_weight", "label_smoothing"):
+        if key not in section:
+            continue
+        for value in _possible(section[key]):
+            problem = task.training_problem(key, value)
+            if problem is not None:
+                problems.append(Problem(f"train.{key}", problem))
+                break
+    if problems:
+        raise space.error(problems)
+
+
+def _possible(value: Any) -> list[Any]:
+    """The values a setting of the space may take: a fixed one, a categorical's choices, or a
+    numeric parameter's ends."""
+    if isinstance(value, dict) and "type" in value:
+        if value.get("type") == "categorical":
+            choices = value.get("choices")
+            return list(choices) if isinstance(choices, (list, dict)) else []
+        return [value.get("low"), value.get("high")]
+    return [value]
 
 
 @dataclass
@@ -252,6 +296,7 @@ def prepare_study(
 
     store = StudyStore.of(storage)
     existing = existing_study(store, name)
+    space = _objectives_known(space, existing, task)
     replace_space = True
     n_existing = 0
     if existing is not None:
@@ -292,6 +337,29 @@ def prepare_study(
     if n_trials is not None and study.user_attrs.get(ATTR_BUDGET) != n_trials:
         study.set_user_attr(ATTR_BUDGET, n_trials)
     return study
+
+
+def _objectives_known(space: Space, existing: optuna.Study | None, task: str | None) -> Space:
+    """``space`` with its objectives known: as given, else the task's default metric, else those
+    of the study it resumes.
+
+    Raises:
+        StudyError: none of them is known (the data was not read: call :func:`preflight`).
+    """
+    from orchestrator.errors import StudyError
+    from orchestrator.tasks import get_task
+
+    if space.resolved:
+        return space
+    if task is not None:
+        return space.for_task(get_task(task))
+    if existing is not None:
+        return with_objectives_of(space, existing)
+    raise StudyError(
+        f"{space.source}: study.metric is not given, and the task that gives its default is "
+        "known once the data is read; pass the space through preflight() first, or name the "
+        "metric"
+    )
 
 
 def _batched(study: optuna.Study) -> optuna.Study:
@@ -357,9 +425,11 @@ def open_run(
         if progress is not None:
             progress(StageEvent(text))
 
+    said = checked is not None  # a caller that ran the checks said what they found
     if checked is None:
         stage("checking the space: device, sampler, pruner; loading the data")
         checked = preflight(space, device=spec.device, tracking_uri=spec.tracking_uri)
+    space = checked.space  # its objectives known: the task's default metric where none is named
     stage("opening the study and the MLflow run")
     source = None
     if spec.warm_start_from:  # checked before anything is written
@@ -403,6 +473,8 @@ def open_run(
         tracker.log_dict(parent, space.raw, "space_resolved.json")
         for key, splits in checked.data.items():  # the data set, in the Dataset column
             log_data(tracker, parent, DataConfig.model_validate_json(key), splits)
+    if checked.note and not said:
+        ctx.notice(checked.note)
     if space.study.is_multi_objective:
         ctx.notice("pruning is off: Optuna cannot prune a multi-objective trial")
     if source is not None:

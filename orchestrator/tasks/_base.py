@@ -2,10 +2,10 @@
 
 A task is stateless: what it needs of the data at hand (the classes, the labels, the target's
 scale) travels in the :class:`~orchestrator.data.DataSpec` it is given. It is asked by data
-(encoding the target, whether the split is stratified), train (the output size, the loss, the
-scores of a split), study (the metrics and their directions), predict (what a prediction file
-holds), retrain and the report (which numbers summarise a model). Nothing outside
-``orchestrator.tasks`` names classes, cross-entropy or accuracy.
+(whether the split is stratified), train (the output size, the loss, the scores of a split),
+study (the metrics and their directions, the settings it trains with), predict (what a
+prediction file holds), retrain and the report (which numbers summarise a model). Nothing
+outside ``orchestrator.tasks`` names classes, cross-entropy or accuracy.
 
 torch, NumPy and scikit-learn are imported inside the methods: importing a task is cheap.
 """
@@ -36,7 +36,9 @@ class Task(ABC):
         title: a few words for people, e.g. ``"multiclass classification"``.
         metrics: the scores of a split, in the order they are logged: each is logged as
             ``val_<name>`` every epoch, ``best_<name>`` for the objective and ``test_<name>`` on
-            the test split; the first is ``loss``.
+            the test split; the first is ``loss``. Directions: :mod:`._metrics`.
+        extras: numbers decided on a split beside its scores (a binary task's F1 threshold):
+            logged per epoch like the metrics (``val_threshold``), never an objective.
         default_metric: the objective when ``study.metric`` is not given.
         stratified: whether the train/val/test split keeps each class's share.
         summary: the metrics shown first where a model is summarised (retrain, the registry, the
@@ -46,19 +48,46 @@ class Task(ABC):
         summed: the keys that hold counts (a confusion matrix): summed over seeds.
         averaging: how a metric averages over classes or labels, where it matters to say so
             (``{"f1": "macro"}``).
+        trains_with: the training settings that depend on the task, with the values it takes
+            (``{"loss": ("mse", "huber", "l1")}``); settings absent here take any value.
+        report_plots: the report's plots of the test split for this task (``confusion``,
+            ``roc``, ``calibration``, ``residuals``), drawn from :meth:`score`'s details.
     """
 
     name: ClassVar[str]
     title: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
+    extras: ClassVar[tuple[str, ...]] = ()
     default_metric: ClassVar[str]
     stratified: ClassVar[bool] = False
     summary: ClassVar[tuple[str, ...]]
     per_item: ClassVar[tuple[str, ...]] = ()
     summed: ClassVar[tuple[str, ...]] = ()
-    averaging: ClassVar[dict[str, str]] = {}  # how a metric averages, where it says: "macro"
+    averaging: ClassVar[dict[str, str]] = {}
+    trains_with: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    report_plots: ClassVar[tuple[str, ...]] = ()
+
+    def metric_names(self, spec: DataSpec | None = None) -> tuple[str, ...]:
+        """The metrics this task scores on data of ``spec`` (every one it can, without)."""
+        return self.metrics
+
+    def objectives(self, spec: DataSpec | None = None) -> tuple[str, ...]:
+        """What ``study.metric`` may name for data of ``spec``: ``val_<metric>``."""
+        return tuple(f"val_{m}" for m in self.metric_names(spec))
+
+    def training_problem(self, key: str, value: Any) -> str | None:
+        """Why ``train.<key>: value`` does not fit this task (with the fix), or None."""
+        allowed = self.trains_with.get(key)
+        if allowed is None or value in allowed:
+            return None
+        if key == "label_smoothing":
+            return f"label smoothing applies to classes; the task is {self.title}; remove it"
+        valid = ", ".join(map(str, allowed))
+        return f"{self.title} takes train.{key}: {valid}, got {value!r}"
 
     # --- the model's output -------------------------------------------------------------------
+
+    output_words: ClassVar[str] = "one output per sample"
 
     def n_outputs(self, spec: DataSpec) -> int:
         """The width of the model's output: one logit per class or label, one value for a
@@ -71,8 +100,6 @@ class Task(ABC):
         if tuple(shape) != (n, width):
             return f"expected ({n}, {width}): {self.output_words}"
         return None
-
-    output_words: ClassVar[str] = "one output per sample"
 
     # --- training -------------------------------------------------------------------------------
 
@@ -89,14 +116,38 @@ class Task(ABC):
     # --- scoring --------------------------------------------------------------------------------
 
     @abstractmethod
-    def score(self, outputs: torch.Tensor, y: torch.Tensor, spec: DataSpec) -> dict[str, Any]:
-        """Every metric of :attr:`metrics` of ``outputs`` (the model's, float32, on the CPU)
-        against ``y``, and the details the report and retrain show (a confusion matrix,
-        per-class scores): a JSON-serialisable mapping."""
+    def score(
+        self,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        spec: DataSpec,
+        *,
+        details: bool = False,
+        decision: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """Every metric of :meth:`metric_names` and every extra of ``outputs`` (the model's,
+        float32, on the CPU) against ``y``: a JSON-serialisable mapping.
+
+        Args:
+            details: also what the report and retrain show (a confusion matrix, per-class
+                scores, curves): for a test split, not for every epoch.
+            decision: the extras decided on the validation split (a binary task's threshold),
+                applied here instead of being decided on this split.
+        """
 
     def scalars(self, report: dict[str, Any]) -> dict[str, float]:
         """The metrics of a :meth:`score` report alone, as floats, in :attr:`metrics` order."""
         return {m: float(report[m]) for m in self.metrics if m in report}
+
+    def epoch_values(self, report: dict[str, Any]) -> dict[str, float]:
+        """The metrics and the extras of a :meth:`score` report: what an epoch logs."""
+        return {**self.scalars(report), **{e: float(report[e]) for e in self.extras}}
+
+    def decision(self, values: dict[str, Any], *, prefix: str = "") -> dict[str, float] | None:
+        """The extras found in ``values`` (an epoch's metrics, ``prefix`` ``"val_"``), to apply
+        to another split; None when the task has none or they are not there."""
+        found = {e: float(values[f"{prefix}{e}"]) for e in self.extras if f"{prefix}{e}" in values}
+        return found or None
 
     def summarize(self, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Mean and standard deviation over seeds of :meth:`score` reports of the test split.
@@ -140,18 +191,29 @@ class Task(ABC):
                 ]
         return out
 
+    # --- predictions ----------------------------------------------------------------------------
+
     @abstractmethod
     def predictions(self, outputs: torch.Tensor, spec: DataSpec) -> np.ndarray:
         """What the model says, in the data's own terms: class probabilities ``(N, K)``, label
-        probabilities ``(N, L)``, or values ``(N,)`` in the target's units."""
+        probabilities ``(N, L)``, or values ``(N,)`` in the target's units (float64)."""
 
     @abstractmethod
     def prediction_columns(
-        self, predicted: np.ndarray, spec: DataSpec, *, record: dict[str, Any]
+        self,
+        predicted: np.ndarray,
+        spec: DataSpec,
+        *,
+        record: dict[str, Any],
+        proba: bool = False,
+        threshold: float | None = None,
     ) -> dict[str, Any]:
         """The columns ``hpo predict`` writes for :meth:`predictions`, by name, in order.
 
-        ``record`` is the shipped model's record (``preprocessing.json``).
+        Args:
+            record: the shipped model's record (``preprocessing.json``).
+            proba: also the probability of every class or label.
+            threshold: a binary task's decision threshold (default 0.5).
         """
 
     def prediction_counts(self, columns: dict[str, Any], spec: DataSpec) -> dict[str, int]:

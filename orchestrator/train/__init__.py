@@ -14,15 +14,8 @@ Nothing here imports search, tracking or CLI code; torch is imported where it is
 
 from __future__ import annotations
 
-from orchestrator.train._evaluate import (
-    classification_metrics,
-    evaluate,
-    measure_latency,
-    model_outputs,
-)
+from orchestrator.train._evaluate import evaluate, measure_latency, model_outputs
 from orchestrator.train._loop import (
-    EPOCH_METRICS,
-    SELECTABLE_METRICS,
     EpochCallback,
     FitResult,
     data_fits,
@@ -35,12 +28,9 @@ from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, s
 from orchestrator.train._state import load_saved_state, load_weights, state_to_save
 
 __all__ = [
-    "EPOCH_METRICS",
-    "SELECTABLE_METRICS",
     "EpochCallback",
     "FitResult",
     "build_optimizer",
-    "classification_metrics",
     "data_fits",
     "epoch_metrics",
     "evaluate",

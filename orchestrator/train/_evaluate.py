@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.data import DataSpec
 from orchestrator.device import autocast, resolve_precision
 from orchestrator.tasks import task_of
-from orchestrator.tasks.multiclass import classification_metrics
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["classification_metrics", "evaluate", "measure_latency", "model_outputs"]
+__all__ = ["evaluate", "measure_latency", "model_outputs", "spec_of"]
 
 EVAL_BATCH_SIZE = 1024  # samples per forward pass during evaluation
 LATENCY_BATCH = 256  # samples per timed forward pass (the latency_ms objective)
@@ -31,6 +30,8 @@ def evaluate(
     batch_size: int = EVAL_BATCH_SIZE,
     spec: DataSpec | None = None,
     num_classes: int | None = None,
+    details: bool = True,
+    decision: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The scores of ``model`` on ``(x, y)`` as its task gives them
     (:meth:`~orchestrator.tasks.Task.score`), without gradients, in batches of ``batch_size`` (or
@@ -38,6 +39,9 @@ def evaluate(
 
     Args:
         spec: the data (its task, classes, outputs); or ``num_classes`` alone, for K classes.
+        details: also what the report shows (per-class scores, a confusion matrix, curves);
+            off for the scores of every epoch.
+        decision: what the validation split decided (a binary task's threshold), applied here.
 
     Returns:
         ``loss`` and the task's metrics and details, e.g. for classes ``accuracy``, macro
@@ -48,7 +52,7 @@ def evaluate(
     """
     outputs = model_outputs(model, x, device=device, precision=precision, batch_size=batch_size)
     spec = spec_of(spec, num_classes)
-    return task_of(spec).score(outputs, y.cpu(), spec)
+    return task_of(spec).score(outputs, y.cpu(), spec, details=details, decision=decision)
 
 
 def spec_of(spec: DataSpec | None, num_classes: int | None) -> DataSpec:

@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from orchestrator.data import Splits
 
 __all__ = [
-    "EPOCH_METRICS",
-    "SELECTABLE_METRICS",
     "EpochCallback",
     "FitResult",
     "data_fits",
@@ -61,19 +59,19 @@ def epoch_metrics(spec: DataSpec) -> tuple[str, ...]:
     """The keys of every epoch's metrics for data of ``spec``'s task, in this order:
     ``train_loss`` (the mean over the epoch's batches of the training loss, label smoothing
     included), ``val_<metric>`` for each of the task's metrics (``val_loss`` is the plain loss,
-    so that it compares across trials), ``lr`` (the learning rate of the epoch's last step) and
-    ``epoch_seconds`` (training plus validation)."""
-    return ("train_loss", *(f"val_{m}" for m in task_of(spec).metrics), "lr", "epoch_seconds")
+    so that it compares across trials) and extras (a binary task's ``val_threshold``), ``lr``
+    (the learning rate of the epoch's last step) and ``epoch_seconds`` (training plus
+    validation)."""
+    task = task_of(spec)
+    scored = (*task.metric_names(spec), *task.extras)
+    return ("train_loss", *(f"val_{m}" for m in scored), "lr", "epoch_seconds")
 
 
 def selectable_metrics(spec: DataSpec) -> tuple[str, ...]:
-    """What ``metric`` (the best epoch, early stopping) may be for data of ``spec``."""
-    return epoch_metrics(spec)[:-2]
+    """What ``metric`` (the best epoch, early stopping) may be for data of ``spec``: the
+    training loss and the task's validation metrics."""
+    return ("train_loss", *task_of(spec).objectives(spec))
 
-
-_CLASSES = DataSpec("features", (), 2, ["0", "1"])  # the keys of classification, as before tasks
-EPOCH_METRICS = epoch_metrics(_CLASSES)
-SELECTABLE_METRICS = selectable_metrics(_CLASSES)
 
 DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of its free memory
 
@@ -297,7 +295,9 @@ def fit(
                 )
             train_loss = float((losses * batch_weights).sum() / batch_weights.sum())
 
-            val = evaluate(model, x_val, y_val, device=device, precision=precision, spec=spec)
+            val = evaluate(
+                model, x_val, y_val, device=device, precision=precision, spec=spec, details=False
+            )
             if not math.isfinite(val["loss"]):
                 raise TrialFailure(
                     f"validation loss became {_word(val['loss'])} at epoch {epoch}; "
@@ -306,7 +306,7 @@ def fit(
                 )
             metrics = {
                 "train_loss": train_loss,
-                **{f"val_{k}": v for k, v in task.scalars(val).items()},
+                **{f"val_{k}": v for k, v in task.epoch_values(val).items()},
                 "lr": lr,
                 "epoch_seconds": time.perf_counter() - t0,
             }

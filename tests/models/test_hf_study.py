@@ -133,7 +133,7 @@ def test_predict_takes_raw_text_rows(full_study: Path, tmp_path: Path) -> None:
             tracking,
         )
         assert f"Wrote {len(frame)} predictions" in output
-        predicted.append(pd.read_csv(out)["predicted_class"].tolist())
+        predicted.append(pd.read_csv(out)["topic"].tolist())
     # lines of text and the CSV's text column give the same predictions, and on the test split
     # they score what retrain measured for the shipped model (same tokenisation, same weights)
     assert predicted[0] == predicted[1]

@@ -17,9 +17,9 @@ def test_retrain_reports_test_metrics_over_seeds(retrained: dict[str, str]) -> N
     out = retrained["output"]
     # a line per seed, then every metric as mean +- std, per class, and the confusion matrix
     assert "[1/3] trial #" in out and "[3/3] trial #" in out
-    for label in ("accuracy", "precision (macro)", "recall (macro)", "f1 (macro)"):
+    for label in ("accuracy", "balanced accuracy", "F1 (macro)", "log loss"):
         assert f"  {label}" in out
-    assert out.count(" +- ") >= 4 + 3 * 10  # 4 macro lines, 3 per class for 10 classes
+    assert out.count(" +- ") >= 4 + 3 * 10  # 4 summary lines, 3 per class for 10 classes
     assert "confusion matrix, summed over seeds" in out
     assert "Registered models:/tiny/1" in out
     # the study remembers it: three seeds starting at the best trial's own, with a spread

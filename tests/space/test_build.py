@@ -173,7 +173,10 @@ _DIRECTIONS = "(valid: maximize, minimize, or a list of them, one per metric)"
                 (
                     "study.metric",
                     "unknown metric 'val_acc'; did you mean 'val_accuracy'? (valid: latency_ms, "
-                    "n_parameters, val_accuracy, val_f1, val_loss, val_precision, val_recall, "
+                    "n_parameters, val_accuracy, val_balanced_accuracy, val_brier, val_f1, "
+                    "val_hamming, val_log_loss, val_loss, val_macro_f1, val_mae, val_mape, "
+                    "val_mcc, val_micro_f1, val_pr_auc, val_precision, val_r2, val_recall, "
+                    "val_rmse, val_rmsle, val_roc_auc, val_subset_accuracy, val_weighted_f1, "
                     "or a list of them for several objectives)",
                 )
             ],

@@ -100,8 +100,9 @@ train:
   epochs: 3
 """
 _TRAIN_KEYS = (
-    "(valid: augment, batch_size, early_stopping, epochs, grad_clip, gradient_accumulation, "
-    "head_lr_factor, label_smoothing, optimizer, precision, schedule)"
+    "(valid: augment, batch_size, class_weight, early_stopping, epochs, grad_clip, "
+    "gradient_accumulation, head_lr_factor, label_smoothing, loss, optimizer, precision, "
+    "schedule)"
 )
 
 

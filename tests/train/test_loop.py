@@ -20,8 +20,8 @@ from orchestrator.data import Splits
 from orchestrator.errors import TrialFailure
 from orchestrator.models import build_model, family_config
 from orchestrator.train import (
-    EPOCH_METRICS,
     data_fits,
+    epoch_metrics,
     evaluate,
     fit,
     lr_at,
@@ -144,7 +144,7 @@ def test_callback_gets_every_metric_each_epoch(digits: Splits) -> None:
     # called once per epoch, 1-based, with exactly the documented keys, all finite floats
     assert [epoch for epoch, _ in seen] == [1, 2]
     for _, metrics in seen:
-        assert list(metrics) == list(EPOCH_METRICS)
+        assert list(metrics) == list(epoch_metrics(digits.spec))
         assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
 
 
