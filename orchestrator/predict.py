@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from orchestrator.shipped import Bundle
+
 __all__ = ["PREPROCESSING_FILE", "PredictResult", "load_shipped", "predict", "read_input"]
 
 logger = logging.getLogger(__name__)
@@ -60,25 +62,32 @@ class PredictResult:
         return "labels (rows with each)" if self.task == "multilabel" else "classes"
 
 
-def load_shipped(
-    model: str, dst: str | Path, *, tracking_uri: str | None = None
-) -> tuple[Any, dict]:
-    """The PyTorch module of a shipped model and its ``preprocessing.json`` record.
+def load_shipped(model: str, dst: str | Path, *, tracking_uri: str | None = None) -> Bundle:
+    """The shipped model ``model`` as a :class:`~orchestrator.shipped.Bundle`: hpo's MLflow
+    model (one network or an ensemble), or a pt2 model of an earlier ``hpo retrain`` with its
+    ``preprocessing.json``.
 
     Raises:
-        ConfigError: no such model, or a model that was not shipped by ``hpo retrain``.
+        ConfigError: no such model, or a model that was not shipped by hpo.
     """
+    from orchestrator.data import DataSpec
+    from orchestrator.shipped import Bundle, Member
     from orchestrator.tracking import download_model, load_pytorch_model
 
     folder = download_model(model, dst, tracking_uri=tracking_uri)
+    if Bundle.found_in(folder):
+        return Bundle.load(folder)
     found = sorted(folder.rglob(PREPROCESSING_FILE))
     if not found:
         raise ConfigError(
             f"--model {model}: the model has no {PREPROCESSING_FILE}, so its input cannot be "
-            "prepared; use a model shipped by hpo retrain"
+            "prepared; use a model shipped by hpo retrain or hpo ensemble"
         )
     record = json.loads(found[0].read_text())
-    return load_pytorch_model(folder), record
+    spec = DataSpec.from_dict(record["spec"])
+    member = Member(model={}, spec=spec, state={}, _module=load_pytorch_model(folder))
+    extra = {k: v for k, v in record.items() if k not in ("spec", "preprocessing")}
+    return Bundle([member], record["preprocessing"], record=extra)
 
 
 def _encoding_type(preprocessing: dict[str, Any]) -> str | None:
@@ -315,40 +324,23 @@ def predict(
     """
     import numpy as np
     import pandas as pd
-    import torch
-
-    from orchestrator.data import DataSpec, apply_preprocessing
-    from orchestrator.tasks import task_of
 
     with tempfile.TemporaryDirectory() as tmp:
-        module, record = load_shipped(model, tmp, tracking_uri=tracking_uri)
-    preprocessing = record["preprocessing"]
-    spec = DataSpec.from_dict(record["spec"])
-    task = task_of(spec)
-    raw = read_input(input_path, preprocessing)
-    x = apply_preprocessing(raw, preprocessing)
-    if len(x) == 0:
-        raise DataError(f"{input_path}: no samples")
-    tensor = torch.from_numpy(np.ascontiguousarray(x))
-    batch_size = min(batch_size, getattr(module, "eval_batch_size", batch_size))
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(tensor), batch_size):
-            outputs.append(module(tensor[start : start + batch_size]).float())
-    logits = torch.cat(outputs)
-    problem = task.output_problem(tuple(logits.shape), len(tensor), spec)
-    if problem is not None:
-        raise ConfigError(
-            f"--model {model}: gives outputs of shape {tuple(logits.shape)}; {problem}"
-        )
-    cut = _threshold(threshold, record, task=task.name, model=model)
+        bundle = load_shipped(model, tmp, tracking_uri=tracking_uri)
+        preprocessing, spec, task = bundle.preprocessing, bundle.spec, bundle.task
+        raw = read_input(input_path, preprocessing)
+        try:
+            predicted = bundle.predict(raw)
+        except ValueError as exc:
+            raise ConfigError(f"--model {model}: {exc}") from exc
+        if len(predicted) == 0:
+            raise DataError(f"{input_path}: no samples")
+    cut = _threshold(threshold, bundle.record, task=task.name, model=model)
     if proba and task.name == "regression":
         raise ConfigError(f"--proba: {model} predicts values (regression); remove --proba")
-    columns = task.prediction_columns(
-        task.predictions(logits, spec), spec, record=record, proba=proba, threshold=cut
-    )
+    columns = bundle.frame(predicted, proba=proba, threshold=cut)
     kept = _identifiers(raw, preprocessing)
-    table = pd.DataFrame({"row": np.arange(len(logits)), **kept, **columns})
+    table = pd.DataFrame({"row": np.arange(len(predicted)), **kept, **columns})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")

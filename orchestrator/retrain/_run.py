@@ -150,7 +150,7 @@ def retrain(
         seed_result=seed_result,
         config=next(c for c in configs if c.trial == number),
         data=shipped_config["data"],
-        family=shipped_config["model"]["family"],
+        model_config=shipped_config["model"],
         register=register,
     )
     result = RetrainResult(

@@ -1,4 +1,5 @@
-"""Shipping the chosen model: logged on its seed's run with its preprocessing, and registered."""
+"""Shipping the chosen model: an MLflow model (hpo's bundle) on its seed's run, its record
+(``preprocessing.json``) beside it, and registered."""
 
 from __future__ import annotations
 
@@ -33,21 +34,25 @@ def ship_model(
     seed_result: SeedResult,
     config: ConfigResult,
     data: dict[str, Any],
-    family: str,
+    model_config: dict[str, Any],
     register: bool,
 ) -> LoggedModel:
-    """Log the model with its preprocessing on its seed's run; register it under the study.
+    """Log the model as an MLflow model (hpo's bundle: its family's config, weights and the
+    preprocessing of raw input) on its seed's run, with ``preprocessing.json`` beside it;
+    register it under the study.
 
-    The format is the family's (:func:`~orchestrator.models.ship_format`): ``pt2`` (an exported
-    graph), or ``pickle`` for a fine-tuned pretrained model, which pickles as a reference to its
-    base model plus the weights that trained (loading it loads the base, then those).
+    ``mlflow.pyfunc.load_model`` takes it as it is: raw samples in, the task's predictions out.
     """
+    from orchestrator.config import DataConfig
+    from orchestrator.data import raw_examples
     from orchestrator.models import ship_format
+    from orchestrator.shipped import Bundle, Member
     from orchestrator.tasks import task_of
-    from orchestrator.tracking import describe_model_version, log_pytorch_model
+    from orchestrator.tracking import describe_model_version, log_hpo_model
+    from orchestrator.train import state_to_save
 
     record = {
-        "format": 1,
+        "format": 2,
         "study": study_name,
         "trial": trial,
         "seed": seed_result.seed,
@@ -58,23 +63,26 @@ def ship_model(
         # what the trial's validation split decided (a binary task's F1 threshold)
         "decision": config.decision,
     }
-    serialization_format, requirements = ship_format(family)
-    model = model.to("cpu").eval()  # a portable CPU graph, traced in inference mode
-    example = splits.train[0][:INPUT_EXAMPLE_ROWS].numpy()
+    bundle = Bundle(
+        [Member(model=model_config, spec=splits.spec, state=state_to_save(model), trial=trial)],
+        splits.preprocessing,
+        record={k: v for k, v in record.items() if k not in ("spec", "preprocessing")},
+    )
+    _, requirements = ship_format(model_config["family"])
+    example = raw_examples(DataConfig.model_validate(data), splits, n=INPUT_EXAMPLE_ROWS)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / PREPROCESSING_FILE
         path.write_text(json.dumps(record, indent=2, default=str))
         tracker.log_file(seed_result.run_id, path)
-        logged = log_pytorch_model(
-            tracker,
-            seed_result.run_id,
-            model,
-            input_example=example,
-            extra_files=[path],
-            registered_model_name=study_name if register else None,
-            serialization_format=serialization_format,
-            requirements=requirements,
-        )
+    logged = log_hpo_model(
+        tracker,
+        seed_result.run_id,
+        bundle,
+        input_example=example,
+        registered_model_name=study_name if register else None,
+        requirements=requirements,
+        metadata={"hpo_study": study_name, "hpo_trial": trial, "hpo_task": splits.spec.task},
+    )
     logger.info("log_model took %.2f s", logged.seconds)
     tracker.set_tags(seed_result.run_id, {"hpo.shipped": logged.model_uri})
     if logged.version is not None:
@@ -96,6 +104,7 @@ def ship_model(
                 "hpo.study": study_name,
                 "hpo.trial": trial,
                 "hpo.seed": seed_result.seed,
+                "hpo.task": splits.spec.task,
                 **{f"{k}_mean": v for k, v in mean.items()},
                 **{f"{k}_std": v for k, v in std.items()},
             },

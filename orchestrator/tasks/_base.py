@@ -199,6 +199,17 @@ class Task(ABC):
         probabilities ``(N, L)``, or values ``(N,)`` in the target's units (float64)."""
 
     @abstractmethod
+    def outputs_from(self, predictions: np.ndarray, spec: DataSpec) -> torch.Tensor:
+        """Outputs that :meth:`predictions` turns back into ``predictions``: to score predictions
+        that no single model gave (an ensemble's average) with :meth:`score`."""
+
+    def score_predictions(
+        self, predictions: np.ndarray, y: torch.Tensor, spec: DataSpec, **options: Any
+    ) -> dict[str, Any]:
+        """:meth:`score` of predictions rather than of a model's outputs."""
+        return self.score(self.outputs_from(predictions, spec), y, spec, **options)
+
+    @abstractmethod
     def prediction_columns(
         self,
         predicted: np.ndarray,

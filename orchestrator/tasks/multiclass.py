@@ -59,6 +59,13 @@ class ClassesTask(Task):
 
         return torch.softmax(outputs.double(), dim=1).numpy()
 
+    def outputs_from(self, predictions: np.ndarray, spec: DataSpec) -> torch.Tensor:
+        """Log-probabilities: their softmax is the probabilities again."""
+        import numpy as np
+        import torch
+
+        return torch.from_numpy(np.log(np.clip(predictions, 1e-12, 1.0))).float()
+
     def prediction_columns(
         self,
         predicted: np.ndarray,

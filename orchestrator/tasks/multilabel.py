@@ -117,6 +117,14 @@ class MultilabelTask(Task):
 
         return torch.sigmoid(outputs.double()).numpy()
 
+    def outputs_from(self, predictions: np.ndarray, spec: DataSpec) -> torch.Tensor:
+        """Logits: their sigmoid is the probabilities again."""
+        import numpy as np
+        import torch
+
+        p = np.clip(predictions, 1e-7, 1 - 1e-7)
+        return torch.from_numpy(np.log(p / (1 - p))).float()
+
     def prediction_columns(
         self,
         predicted: np.ndarray,

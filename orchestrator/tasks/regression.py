@@ -62,6 +62,12 @@ class RegressionTask(Task):
     def n_outputs(self, spec: DataSpec) -> int:
         return 1
 
+    def output_problem(self, shape: Any, n: int, spec: DataSpec) -> str | None:
+        """One value per sample: ``(n, 1)``, or ``(n,)``."""
+        if tuple(shape) in ((n, 1), (n,)):
+            return None
+        return f"expected ({n}, 1): {self.output_words}"
+
     def loss_function(self, config: TrainConfig, spec: DataSpec, y: torch.Tensor) -> LossFunction:
         from torch import nn
 
@@ -112,6 +118,13 @@ class RegressionTask(Task):
     def predictions(self, outputs: torch.Tensor, spec: DataSpec) -> np.ndarray:
         mean, std = scale_of(spec)
         return outputs.reshape(-1).double().numpy() * std + mean
+
+    def outputs_from(self, predictions: np.ndarray, spec: DataSpec) -> torch.Tensor:
+        """The values standardised again, one column."""
+        import torch
+
+        mean, std = scale_of(spec)
+        return torch.from_numpy((predictions.reshape(-1, 1) - mean) / std).float()
 
     def prediction_columns(
         self,

@@ -6,6 +6,8 @@
 - :mod:`._writer`: the one thread that makes every MLflow call of a tracker, in order; a trial's
   writes wait for nothing;
 - :mod:`._models`: models logged with ``mlflow.pytorch``, and shipped models found and loaded;
+- :mod:`._pyfunc`: hpo's bundles (one network or an ensemble) as MLflow pyfunc models
+  (:func:`log_hpo_model`, imported on first use: it imports ``mlflow.pyfunc``);
 - :mod:`._sqlite`: local SQLite tracking stores in WAL mode;
 - :mod:`._check`: the tracking store checked before the first trial (writable, reachable);
 - :mod:`._client`: MLflow's default store, values in the form MLflow stores, batched writes;
@@ -49,6 +51,7 @@ __all__ = [
     "download_model",
     "experiment_id_of",
     "load_pytorch_model",
+    "log_hpo_model",
     "log_pytorch_model",
     "objective_key",
     "pinned_requirements",
@@ -57,3 +60,12 @@ __all__ = [
     "study_objective",
     "ui_base",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # imported on first use: it imports mlflow.pyfunc, which the trials never need
+    if name in ("log_hpo_model", "HpoModel"):
+        from orchestrator.tracking import _pyfunc
+
+        return getattr(_pyfunc, name)
+    raise AttributeError(f"module 'orchestrator.tracking' has no attribute {name!r}")

@@ -48,9 +48,30 @@ def test_retrain_runs_and_registered_model(retrained: dict[str, str], tmp_path: 
     folder = download_model(
         "models:/tiny/1", tmp_path / "model", tracking_uri=retrained["tracking_uri"]
     )
-    record = json.loads((folder / "extra_files" / "preprocessing.json").read_text())
-    assert record["spec"]["class_names"] == [str(i) for i in range(10)]
+    record = json.loads(next(folder.rglob("bundle.json")).read_text())
+    assert record["members"][0]["spec"]["class_names"] == [str(i) for i in range(10)]
     assert record["preprocessing"]["input_shape"] == [1, 8, 8]
-    # pinned requirements, so logging does not infer them
+    assert record["record"]["task"] == "multiclass"
+    # pinned requirements, so logging does not infer them; hpo's code travels with the model
     requirements = (folder / "requirements.txt").read_text()
     assert "torch==" in requirements and "mlflow==" in requirements
+    assert (folder / "code" / "orchestrator" / "shipped.py").is_file()
+
+
+def test_the_registered_model_is_an_mlflow_pyfunc_model(retrained: dict[str, str]) -> None:
+    import mlflow.pyfunc
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from orchestrator.tracking._models import _fluent_tracking_uri
+
+    # loaded by MLflow alone, it predicts raw pixels (0-16) in the task's terms
+    with _fluent_tracking_uri(retrained["tracking_uri"]):
+        model = mlflow.pyfunc.load_model("models:/tiny/1")
+    images = load_digits().images[:6].reshape(6, 64).astype(np.float32)
+    table = model.predict(images)
+    assert list(table.columns) == ["digit", *(f"proba_{i}" for i in range(10))]
+    assert np.allclose(table[[f"proba_{i}" for i in range(10)]].sum(axis=1), 1.0, atol=1e-6)
+    # its signature names the columns it returns
+    outputs = [c.name for c in model.metadata.signature.outputs.inputs]
+    assert outputs[:2] == ["digit", "proba_0"]
