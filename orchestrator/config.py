@@ -34,6 +34,7 @@ __all__ = [
     "ScheduleConfig",
     "StudyConfig",
     "TrainConfig",
+    "WarmStartConfig",
     "format_duration",
     "parse_duration",
 ]
@@ -113,6 +114,14 @@ class PrunerConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class WarmStartConfig(_Strict):
+    """Queue the best configurations of another study first (``hpo refine`` writes one: the
+    study it narrowed). The same as ``hpo run --warm-start STUDY --top K``."""
+
+    study: str  # the study whose trials are queued, in the same storage
+    top: int = Field(default=10, gt=0)  # its best trials that fit this space
+
+
 class StudyConfig(_Strict):
     name: str | None = None  # default: the space file's stem, e.g. "cnn"
     # one of METRICS, or a list of them for a multi-objective study; default the task's own
@@ -132,6 +141,7 @@ class StudyConfig(_Strict):
         default_factory=lambda: {"stale": 2}
     )
     max_failures: int = Field(default=5, gt=0)  # consecutive failed trials that stop a run
+    warm_start: WarmStartConfig | None = None  # a study whose best trials are queued first
 
     @field_validator("timeout")
     @classmethod
@@ -272,6 +282,9 @@ class DataConfig(_Strict):
     val_fraction: float = Field(default=0.15, gt=0, lt=1)
     # held out, never used by the search; ignored where the set keeps its own test split
     test_fraction: float = Field(default=0.15, gt=0, lt=1)
+    # K-fold cross-validation of every trial over the train and validation rows (stratified for
+    # classes); the objective is the mean over the folds. None: the one validation split
+    cv: int | None = Field(default=None, ge=2, le=20)
     normalize: bool = True  # standardize with train-split statistics
     published_split: bool = True  # mnist1d: keep the published test split (false: re-split all)
     # where generated and decoded data is cached (mnist1d, images, csv text tokenised by a

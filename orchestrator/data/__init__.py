@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from orchestrator.data._arrays import read_image
 from orchestrator.data._cache import CACHE_ENV
+from orchestrator.data._examples import raw_examples
+from orchestrator.data._folds import cv_folds, searched_rows
 from orchestrator.data._hf_text import encode_hf_texts, hf_text_splits
 from orchestrator.data._preprocess import apply_preprocessing
 from orchestrator.data._pretrained import (
@@ -44,6 +46,7 @@ __all__ = [
     "Loader",
     "Splits",
     "apply_preprocessing",
+    "cv_folds",
     "encode_hf_texts",
     "hf_text_splits",
     "import_hf",
@@ -52,7 +55,9 @@ __all__ = [
     "make_splits",
     "pretrained_digest",
     "quiet_hf",
+    "raw_examples",
     "read_image",
     "resolve_pretrained",
+    "searched_rows",
     "split_rows",
 ]

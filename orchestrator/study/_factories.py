@@ -165,6 +165,9 @@ def prunes_from(pruner: optuna.pruners.BasePruner) -> int | None:
 
 
 def epochs_of(space: Space) -> int:
-    """The most epochs a trial of this space trains (hyperband's ``max_resource``)."""
+    """The most steps a trial of this space reports (hyperband's ``max_resource``): its epochs,
+    times the folds with ``data.cv`` (a trial reports each fold's epochs in turn)."""
     epochs = (space.raw.get("train") or {}).get("epochs", 10)
-    return epochs if isinstance(epochs, int) else int((epochs or {}).get("high", 10))
+    epochs = epochs if isinstance(epochs, int) else int((epochs or {}).get("high", 10))
+    folds = (space.raw.get("data") or {}).get("cv")
+    return epochs * folds if isinstance(folds, int) and folds > 1 else epochs

@@ -21,9 +21,8 @@ from orchestrator.study._attrs import (
     ATTR_SEED,
 )
 from orchestrator.study._describe import dataset_fields, mark_winner
-from orchestrator.study._events import EpochEvent, TrialEvent
-from orchestrator.study._factories import prunes_from
-from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text, user_code
+from orchestrator.study._events import TrialEvent
+from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text
 from orchestrator.study._optuna import (
     flush_trial,
     set_trial_system_attr,
@@ -36,12 +35,18 @@ from orchestrator.study._recovery import Heartbeat, fail_trial
 from orchestrator.study._setup import RunContext
 from orchestrator.study._stop import TrialStopped
 from orchestrator.study._store import with_retries
+from orchestrator.study._training import (
+    Progress,
+    Trained,
+    train_trial,
+)
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import TrialState
 
     from orchestrator.data import Splits
+    from orchestrator.space import TrialConfig
 
 
 logger = logging.getLogger(__name__)
@@ -52,25 +57,14 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return (study_seed * 1_000_003 + trial_number * 7919 + 17) % (2**31 - 1)
 
 
-def _objective_values(ctx: RunContext, fit_result: Any, model: Any, splits: Splits) -> list[float]:
-    from orchestrator.train import measure_latency
-
-    values = []
-    for metric in ctx.metrics:
-        if metric == "n_parameters":
-            values.append(float(fit_result.n_parameters))
-        elif metric == "latency_ms":
-            values.append(
-                measure_latency(model, splits.val[0], device=ctx.device, precision=ctx.precision)
-            )
-        else:
-            values.append(float(fit_result.best_metrics[metric]))
-    return values
-
-
 def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEvent:
     """Run one asked trial to its end in both stores: COMPLETE, PRUNED or FAIL in Optuna, and its
     MLflow run FINISHED, FAILED or KILLED, whatever happens (an interrupt re-raises after that).
+
+    The steps: sample the configuration (:func:`suggest`), open its MLflow run, record its
+    set-up and load its data (:func:`_set_up`), train it (once, or once per fold with
+    ``data.cv``: :func:`train_trial`), record what it gave (:func:`_record`), tell Optuna, end
+    the run; then the winner marked and the progress event (:func:`_ended`).
 
     Failure classes (see :mod:`._faults`): an exception of the user's code fails the trial
     (``error``, the traceback kept as the run's ``traceback.txt``); a store fault fails it as
@@ -81,9 +75,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
     import optuna
     from optuna.trial import TrialState
 
-    from orchestrator.models import adapt_data, build_model, run_params
+    from orchestrator.models import run_params
     from orchestrator.tracking import objective_key
-    from orchestrator.train import fit
 
     study, stop = ctx.study, ctx.stop
     started = time.monotonic()
@@ -95,9 +88,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         failure = exc
     recorded = run_params(config.model) if config is not None else {}  # e.g. the base model
     multi = ctx.space.study.is_multi_objective
-    prune_from = prunes_from(study.pruner)
-    epochs_done = 0
-    value, values, reason, last_value = None, None, None, None
+    progress = Progress()
+    value, values, reason = None, None, None
     run = None
     stop.start_trial()
     try:
@@ -113,80 +105,33 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             if failure is not None:
                 raise failure
             assert config is not None
-            with store_call(OPTUNA):  # hpo's record, out of the user attributes (see _attrs)
-                set_trial_system_attr(study, trial, ATTR_CONFIG, config.to_dict())
-            with store_call(MLFLOW):
-                run.log_dict(config.to_dict(), "trial_config.json")
-            splits = adapt_data(config.model, ctx.data(config.data), config.data)
-            with store_call(MLFLOW):  # the runs table's Dataset column
-                run.log_dataset(**dataset_fields(config.data, splits))
-            epochs = config.train.epochs
-
-            def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-                nonlocal epochs_done, last_value
-                epochs_done, last_value = epoch, metrics.get(ctx.metric)
-                with store_call(MLFLOW):
-                    run.log_epoch(epoch, metrics)
-                if ctx.progress is not None:
-                    ctx.progress(EpochEvent(trial.number, epoch, epochs, dict(metrics)))
-                stop.check_trial()
-                if not multi:
-                    with store_call(OPTUNA):
-                        trial.report(metrics[ctx.metric], epoch)
-                        prune = prune_from is not None and epoch >= prune_from
-                        prune = prune and trial.should_prune()
-                    if prune:
-                        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
-
-            with store_call(OPTUNA):
-                flush_trial(study, trial)  # the trial's set-up writes, together, before training
-            with user_code():
-                model = build_model(config.model, splits.spec, seed=seed)
-                fit_result = fit(
-                    model,
-                    splits,
-                    config.train,
-                    device=ctx.device,
-                    precision=ctx.precision,
-                    seed=seed,
-                    metric=ctx.metric,
-                    direction=ctx.direction,
-                    callbacks=[on_epoch_end],
-                    on_step=stop.check_trial,
-                )
-                values = _objective_values(ctx, fit_result, model, splits)
+            splits = _set_up(ctx, trial, run, config)
+            trained = train_trial(ctx, trial, run, config, splits, seed=seed, progress=progress)
+            values = trained.values
             value = values[0]
-            with store_call(MLFLOW):
-                run.log_state_dict(fit_result.best_state)
-                run.sync()  # its writes made before Optuna is told; the run's end comes later
-            with store_call(OPTUNA):
-                _note_run_id(trial, run)
-                trial.set_user_attr(ATTR_N_PARAMETERS, fit_result.n_parameters)
-                trial.set_user_attr(ATTR_BEST_EPOCH, fit_result.best_epoch)
-                trial.set_user_attr(ATTR_EPOCHS_RUN, fit_result.epochs_run)
-                trial.set_user_attr(
-                    ATTR_BEST_METRICS, {k: float(v) for k, v in fit_result.best_metrics.items()}
-                )
+            _record(ctx, trial, run, trained)
         with store_call(OPTUNA):
             tell(study, trial, values if multi else value)
         state = "COMPLETE"
+        spread = {f"{objective_key(k)}_std": v for k, v in trained.spread.items()}
         _end(
             run,
             "FINISHED",
             state=state,
-            tags={"hpo.best_epoch": fit_result.best_epoch},
+            tags={"hpo.best_epoch": trained.best_epoch},
             metrics={  # the objective under the parent's key: what Optuna was told
                 **{objective_key(m): v for m, v in zip(ctx.metrics, values, strict=False)},
-                "n_parameters": fit_result.n_parameters,
+                **spread,
+                "n_parameters": trained.n_parameters,
             },
         )
     except optuna.TrialPruned:
         with store_call(OPTUNA):
             _note_run_id(trial, run)
-            trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
+            trial.set_user_attr(ATTR_EPOCHS_RUN, progress.epochs)
             tell(study, trial, state=TrialState.PRUNED)
-        state, reason, value = "PRUNED", f"pruned at epoch {epochs_done}", last_value
-        _end(run, "FINISHED", state=state, tags={"hpo.pruned_epoch": epochs_done})
+        state, reason, value = "PRUNED", f"pruned at epoch {progress.epochs}", progress.last_value
+        _end(run, "FINISHED", state=state, tags={"hpo.pruned_epoch": progress.epochs})
     except (TrialFailure, TrialStopped, StoreError) as exc:
         kind = exc.kind if not isinstance(exc, StoreError) else "store"
         state, reason = "FAIL", str(exc) if str(exc).startswith(f"{kind}:") else f"{kind}: {exc}"
@@ -195,7 +140,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
                 run.log_text(traceback_text(exc), "traceback.txt")
         with store_call(OPTUNA):
             _note_run_id(trial, run)
-            trial.set_user_attr(ATTR_EPOCHS_RUN, epochs_done)
+            trial.set_user_attr(ATTR_EPOCHS_RUN, progress.epochs)
             queued = _fail(ctx, trial, kind=kind, reason=reason)
         if queued:
             ctx.notice(f"trial {trial.number} ({kind}): configuration queued again")
@@ -224,7 +169,75 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         raise
     finally:
         _end(run, "FAILED", state="FAIL")  # whatever happened, the run must not stay RUNNING
-    seconds = time.monotonic() - started
+    return _ended(
+        ctx,
+        trial,
+        state=state,
+        value=value,
+        values=values,
+        reason=reason,
+        seconds=time.monotonic() - started,
+        epochs=progress.epochs,
+        n_trials=n_trials,
+    )
+
+
+def _set_up(ctx: RunContext, trial: optuna.Trial, run: Any, config: TrialConfig) -> Splits:
+    """Record the trial's configuration in both stores, and load its data as its model family
+    takes it; the set-up writes reach Optuna together, before training."""
+    from orchestrator.models import adapt_data
+
+    with store_call(OPTUNA):  # hpo's record, out of the user attributes (see _attrs)
+        set_trial_system_attr(ctx.study, trial, ATTR_CONFIG, config.to_dict())
+    with store_call(MLFLOW):
+        run.log_dict(config.to_dict(), "trial_config.json")
+    splits = adapt_data(config.model, ctx.data(config.data), config.data)
+    with store_call(MLFLOW):  # the runs table's Dataset column
+        run.log_dataset(**dataset_fields(config.data, splits))
+    with store_call(OPTUNA):
+        flush_trial(ctx.study, trial)
+    return splits
+
+
+def _record(ctx: RunContext, trial: optuna.Trial, run: Any, trained: Trained) -> None:
+    """What a trial gave, in both stores: its weights and validation predictions on
+    its run, written before Optuna is told; its best epoch and metrics on the trial."""
+    import numpy as np
+
+    with store_call(MLFLOW):
+        run.log_state_dict(trained.best_state)
+        if trained.predictions is not None:
+            # probabilities as float16 (3 digits are plenty); values float32, which keeps a
+            # price of 250,000 to the unit
+            values = np.asarray(trained.predictions)
+            predictions = values.astype(np.float32 if values.ndim == 1 else np.float16)
+            run.log_array(predictions, trained.predictions_file)
+        run.sync()  # its writes made before Optuna is told; the run's end comes later
+    with store_call(OPTUNA):
+        _note_run_id(trial, run)
+        trial.set_user_attr(ATTR_N_PARAMETERS, trained.n_parameters)
+        trial.set_user_attr(ATTR_BEST_EPOCH, trained.best_epoch)
+        trial.set_user_attr(ATTR_EPOCHS_RUN, trained.epochs_run)
+        trial.set_user_attr(
+            ATTR_BEST_METRICS, {k: float(v) for k, v in trained.best_metrics.items()}
+        )
+
+
+def _ended(
+    ctx: RunContext,
+    trial: optuna.Trial,
+    *,
+    state: str,
+    value: float | None,
+    values: list[float] | None,
+    reason: str | None,
+    seconds: float,
+    epochs: int,
+    n_trials: int,
+) -> TrialEvent:
+    """After a trial's end: the winner marked in MLflow, the progress event."""
+    study = ctx.study
+    multi = ctx.space.study.is_multi_objective
     trials = all_trials(study)  # one read for the best trial and the budget count
     best = best_trial(study, trials)
     parent = ctx.tracker.parent_run_id
@@ -242,7 +255,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         best_value=best.values[0] if best is not None else None,
         best_number=best.number if best is not None else None,
         seconds=seconds,
-        epochs=epochs_done,
+        epochs=epochs,
         reason=reason,
         finished=budget_counts(study, trials)[0],
         n_trials=n_trials,

@@ -104,9 +104,20 @@ class TrialRun:
         Saved now (the weights may change after); stored in the background."""
         import torch
 
+        self._save_now(artifact_file, lambda path: torch.save(dict(state_dict), path))
+
+    def log_array(self, array: Any, artifact_file: str) -> None:
+        """Save a NumPy array as an ``.npy`` artifact (as it is now; stored in the background):
+        a trial's validation predictions, float16, for ensembles."""
+        import numpy as np
+
+        self._save_now(artifact_file, lambda path: np.save(path, np.asarray(array)))
+
+    def _save_now(self, artifact_file: str, save: Any) -> None:
+        """Write a file with ``save(path)`` now, store it as an artifact in the background."""
         folder = tempfile.TemporaryDirectory()
         path = os.path.join(folder.name, artifact_file)
-        torch.save(dict(state_dict), path)
+        save(path)
 
         def store(run_id: str) -> None:
             with folder:

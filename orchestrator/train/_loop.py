@@ -29,7 +29,7 @@ from orchestrator.device import autocast, grad_scaler, resolve_precision
 from orchestrator.errors import TrialFailure
 from orchestrator.models import count_parameters
 from orchestrator.tasks import task_of
-from orchestrator.train._evaluate import evaluate
+from orchestrator.train._evaluate import model_outputs
 from orchestrator.train._failures import is_oom, probe_forward
 from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
 from orchestrator.train._state import state_to_save
@@ -88,6 +88,9 @@ class FitResult:
     epochs_run: int
     stopped_early: bool
     n_parameters: int
+    # the best epoch's predictions of the validation split (class probabilities, values):
+    # what an ensemble of trials is built from
+    best_predictions: Any = field(default=None, repr=False)
 
 
 def seed_everything(seed: int) -> None:
@@ -217,6 +220,7 @@ def fit(
     best_epoch = 0
     best_metrics: dict[str, float] = {}
     best_state: dict[str, Any] = {}
+    best_predictions = None
     reference = -math.inf  # early stopping: the last value that improved by more than min_delta
     waited = 0
     stopped_early = False
@@ -295,9 +299,8 @@ def fit(
                 )
             train_loss = float((losses * batch_weights).sum() / batch_weights.sum())
 
-            val = evaluate(
-                model, x_val, y_val, device=device, precision=precision, spec=spec, details=False
-            )
+            outputs = model_outputs(model, x_val, device=device, precision=precision)
+            val = task.score(outputs, y_val.cpu(), spec)
             if not math.isfinite(val["loss"]):
                 raise TrialFailure(
                     f"validation loss became {_word(val['loss'])} at epoch {epoch}; "
@@ -317,6 +320,7 @@ def fit(
             if value > best_value:
                 best_value, best_epoch, best_metrics = value, epoch, dict(metrics)
                 best_state = state_to_save(model)
+                best_predictions = task.predictions(outputs, spec)
 
             for callback in callbacks:
                 callback(epoch, dict(metrics))
@@ -347,6 +351,7 @@ def fit(
         epochs_run=len(history),
         stopped_early=stopped_early,
         n_parameters=n_parameters,
+        best_predictions=best_predictions,
     )
 
 
