@@ -8,6 +8,7 @@ import click
 
 from orchestrator.cli._errors import HpoGroup, quiet_stdout
 from orchestrator.cli._output import _configure_logging
+from orchestrator.cli.compete import ensemble, refine
 from orchestrator.cli.inspect import best, leaderboard, studies
 from orchestrator.cli.ops import repair, worker
 from orchestrator.cli.proxy import storage_proxy
@@ -35,6 +36,8 @@ for command in (
     leaderboard,
     report,
     retrain,
+    ensemble,
+    refine,
     predict,
     ui,
     dashboard,

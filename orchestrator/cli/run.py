@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
@@ -50,6 +51,13 @@ from orchestrator.startup import gc_paused_at_start
 @click.option(
     "--top", type=click.IntRange(min=1), default=5, show_default=True, help="With --warm-start."
 )
+@click.option(
+    "--ensemble",
+    "make_ensemble",
+    is_flag=True,
+    help="When the study reaches its budget, build the ensemble of its best 10 trials "
+    "(as hpo ensemble does) and register it.",
+)
 @handle_errors
 @gc_paused_at_start  # until the run is set up: its imports and stores (orchestrator.startup)
 def run(
@@ -62,6 +70,7 @@ def run(
     allow_space_change: bool,
     warm_start: str | None,
     top: int,
+    make_ensemble: bool,
 ) -> None:
     """Run (or resume) a study: trials train PyTorch models and log to MLflow.
 
@@ -72,6 +81,7 @@ def run(
         NoticeEvent,
         StageEvent,
         StopRequest,
+        check_stored,
         preflight,
         reached_budget,
         run_parallel,
@@ -93,8 +103,13 @@ def run(
     _quiet_optuna()
     reached = reached_budget(spec.store, spec.study_name, n_trials=spec.n_trials)
     if reached is not None and not warm_start:  # nothing to do: said at once, no set-up
-        command = f"hpo run --space {space_path}"
-        print_budget_reached(spec.study_name, *reached, command=command)
+        # but a changed space is still said, as a resume would say it
+        check_stored(spec.store, spec.study_name, space, allow_space_change=allow_space_change)
+        words = ["hpo", "run", "--space", space_path]
+        words += [w for o in overrides for w in ("--set", o)]
+        if study_name:
+            words += ["--study", study_name]
+        print_budget_reached(spec.study_name, *reached, command=shlex.join(words))
         return
     # under --jobs this process is worker 0: its lines are labelled like the other workers'
     printer = ProgressPrinter(
@@ -133,6 +148,18 @@ def run(
         else:
             result = run_spec(space, spec, progress=printer, stop=stop, checked=checked)
     _print_summary(result)
+    if make_ensemble and result.stopped_by == "budget" and result.best_number is not None:
+        from orchestrator.cli.compete import print_ensemble
+        from orchestrator.ensemble import build_ensemble
+
+        click.echo("\nBuilding the ensemble of the best 10 trials.")
+        built = build_ensemble(
+            spec.study_name,
+            storage=spec.store,
+            tracking_uri=spec.tracking_uri,
+            device=str(checked.device),
+        )
+        print_ensemble(built)
     exit_for(result)
 
 

@@ -16,6 +16,7 @@ from orchestrator.report._activity import Activity
 from orchestrator.report._data import StudyData
 from orchestrator.report._sections import (
     _best_section,
+    _ensemble_section,
     _kv_table,
     _leaderboard_section,
     _pareto_table,
@@ -106,6 +107,9 @@ def _render(
     shipped = data.study.user_attrs.get("hpo.retrain")
     if shipped:
         parts += ["<h2>Retrained and shipped</h2>", _retrain_section(shipped, data.task)]
+    ensemble = data.study.user_attrs.get("hpo.ensemble")
+    if ensemble:
+        parts += ["<h2>Ensemble</h2>", _ensemble_section(ensemble)]
     title, board = _leaderboard_section(data)
     parts += [f"<h2>{esc(title)}</h2>", board]
     for plot, plot_title in PLOT_TITLES.items():

@@ -248,6 +248,42 @@ def _retrain_section(shipped: dict[str, Any], task: Task) -> str:
     )
 
 
+def _ensemble_section(ensemble: dict[str, Any]) -> str:
+    """The study's last ensemble (``hpo ensemble``): its members and weights, the metric it was
+    chosen for, and the test split, once, against the best single trial, with the cost."""
+    members = "".join(
+        f"<tr><td>#{esc(str(m['trial']))}</td><td>{m['picks']}</td><td>{m['weight']:.3f}</td>"
+        f"<td>{_fmt(m['value'])}</td></tr>"
+        for m in ensemble.get("members", [])
+    )
+    rows = "out-of-fold" if ensemble.get("out_of_fold") else "validation"
+    tests = "".join(
+        f'<tr><td class="text">{esc(metric_label(k))}</td><td>{_fmt(v)}</td>'
+        f"<td>{_fmt(ensemble.get('best_test', {}).get(k))}</td></tr>"
+        for k, v in (ensemble.get("test") or {}).items()
+    )
+    model = ensemble.get("model_uri")
+    note = (
+        f"<p>Registered model: <code>{esc(model)}</code>; predict with <code>hpo predict "
+        f"--model {esc(model)} --input FILE</code>.</p>"
+        if model
+        else ""
+    )
+    return (
+        f'<p class="note">Caruana\'s selection over the best {ensemble.get("library")} trials, '
+        f"{ensemble.get('size')} picks with replacement, for {esc(str(ensemble.get('metric')))} "
+        f"on the {rows} predictions: ensemble {_fmt(ensemble.get('val_score'))}, best single "
+        f"trial {_fmt(ensemble.get('best_val'))}; built {esc(str(ensemble.get('at', '?')))}.</p>"
+        '<table data-table="ensemble-members"><tr><th>trial</th><th>picks</th><th>weight</th>'
+        f"<th>its objective</th></tr>{members}</table>"
+        '<table data-table="ensemble-test"><tr><th class="text">test split</th>'
+        f"<th>ensemble</th><th>best trial</th></tr>{tests}</table>"
+        f'<p class="note">Inference: {len(ensemble.get("members", []))} member(s), '
+        f"{_fmt(ensemble.get('ms_per_sample'))} ms per sample (the best trial alone "
+        f"{_fmt(ensemble.get('best_ms_per_sample'))} ms).</p>" + note
+    )
+
+
 def _leaderboard_section(data: StudyData) -> tuple[str, str]:
     """The title and body of the leaderboard section: the top rows, each trial linked to its
     MLflow run, and where the links lead."""

@@ -139,7 +139,11 @@ class _BranchRules(_Collector):
         if len(self.problems) > start:
             return _INVALID
         spec_out = ParamSpec(
-            name=at.name, type="categorical", choices=tuple(groups), condition=at.condition
+            name=at.name,
+            type="categorical",
+            choices=tuple(groups),
+            condition=at.condition,
+            path=at.path,
         )
         return _Branch(spec_out, groups)
 

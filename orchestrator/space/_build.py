@@ -6,6 +6,7 @@ branches and per-layer settings from ``_branches``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -324,4 +325,5 @@ class _Builder(_BranchRules):
             self.report(at.path, problem)
         if param is None:
             return _INVALID
-        return _Param(param.to_spec(at.name, condition=at.condition))
+        spec = param.to_spec(at.name, condition=at.condition)
+        return _Param(dataclasses.replace(spec, path=at.path))

@@ -49,6 +49,9 @@ class ParamSpec:
     log: bool = False
     choices: tuple[Any, ...] = ()
     condition: str | None = None  # when it is suggested, e.g. "train.optimizer == sgd"
+    # its place in the file: "train.optimizer.choices.sgd.lr"; the layers of a per-layer
+    # setting share one ("model.blocks.channels" for model.blocks.0.channels, ...)
+    path: str = ""
 
     def describe(self) -> str:
         """The distribution in a few words: ``float [1e-05, 0.1] log``, ``int [16, 64] step 8``."""

@@ -50,6 +50,7 @@ from orchestrator.study._factories import build_pruner, build_sampler, prunes_fr
 from orchestrator.study._loop import run_spec, run_study, run_worker
 from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
+from orchestrator.study._preflight import Checked, preflight
 from orchestrator.study._proxy import start_storage_proxy
 from orchestrator.study._queries import (
     StudyInfo,
@@ -63,10 +64,16 @@ from orchestrator.study._queries import (
     study_task,
     trial_config,
 )
-from orchestrator.study._ranking import best_trial, objective_names, pareto_ranks, rank_trials
+from orchestrator.study._ranking import (
+    best_trial,
+    directions_of,
+    objective_names,
+    pareto_ranks,
+    rank_trials,
+)
 from orchestrator.study._repair import RepairReport, repair_study
-from orchestrator.study._resume import SpaceChange, diff_spaces
-from orchestrator.study._setup import Checked, preflight, prepare_study
+from orchestrator.study._resume import SpaceChange, check_stored, diff_spaces
+from orchestrator.study._setup import prepare_study
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest, Terminated
 from orchestrator.study._store import (
@@ -115,7 +122,9 @@ __all__ = [
     "budget_counts",
     "build_pruner",
     "build_sampler",
+    "check_stored",
     "diff_spaces",
+    "directions_of",
     "get_best",
     "list_studies",
     "load_study",

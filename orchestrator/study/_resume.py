@@ -10,7 +10,7 @@ from orchestrator.errors import ConfigError, StudyError
 from orchestrator.space import Space
 from orchestrator.study._attrs import ATTR_SPACE, ATTR_WARM_START
 from orchestrator.study._optuna import study_attr
-from orchestrator.study._queries import stored_space
+from orchestrator.study._queries import load_study, stored_space, with_objectives_of
 from orchestrator.study._ranking import directions_of, objective_names, rank_trials
 
 if TYPE_CHECKING:
@@ -91,6 +91,19 @@ def check_resume(study: optuna.Study, space: Space, *, allow_space_change: bool)
     return _check_space_change(study, space, allow=allow_space_change)
 
 
+def check_stored(store: Any, name: str, space: Space, *, allow_space_change: bool = False) -> None:
+    """Check ``space`` against the one study ``name`` was created with, as a resume would, and
+    write nothing: for a study that has nothing left to run, so that a changed space is still
+    said (``hpo run`` of a study at its budget).
+
+    Raises:
+        StudyError: the study optimizes other objectives.
+        ConfigError: the space changed, unless allowed and compatible.
+    """
+    study = load_study(name, storage=store)
+    check_resume(study, with_objectives_of(space, study), allow_space_change=allow_space_change)
+
+
 def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bool:
     """Refuse a changed space on resume (with a readable diff); True when the stored one changes."""
     stored_raw = study_attr(study, ATTR_SPACE)
@@ -118,10 +131,13 @@ def _check_space_change(study: optuna.Study, space: Space, *, allow: bool) -> bo
     return True
 
 
-def warm_start(study: optuna.Study, space: Space, *, source: optuna.Study, top: int) -> list[int]:
+def warm_start(
+    study: optuna.Study, space: Space, *, source: optuna.Study, top: int, fitting: bool = False
+) -> list[int]:
     """Enqueue the best ``top`` configurations of study ``source`` (the study's own ranking),
     keeping only the parameters that exist in ``space`` (and values inside their current
-    ranges). Returns their numbers."""
+    ranges); with ``fitting``, only the trials whose every parameter that ``space`` samples
+    fits it (a narrowed space's parent's). Returns their numbers."""
     from optuna.trial import TrialState
 
     done = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -130,6 +146,8 @@ def warm_start(study: optuna.Study, space: Space, *, source: optuna.Study, top: 
     queued = []
     for trial in ranked[:top]:
         params = {k: v for k, v in trial.params.items() if k in specs and _inside(specs[k], v)}
+        if fitting and len(params) < sum(1 for k in trial.params if k in specs):
+            continue
         if not params:
             continue
         study.enqueue_trial(
