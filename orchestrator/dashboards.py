@@ -117,6 +117,9 @@ def mlflow_server_command(
     command = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port)]
     command += ["--allowed-hosts", ",".join(hosts), "--workers", str(workers)]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # MLflow's own deprecation notices at start-up say nothing a user of hpo ui can act on
+    quiet = "ignore::DeprecationWarning,ignore::FutureWarning"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), quiet]))
     if tracking_uri:
         env[BACKEND_STORE_ENV] = tracking_uri
     env.pop("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", None)

@@ -65,12 +65,17 @@ from pathlib import Path
 from torch import nn
 
 
+BUILDS = []
+
+
 def build(params, spec):
-    # each process's first trial waits (up to 60 s) until {parties} processes have arrived here
+    # each process's first trial waits (up to 60 s) until {parties} processes have arrived here;
+    # each process's first build is the checks' before its first trial, which waits for nothing
+    BUILDS.append(1)
     arrivals = Path("arrivals")
     arrivals.mkdir(exist_ok=True)
     mine = arrivals / str(os.getpid())
-    if not mine.exists():
+    if len(BUILDS) > 1 and not mine.exists():
         mine.touch()
         deadline = time.monotonic() + 60
         while len(list(arrivals.iterdir())) < {parties} and time.monotonic() < deadline:
@@ -128,3 +133,40 @@ def process_running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+LATE_FAILING_MODULE = """
+from torch import nn
+
+
+class Late(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, classes))
+        self.seen = 0
+
+    def forward(self, x):
+        # the checks before the first trial train it one step on 4 samples; then it breaks
+        self.seen += x.shape[0]
+        if self.seen > 4:
+            raise ValueError("breaks in training")
+        return self.net(x)
+
+
+def build(params, spec):
+    return Late(spec.n_outputs)
+"""
+
+
+def late_failing_space(workdir: Path, name: str, *, n_trials: int) -> Path:
+    """A space whose every trial fails in training (a user's model that breaks once it has seen
+    more than the checks before the first trial give it): for the failure policies."""
+    module = f"late_{workdir.name.replace('-', '_')}"
+    (workdir / f"{module}.py").write_text(LATE_FAILING_MODULE)
+    space = workdir / f"{name}.yaml"
+    space.write_text(
+        f"study: {{name: {name}, n_trials: {n_trials}, sampler: random, pruner: none}}\n"
+        f"model: {{family: custom, factory: {module}:build}}\n"
+        "train: {epochs: 1}\n"
+    )
+    return space

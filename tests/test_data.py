@@ -698,7 +698,7 @@ def test_searched_data_settings_are_refused_at_any_depth() -> None:
     # data is loaded once per study: a search parameter anywhere in data is a problem, at its path
     from orchestrator.errors import SpaceError
     from orchestrator.space import parse_space
-    from orchestrator.study._setup import _fixed_data_config
+    from orchestrator.study._preflight import _fixed_data_config
 
     space = parse_space(
         "data:\n  name: mnist1d\n  mnist1d: {seed: {type: int, low: 1, high: 3}}\n"

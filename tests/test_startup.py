@@ -53,7 +53,7 @@ def test_a_run_is_set_up_without_the_collector_and_trains_with_it(
     tiny_space: Path, stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import orchestrator.study._loop as loop
-    import orchestrator.study._setup as setup
+    import orchestrator.study._preflight as setup
     from tests.helpers import run_cli
 
     seen: dict[str, bool] = {}

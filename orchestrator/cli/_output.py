@@ -27,12 +27,30 @@ class _Redacting(logging.Filter):
         return True
 
 
+class _HpoFormat(logging.Formatter):
+    """Log lines in the form of hpo's own lines: ``2026-12-07 17:51:40 warning: ...`` (the
+    worker's label under ``--jobs``; the module's name too with ``--debug``)."""
+
+    def __init__(self, *, debug: bool) -> None:
+        super().__init__(datefmt="%Y-%m-%d %H:%M:%S")
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        label = os.environ.get("HPO_WORKER_LABEL")
+        where = f" {record.name}" if self.debug else ""
+        text = (
+            f"{self.formatTime(record, self.datefmt)} {f'[{label}] ' if label else ''}"
+            f"{record.levelname.lower()}{where}: {record.getMessage()}"
+        )
+        if record.exc_info and self.debug:
+            text += "\n" + (record.exc_text or self.formatException(record.exc_info))
+        return text
+
+
 def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
     for handler in logging.getLogger().handlers:
+        handler.setFormatter(_HpoFormat(debug=debug))
         if not any(isinstance(f, _Redacting) for f in handler.filters):
             handler.addFilter(_Redacting())
     for noisy in ("alembic", "mlflow", "urllib3", "git"):

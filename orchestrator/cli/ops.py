@@ -80,6 +80,8 @@ def managed_worker(spec: RunSpec) -> None:
     once, by the coordinator. Exits 1 when its circuit breaker trips."""
     from orchestrator.study import StopRequest, load_study, run_spec, stored_space
 
+    if spec.label:  # its log lines carry its label, as its progress lines do
+        os.environ["HPO_WORKER_LABEL"] = spec.label
     _configure_logging(debug=False)
     _quiet_optuna()
     stop = StopRequest()

@@ -87,12 +87,17 @@ def assemble(
     given: str,
     num_labels: int,
     problem_type: str | None = None,
+    new_head: bool = False,
     unfreeze_layers: int | str,
     lora: dict[str, Any] | None,
     meta: dict[str, Any],
     rebuild: Callable[[dict[str, Any], dict[str, Any]], nn.Module],
 ) -> HFClassifier:
-    """Load the base model with a new head of ``num_labels``, then freeze or adapt it.
+    """Load the base model with a head of ``num_labels``, then freeze or adapt it.
+
+    A head saved with the model at that size is kept and trains on, as Transformers keeps it
+    (``new_head``: initialised anew, as the model's own initialisation does); a head of
+    another size, or none, is new.
 
     Raises:
         TrialFailure: no new head found, more layers asked than the model has, or a LoRA
@@ -114,8 +119,15 @@ def assemble(
     mismatched = {k[0] if isinstance(k, tuple) else k for k in info["mismatched_keys"]}
     new = {str(k) for k in (*info["missing_keys"], *mismatched)}
     new &= {name for name, _ in network.named_parameters()}
-    if not new:
-        raise TrialFailure(f"{given}: found no classification head to train")
+    if not new:  # the saved head fits: kept (or made anew), and it is what trains first
+        new = _saved_head(network)
+        if not new:
+            raise TrialFailure(
+                f"{given}: found no classification head (no module named "
+                f"{' or '.join(HEAD_MODULES)}); give a sequence classification model"
+            )
+        if new_head:
+            _initialise(network, new)
     prefix, n_layers = _layer_stack(network)
     top = n_layers if unfreeze_layers == "all" else int(unfreeze_layers)
     if top > n_layers:
@@ -135,6 +147,39 @@ def assemble(
             _freeze(network, new=new, prefix=prefix, first=n_layers - top if top else None)
         head = new
     return HFClassifier(network, head={f"network.{n}" for n in head}, meta=meta, rebuild=rebuild)
+
+
+HEAD_MODULES = ("pre_classifier", "classifier", "score", "classification_head")
+
+
+def _saved_head(network: nn.Module) -> set[str]:
+    """The parameters of a sequence classifier's head that came with the saved model: those of
+    its top-level modules Transformers names heads with (``classifier``, ``score``, ...)."""
+    heads = [name for name, _ in network.named_children() if name in HEAD_MODULES]
+    return {
+        name
+        for name, _ in network.named_parameters()
+        if any(name.startswith(f"{h}.") for h in heads)
+    }
+
+
+def _initialise(network: nn.Module, names: set[str]) -> None:
+    """Initialise the modules holding ``names`` anew as Transformers initialises a new head:
+    linear weights from a normal of the model's ``initializer_range`` (0.02 without one),
+    biases 0, norms to 1 and 0; anything else by its own ``reset_parameters``."""
+    std = float(getattr(network.config, "initializer_range", 0.02))
+    for owner in sorted({name.rsplit(".", 1)[0] for name in names}):
+        module = network.get_submodule(owner)
+        with torch.no_grad():
+            if isinstance(module, nn.Linear):
+                module.weight.normal_(0.0, std)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif hasattr(module, "reset_parameters"):
+                module.reset_parameters()
 
 
 def _layer_stack(network: nn.Module) -> tuple[str, int]:

@@ -23,6 +23,7 @@ Needs the optional packages ``transformers`` (and ``peft`` for an adapter): ``pi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
@@ -74,7 +75,11 @@ AdapterConfig = Annotated[Union[NoAdapterConfig, LoraAdapterConfig], Field(discr
 class Config(StrictConfig):
     family: Literal["hf"] = "hf"
     pretrained: str  # a folder saved with save_pretrained, or an installed package shipping one
-    max_length: int = Field(default=128, ge=2)  # tokens per text, special tokens included
+    # tokens per text, special tokens included; None: 128, or the model's own limit if lower
+    max_length: int | None = Field(default=None, ge=2)
+    # a saved classification head of the right size is kept and trains on (keep), or is
+    # initialised anew (new); a head of another size, or none, is always new
+    head: Literal["keep", "new"] = "keep"
     unfreeze_layers: int | Literal["all"] = "all"  # top layers that train; 0 = the head only
     adapter: AdapterConfig = Field(default_factory=NoAdapterConfig)
 
@@ -139,7 +144,7 @@ def check(model: Mapping[str, Any], spec: DataSpec) -> None:
                 f"give at most {layers}, or all"
             )
         positions = getattr(network_config, "max_position_embeddings", None)
-        for length in _choices(model.get("max_length", Config.model_fields["max_length"].default)):
+        for length in _choices(model.get("max_length")):  # None: the model's limit, at most
             if isinstance(length, int) and positions is not None and length > positions:
                 raise ConfigError(
                     f"model.max_length: {given} takes at most {positions} tokens, got {length}"
@@ -204,7 +209,35 @@ def adapt_data(config: Config, splits: Splits, data: DataConfig) -> Splits:
     """The CSV text column's splits, tokenised by the base model's tokenizer at ``max_length``."""
     from orchestrator.data import hf_text_splits
 
-    return hf_text_splits(splits, data, pretrained=config.pretrained, max_length=config.max_length)
+    return hf_text_splits(
+        splits, data, pretrained=config.pretrained, max_length=max_length_of(config)
+    )
+
+
+DEFAULT_MAX_LENGTH = 128  # tokens per text when model.max_length is not given ...
+
+
+def max_length_of(config: Config) -> int:
+    """Tokens per text: ``model.max_length``, else :data:`DEFAULT_MAX_LENGTH`, or the base
+    model's own limit (``max_position_embeddings``) where it is lower."""
+    if config.max_length is not None:
+        return config.max_length
+    from orchestrator.data import resolve_pretrained
+
+    limit = _positions(str(resolve_pretrained(config.pretrained)))
+    return min(DEFAULT_MAX_LENGTH, limit) if limit else DEFAULT_MAX_LENGTH
+
+
+@functools.lru_cache(maxsize=8)
+def _positions(folder: str) -> int | None:
+    """The tokens a saved model's position embeddings take, None if its config does not say."""
+    from transformers import AutoConfig
+
+    from orchestrator.data import quiet_hf
+
+    with quiet_hf():
+        network = AutoConfig.from_pretrained(folder, local_files_only=True)
+    return getattr(network, "max_position_embeddings", None)
 
 
 def run_params(config: Config) -> dict[str, str]:
@@ -237,12 +270,13 @@ def build(config: Config, spec: DataSpec) -> nn.Module:
     """
     from orchestrator.data import import_hf, pretrained_digest, resolve_pretrained
 
-    if spec.kind != "tokens" or tuple(spec.input_shape) != (2, config.max_length):
+    import_hf("transformers", *(("peft",) if config.adapter.name != "none" else ()))
+    length = max_length_of(config)
+    if spec.kind != "tokens" or tuple(spec.input_shape) != (2, length):
         raise DataError(
             f"model.family: hf takes text tokenised by its own tokenizer, shape (2, "
-            f"{config.max_length}), got {spec.kind} of shape {tuple(spec.input_shape)}"
+            f"{length}), got {spec.kind} of shape {tuple(spec.input_shape)}"
         )
-    import_hf("transformers", *(("peft",) if config.adapter.name != "none" else ()))
     folder = resolve_pretrained(config.pretrained)
     base = {"pretrained": config.pretrained, "path": str(folder)}
     base["digest"] = pretrained_digest(folder)
@@ -258,6 +292,7 @@ def _assemble(config: Config, folder: Path, spec: DataSpec, *, base: dict[str, s
         given=config.pretrained,
         num_labels=spec.n_outputs,
         problem_type=PROBLEM_TYPES.get(spec.task),
+        new_head=config.head == "new",
         unfreeze_layers=config.unfreeze_layers,
         lora=lora,
         meta={"config": config.model_dump(), "spec": spec.to_dict(), "base": base},

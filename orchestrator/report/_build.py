@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.config import format_duration
-from orchestrator.errors import StudyError
+from orchestrator.errors import ConfigError, StudyError
 from orchestrator.report._activity import study_activity
 from orchestrator.report._data import StudyData, load_study_data
 from orchestrator.report._html import _img, _render
@@ -48,6 +48,35 @@ def interactive_path(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}-interactive{out.suffix or '.html'}")
 
 
+def _check_writable(path: Path) -> None:
+    """``path`` can be written: its folder exists (or can be made) and takes new files, or the
+    file itself may be overwritten.
+
+    Raises:
+        ConfigError: naming the path and why, with the fix.
+    """
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {path}: cannot make its folder {path.parent} ({exc.strerror or exc}); "
+            "write the report somewhere you can write"
+        ) from exc
+    target = path if path.exists() else path.parent
+    if path.is_dir() or not os.access(target, os.W_OK):
+        why = "is a folder" if path.is_dir() else "is not writable"
+        raise ConfigError(f"--out {path}: {target} {why}; write the report somewhere you can write")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write it ({exc.strerror or exc})") from exc
+
+
 def build_report(
     name: str,
     *,
@@ -72,8 +101,12 @@ def build_report(
 
     Raises:
         StudyError: no such study, or no trial in the window.
+        ConfigError: ``out`` cannot be written (said before any work).
     """
     started = time.perf_counter()
+    out = Path(out)
+    for page in (out, interactive_path(out)) if interactive else (out,):
+        _check_writable(page)
     data = load_study_data(name, storage=storage, tracking_uri=tracking_uri, since=since)
     if not data.trials:
         window = f" started in the last {format_duration(since)}" if since else ""
@@ -87,16 +120,15 @@ def build_report(
     plots, skipped = _draw_plots(data, ranked, plan)
     figures = {plot: _img(plot, png) for plot, png in plots.items()}
     page = _render(data, ranked, plan=plan, figures=figures, skipped=skipped, activity=activity)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    _write(out, page)
     pages = [out]
     if interactive:
         from orchestrator.report._figures import _draw_figures, plotly_bundle
 
         divs, not_drawn = _draw_figures(data, ranked, plan)
         pages.append(interactive_path(out))
-        pages[1].write_text(
+        _write(
+            pages[1],
             _render(
                 data,
                 ranked,
@@ -107,7 +139,6 @@ def build_report(
                 script=plotly_bundle(),
                 kind="interactive",
             ),
-            encoding="utf-8",
         )
     logged = None
     if log_to_mlflow and data.tracker is not None:

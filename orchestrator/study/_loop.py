@@ -28,6 +28,7 @@ from orchestrator.startup import resume_gc
 from orchestrator.study._events import Progress, StudyResult
 from orchestrator.study._finish import closing_run, finish, record_best
 from orchestrator.study._optuna import refreshed_trials
+from orchestrator.study._preflight import Checked
 from orchestrator.study._queries import (
     budget_counts,
     load_study,
@@ -36,7 +37,7 @@ from orchestrator.study._queries import (
     stored_space,
 )
 from orchestrator.study._recovery import claim, fail_stale_trials, held_elsewhere
-from orchestrator.study._setup import Checked, RunContext, open_run
+from orchestrator.study._setup import RunContext, open_run
 from orchestrator.study._spec import ParentPolicy, RunSpec
 from orchestrator.study._stop import StopRequest
 from orchestrator.study._store import StudyStore, with_retries

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from orchestrator.space import Space
-    from orchestrator.study._setup import Checked
+    from orchestrator.study._preflight import Checked
 
 __all__ = ["WorkerMain", "WorkerSlot", "plan_workers", "quiet_worker", "run_parallel"]
 

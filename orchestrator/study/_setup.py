@@ -1,19 +1,17 @@
-"""Everything a run needs before its first trial, in this order: every check (:func:`preflight`,
-which ``hpo validate`` runs too), then the study (created, or resumed after its own checks), then
-the MLflow parent run. Nothing is written to either store until every check has passed."""
+"""Everything a run needs before its first trial, in this order: every check
+(:func:`~orchestrator.study._preflight.preflight`, which ``hpo validate`` runs too), then the study
+(created, or resumed after its own checks), then the MLflow parent run. Nothing is written to
+either store until every check has passed."""
 
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import DataConfig
-from orchestrator.errors import ConfigError, DataError, Problem, SpaceError
-from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
@@ -27,10 +25,10 @@ from orchestrator.study._attrs import (
     ATTR_VERSION,
 )
 from orchestrator.study._describe import log_data, parent_params, parent_view
-from orchestrator.study._drivers import missing_driver
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._optuna import set_study_system_attr, storage_of, study_attr
+from orchestrator.study._preflight import Checked, preflight
 from orchestrator.study._queries import load_study, stored_budget, with_objectives_of
 from orchestrator.study._repair import close_finished_runs
 from orchestrator.study._resume import check_resume, warm_start
@@ -41,160 +39,13 @@ from orchestrator.version import __version__
 
 if TYPE_CHECKING:
     import optuna
-    import torch
 
     from orchestrator.data import Splits
-    from orchestrator.tasks import Task
     from orchestrator.tracking import Tracker
 
-__all__ = ["Checked", "RunContext", "open_run", "preflight", "prepare_study"]
+__all__ = ["RunContext", "open_run", "prepare_study"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Checked:
-    """What the checks before the first trial found: the device and precision to train with, the
-    study's data (loaded once; trials reuse it), and the space with its objectives known (the
-    data's task's default metric where the file names none)."""
-
-    device: torch.device
-    precision: str
-    space: Space
-    data: dict[str, Splits] = field(default_factory=dict)  # by data config (JSON)
-
-    @property
-    def task(self) -> str | None:
-        """What the study's models predict (the data's task), None when no data was loaded."""
-        return next((s.spec.task for s in self.data.values()), None)
-
-    @property
-    def note(self) -> str | None:
-        """What ``data.task: auto`` decided, in words (None when the file set the task)."""
-        return next((s.note for s in self.data.values() if s.note), None)
-
-
-def preflight(
-    space: Space,
-    *,
-    device: str = "auto",
-    load_data: bool = True,
-    tracking_uri: str | None = None,
-) -> Checked:
-    """Every check ``hpo run`` makes before it writes anything; ``hpo validate`` runs exactly
-    these. The MLflow tracking store is checked first (``tracking_uri``, None: MLflow's default;
-    writable or reachable, in seconds, writing nothing), then the device and precision are
-    resolved, the sampler and pruner constructed (their options checked), the data loaded, and
-    the model family (a custom factory too) and the augmentation checked against it. A problem is
-    blamed on the ``--set`` that caused it, else on the space file.
-
-    Raises:
-        ConfigError: the tracking store cannot be written or reached.
-        HpoError: the first check that fails (SpaceError carries every problem of its kind).
-    """
-    check_tracking(tracking_uri)
-    try:
-        return _checks(space, device=device, load_data=load_data)
-    except SpaceError as exc:
-        if exc.source != space.source:
-            raise
-        raise space.error(exc.problems) from exc
-    except DataError as exc:  # "data.name: unknown data set ...": a place in the space
-        match = _DATA_PLACE.match(str(exc))
-        if match is None:
-            raise
-        raise space.error([Problem(match["path"], match["message"])]) from exc
-
-
-def check_tracking(tracking_uri: str | None) -> None:
-    """The MLflow tracking store can be written or reached (see :func:`check_tracking_store`);
-    a missing database driver is named with the package to install."""
-    import os
-
-    from orchestrator.tracking import check_tracking_store, default_tracking_uri
-
-    # the environment first: MLflow's own default costs importing mlflow (seconds)
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-    if os.environ.get("MLFLOW_TRACKING_URI") == uri:
-        source = "MLFLOW_TRACKING_URI"
-    elif tracking_uri is None:
-        source = "MLflow's default tracking URI"
-    else:
-        source = "--tracking-uri"
-    try:
-        check_tracking_store(uri, source=source)
-    except ConfigError as exc:
-        missing = missing_driver(exc)
-        if missing is None:
-            raise
-        raise ConfigError(f"{source} {redact_url(uri)}: {missing}") from exc
-
-
-_DATA_PLACE = re.compile(r"^(?P<path>data(?:\.[\w.]+)?): (?P<message>.*)$", re.DOTALL)
-
-
-def _checks(space: Space, *, device: str, load_data: bool) -> Checked:
-    from orchestrator.device import resolve_device, resolve_precision
-
-    torch_device = resolve_device(device)
-    train_precision = (space.raw.get("train") or {}).get("precision", "auto")
-    precision = resolve_precision(
-        train_precision if isinstance(train_precision, str) else "auto", torch_device
-    )
-    build_sampler(space, seed=space.study.seed)
-    checked = Checked(device=torch_device, precision=str(precision), space=space)
-    if load_data:
-        from orchestrator.augment import check_augment_space
-        from orchestrator.data import load_data as load
-        from orchestrator.models import check_compatible
-        from orchestrator.tasks import task_of
-
-        config = _fixed_data_config(space)
-        splits = load(config, seed=space.study.seed)
-        checked.data[config.model_dump_json()] = splits
-        task = task_of(splits.spec)
-        checked.space = space = space.for_task(task, splits.spec)
-        _check_training(space, task)
-        model = space.raw.get("model") or {}
-        family = model.get("family")
-        if isinstance(family, str):
-            check_compatible(family, splits.spec, model=model)
-        check_augment_space(space.raw.get("train"), splits.spec.kind, source=space.source)
-    if space.resolved and not space.study.is_multi_objective:
-        build_pruner(space.study, epochs=epochs_of(space), source=space.source)
-    return checked
-
-
-def _check_training(space: Space, task: Task) -> None:
-    """Every value the space may give a training setting that depends on the task (the loss,
-    class weights, label smoothing) is one the task takes.
-
-    Raises:
-        SpaceError: each such value, at its place (``train.loss``).
-    """
-    section = space.raw.get("train") or {}
-    problems = []
-    for key in ("loss", "class_weight", "label_smoothing"):
-        if key not in section:
-            continue
-        for value in _possible(section[key]):
-            problem = task.training_problem(key, value)
-            if problem is not None:
-                problems.append(Problem(f"train.{key}", problem))
-                break
-    if problems:
-        raise space.error(problems)
-
-
-def _possible(value: Any) -> list[Any]:
-    """The values a setting of the space may take: a fixed one, a categorical's choices, or a
-    numeric parameter's ends."""
-    if isinstance(value, dict) and "type" in value:
-        if value.get("type") == "categorical":
-            choices = value.get("choices")
-            return list(choices) if isinstance(choices, (list, dict)) else []
-        return [value.get("low"), value.get("high")]
-    return [value]
 
 
 @dataclass
@@ -240,28 +91,6 @@ class RunContext:
         logger.info(text)
         if self.progress is not None:
             self.progress(NoticeEvent(text))
-
-
-def _fixed_data_config(space: Space) -> DataConfig:
-    section = dict(space.raw.get("data") or {})
-
-    def searched(mapping: dict[str, Any], prefix: str) -> list[str]:  # nested groups too
-        return [
-            path
-            for key, value in mapping.items()
-            if isinstance(value, dict)
-            for path in (
-                [f"{prefix}.{key}"] if "type" in value else searched(value, f"{prefix}.{key}")
-            )
-        ]
-
-    paths = searched(section, "data")
-    if paths:
-        raise SpaceError(
-            space.source,
-            [Problem(p, "data settings are fixed for a study; give one value") for p in paths],
-        )
-    return DataConfig.model_validate(section)
 
 
 def existing_study(store: StudyStore, name: str) -> optuna.Study | None:
@@ -431,9 +260,7 @@ def open_run(
         checked = preflight(space, device=spec.device, tracking_uri=spec.tracking_uri)
     space = checked.space  # its objectives known: the task's default metric where none is named
     stage("opening the study and the MLflow run")
-    source = None
-    if spec.warm_start_from:  # checked before anything is written
-        source = load_study(spec.warm_start_from, storage=spec.store)
+    source, top = _warm_start_source(space, spec)  # checked before anything is written
     tracker = Tracker(spec.study_name, tracking_uri=spec.tracking_uri, source="hpo run")
     with spec.store.budget_lock(spec.study_name):
         prepared = prepare_study(
@@ -473,11 +300,33 @@ def open_run(
         tracker.log_dict(parent, space.raw, "space_resolved.json")
         for key, splits in checked.data.items():  # the data set, in the Dataset column
             log_data(tracker, parent, DataConfig.model_validate_json(key), splits)
-    if checked.note and not said:
+    if checked.note and not said and spec.parent_policy != "never":  # said once, not per worker
         ctx.notice(checked.note)
     if space.study.is_multi_objective:
         ctx.notice("pruning is off: Optuna cannot prune a multi-objective trial")
-    if source is not None:
-        queued = warm_start(study, space, source=source, top=spec.warm_start_top)
+    if source is not None and (spec.warm_start_from or not prepared.trials):
+        queued = warm_start(study, space, source=source, top=top, fitting=not spec.warm_start_from)
         ctx.notice(f"warm start: queued {len(queued)} configurations of '{source.study_name}'")
     return ctx
+
+
+def _warm_start_source(space: Space, spec: RunSpec) -> tuple[optuna.Study | None, int]:
+    """The study a run warm-starts from (``--warm-start``, else ``study.warm_start`` of the
+    space, queued when the study is new) and how many of its best trials.
+
+    Raises:
+        StudyNotFound: the storage holds no such study, named as the warm-start source.
+    """
+    from orchestrator.errors import StudyNotFound
+
+    given = space.study.warm_start
+    name = spec.warm_start_from or (given.study if given is not None else None)
+    if name is None:
+        return None, 0
+    where = "--warm-start" if spec.warm_start_from else f"{space.source}: study.warm_start.study"
+    try:
+        source = load_study(name, storage=spec.store)
+    except StudyNotFound as exc:
+        raise StudyNotFound(f"{where}: the study to warm-start from is missing: {exc}") from exc
+    top = spec.warm_start_top if spec.warm_start_from or given is None else given.top
+    return source, top

@@ -1,16 +1,22 @@
-"""Local SQLite tracking stores: opened in WAL mode, through a SQLAlchemy connect hook.
+"""Local SQLite tracking stores: opened in WAL mode, through a SQLAlchemy connect hook, and whole
+again when hpo exits.
 
 MLflow opens its database itself; the hook set here changes how every later SQLite connection to
-a store registered with :func:`use_wal` is configured, the first (creation) included.
+a store registered with :func:`use_wal` is configured, the first (creation) included. In WAL mode
+commits land in ``mlflow.db-wal`` first; SQLite folds them into ``mlflow.db`` when its last
+connection closes, which a process that exits with MLflow's pool open never does. So at exit (a
+normal one, an error, SIGINT or SIGTERM handled) every such store is checkpointed
+(:func:`checkpoint`): ``mlflow.db`` alone then holds every run, for a user who copies it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["open_sqlite_store", "sqlite_path", "use_wal"]
+__all__ = ["checkpoint", "open_sqlite_store", "sqlite_path", "use_wal"]
 
 _WAL_STORES: set[str] = set()  # SQLite tracking stores of this process in WAL mode (real paths)
 
@@ -33,8 +39,17 @@ def open_sqlite_store(uri: str) -> None:
     if not path.exists():
         from orchestrator.tracking._schema import seed_schema
 
-        seed_schema(path)
+        if seed_schema(path):
+            _as_umask_says(path)
     use_wal(uri)
+
+
+def _as_umask_says(path: Path) -> None:
+    """Give a file hpo created the permissions the user's umask gives new files (0644 under the
+    usual 022), as MLflow's own creation would, not a temporary file's 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def use_wal(uri: str) -> None:
@@ -50,11 +65,35 @@ def use_wal(uri: str) -> None:
     if path is None:
         return
     if not _WAL_STORES:
+        import atexit
+
         from sqlalchemy import event
         from sqlalchemy.pool import Pool
 
         event.listen(Pool, "connect", _on_sqlite_connect)
+        atexit.register(checkpoint)
     _WAL_STORES.add(os.path.realpath(path))
+
+
+def checkpoint() -> list[str]:
+    """Fold the write-ahead log of every WAL store of this process into its database and empty
+    it (``PRAGMA wal_checkpoint(TRUNCATE)``): the database file alone is then whole. A store
+    that is busy elsewhere (another process reading) keeps what it cannot fold yet: SQLite folds
+    it later, nothing is lost. Returns the stores checkpointed."""
+    import logging
+    import sqlite3
+
+    done = []
+    for path in sorted(_WAL_STORES):
+        if not os.path.exists(path):
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=5)) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            done.append(path)
+        except sqlite3.Error as exc:
+            logging.getLogger(__name__).debug("checkpoint of %s: %s", path, exc)
+    return done
 
 
 def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:

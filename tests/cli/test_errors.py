@@ -77,3 +77,33 @@ def test_output_cut_short_by_its_reader_ends_quietly(
     # exit 0 from hpo (pipefail), and nothing on stderr: no traceback, no "Exception ignored"
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
+
+
+def test_log_lines_have_the_form_of_hpos_own_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+    import re
+
+    from orchestrator.cli._output import _HpoFormat
+
+    record = logging.LogRecord(
+        "orchestrator.data._table", logging.WARNING, __file__, 1, "column %r left out", ("id",),
+        None,
+    )  # fmt: skip
+    monkeypatch.delenv("HPO_WORKER_LABEL", raising=False)
+    # a timestamp to the second, the level in lower case, the message: as progress lines are
+    line = _HpoFormat(debug=False).format(record)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d warning: column 'id' left out", line)
+    # a worker's lines carry its label; --debug adds the module
+    monkeypatch.setenv("HPO_WORKER_LABEL", "w1")
+    assert " [w1] warning: " in _HpoFormat(debug=False).format(record)
+    assert "warning orchestrator.data._table: " in _HpoFormat(debug=True).format(record)
+
+
+def test_hpo_ui_starts_mlflow_without_its_deprecation_notices() -> None:
+    from orchestrator.dashboards import mlflow_server_command
+
+    _, env = mlflow_server_command(
+        host="127.0.0.1", port=5000, tracking_uri=None, hosts=["127.0.0.1:5000"]
+    )
+    assert "ignore::DeprecationWarning" in env["PYTHONWARNINGS"]
+    assert "ignore::FutureWarning" in env["PYTHONWARNINGS"]

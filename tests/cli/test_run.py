@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from tests.helpers import (
+    late_failing_space,
     mlflow_runs,
     run_cli,
     start_long_run,
@@ -118,12 +119,7 @@ def test_interrupt_leaves_nothing_running(
 
 
 def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, str]) -> None:
-    space = workdir / "bad.yaml"
-    space.write_text(
-        "study: {name: bad, n_trials: 2, sampler: random, pruner: none}\n"
-        "model: {family: cnn, depth: 4, blocks: {channels: 4, pool: max}}\n"
-        "train: {epochs: 1}\n"
-    )
+    space = late_failing_space(workdir, "bad", n_trials=2)
     result = run_cli(space, stores)
     # each trial fails with its reason, the study still finishes its budget
     assert result.exit_code == 0, result.output
@@ -132,7 +128,7 @@ def test_failed_trials_do_not_stop_the_study(workdir: Path, stores: dict[str, st
     trials = [r for r in runs if r.data.tags["hpo.role"] == "trial"]
     assert len(trials) == 2
     assert all(r.info.status == "FAILED" for r in trials)
-    assert all("pool" in r.data.tags["hpo.fail_reason"] for r in trials)
+    assert all("breaks in training" in r.data.tags["hpo.fail_reason"] for r in trials)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +214,7 @@ def test_a_study_at_its_budget_says_so_at_once(
     def no_set_up(*args: object, **kwargs: object) -> None:
         raise AssertionError("a run with nothing to do must not set up (data, device, MLflow)")
 
-    monkeypatch.setattr("orchestrator.study._setup.preflight", no_set_up)
+    monkeypatch.setattr("orchestrator.study._preflight._checks", no_set_up)
     result = run_cli(tiny_space, stores, "--n-trials", "2")
     # one line, exit 0, and how to extend the study
     assert result.exit_code == 0, result.output
@@ -257,3 +253,19 @@ def test_the_progress_line_has_elapsed_time_and_an_estimate() -> None:
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
     trial = re.compile(stamp + r"trial    0  COMPLETE  val_accuracy=0\.9000")
     assert trial.search(live) and trial.search(piped)
+
+
+def test_a_study_at_its_budget_still_checks_a_changed_space(
+    tiny_space: Path, stores: dict[str, str]
+) -> None:
+    assert run_cli(tiny_space, stores, "--n-trials", "2").exit_code == 0
+    # a changed space is said, as a resume would say it, though nothing is left to run
+    changed = run_cli(tiny_space, stores, "--n-trials", "2", "--set", "model.depth.high=3")
+    assert changed.exit_code == 2, changed.output
+    assert "the search space differs from the one study 'tiny' was created with" in (changed.output)
+    # the same space with an override that changes nothing: the command to extend it keeps it
+    same = run_cli(tiny_space, stores, "--n-trials", "2", "--set", "train.epochs=1")
+    assert same.exit_code == 0, same.output
+    assert same.output.strip().endswith(
+        f"hpo run --space {tiny_space} --set train.epochs=1 --n-trials 3"
+    )

@@ -45,8 +45,10 @@ def _trained(model: torch.nn.Module) -> set[str]:
 
 def test_config_defaults_and_branches() -> None:
     config = parse_model_config({"family": "hf", "pretrained": "some/folder"})
-    # the whole network trains, no adapter, 128 tokens
-    assert (config.unfreeze_layers, config.adapter.name, config.max_length) == ("all", "none", 128)
+    # the whole network trains, no adapter, the length the model takes (see max_length_of), a
+    # saved head of the right size kept
+    assert (config.unfreeze_layers, config.adapter.name, config.max_length) == ("all", "none", None)
+    assert config.head == "keep"
     lora = parse_model_config({"family": "hf", "pretrained": "x", "adapter": {"name": "lora"}})
     assert (lora.adapter.r, lora.adapter.target_modules) == (8, ["query", "value"])
 
@@ -244,3 +246,52 @@ def test_config_json_is_what_check_reads(tiny_bert: Path) -> None:
     # the fixture is what the tests above assume: 2 layers, 64 positions
     config = json.loads((tiny_bert / "config.json").read_text())
     assert (config["num_hidden_layers"], config["max_position_embeddings"]) == (2, 64)
+
+
+# --- a saved head, and the model's own length -----------------------------------------------------
+
+
+def _saved_classifier(folder: Path, tiny_bert: Path, labels: int) -> Path:
+    """The tiny BERT saved as a sequence classifier with a head of ``labels`` classes."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(5)
+    model = BertForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=labels)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(tiny_bert)).save_pretrained(folder)
+    return folder
+
+
+def test_a_saved_head_of_the_right_size_is_kept_and_trains(tiny_bert: Path, tmp_path: Path) -> None:
+    from transformers import BertForSequenceClassification
+
+    folder = _saved_classifier(tmp_path / "classifier", tiny_bert, labels=3)
+    saved = BertForSequenceClassification.from_pretrained(str(folder)).classifier.weight
+    model = _model(folder)
+    # its head is the saved one, it is what train.head_lr_factor speaks of, and it trains
+    head = model.network.classifier.weight
+    assert torch.equal(head, saved)
+    assert {n.removeprefix("network.") for n in model.head_names} == {
+        "classifier.weight",
+        "classifier.bias",
+    }
+    assert head.requires_grad
+    # head: new starts it afresh
+    fresh = _model(folder, head="new").network.classifier.weight
+    assert not torch.equal(fresh, saved)
+    # a saved head of another size is replaced by one of the data's
+    other = _saved_classifier(tmp_path / "two", tiny_bert, labels=2)
+    assert _model(other)(_batch()).shape == (4, 3)
+
+
+def test_max_length_follows_a_model_that_takes_fewer_tokens(tiny_bert: Path) -> None:
+    from orchestrator.models.hf import max_length_of
+
+    # the tiny BERT has 64 positions: without model.max_length, 64 rather than a refusal
+    config = parse_model_config({"family": "hf", "pretrained": str(tiny_bert)})
+    assert max_length_of(config) == 64
+    check_compatible(
+        "hf", SPEC, model={"family": "hf", "pretrained": str(tiny_bert)}
+    )  # no ConfigError
+    given = parse_model_config({"family": "hf", "pretrained": str(tiny_bert), "max_length": 12})
+    assert max_length_of(given) == 12

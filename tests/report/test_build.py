@@ -97,3 +97,22 @@ def test_report_since_keeps_recent_trials(real: dict[str, str]) -> None:
     assert empty.exit_code in (0, 1)
     if empty.exit_code == 1:  # (unless the last trial started less than a second ago)
         assert "has no trials started in the last 1s (3 in all)" in empty.output
+
+
+def test_a_report_that_cannot_be_written_says_so_in_one_line(
+    real: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the report's folder would be")
+    out = blocker / "report.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report", "--study", "tiny", "--out", str(out),
+            "--storage", real["storage"], "--tracking-uri", real["tracking_uri"],
+        ],
+    )  # fmt: skip
+    # bad input, one line naming the path, before any plot is drawn
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: --out {out}: cannot make its folder")

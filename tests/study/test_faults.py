@@ -21,8 +21,14 @@ class Broken(nn.Module):
         super().__init__()
         self.mode = mode
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, classes))
+        self.seen = 0
 
     def forward(self, x):
+        # the checks before the first trial train each new model one step on 4 samples; it
+        # breaks once it has seen more, as a model that breaks in training does
+        self.seen += x.shape[0]
+        if self.seen <= 4:
+            return self.net(x)
         if self.mode == "value_error":
             raise ValueError("shapes do not line up")
         if self.mode == "assert":

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.helpers import (
+    late_failing_space,
     mlflow_runs,
     rendezvous_space,
     run_cli,
@@ -17,21 +18,14 @@ from tests.helpers import (
     wait_for_running_trial,
 )
 
-FAILING_SPACE = (
-    "study: {name: broken, n_trials: 10, sampler: random, pruner: none}\n"
-    "model: {family: cnn, depth: 4, blocks: {channels: 4, pool: max}}\n"
-    "train: {epochs: 1}\n"
-)
-
 
 def test_circuit_breaker_stops_the_run(workdir: Path, any_stores: dict[str, str]) -> None:
-    space = workdir / "broken.yaml"
-    space.write_text(FAILING_SPACE)
+    space = late_failing_space(workdir, "broken", n_trials=10)
     result = run_cli(space, any_stores, "--max-failures", "3")
     # three failures in a row stop the run with exit 1 and a summary of the reasons
     assert result.exit_code == 1, result.output
     assert "stopped after consecutive failed trials: error x3" in result.output
-    assert "pool" in result.output
+    assert "breaks in training" in result.output
     # the study stays resumable: 3 trials recorded, none running, nothing RUNNING in MLflow
     trials = study_trials(any_stores["storage"], "broken")
     assert [t.state.name for t in trials] == ["FAIL"] * 3

@@ -80,8 +80,10 @@ def build(params, spec):
     calls = Path("calls")
     n = int(calls.read_text()) if calls.exists() else 0
     calls.write_text(str(n + 1))
-    if n in (0, 1, 3, 4, 5):  # trials 0, 1, 3, 4 and 5 fail; trial 2 trains
-        raise ValueError(f"bad build {n}")
+    # build 0 is the checks' before the first trial (it must work); then trials 0, 1, 3, 4
+    # and 5 fail and trial 2 trains
+    if n in (1, 2, 4, 5, 6):
+        raise ValueError(f"bad build {n - 1}")
     return nn.Sequential(nn.Flatten(), nn.Linear(64, spec.num_classes))
 """
 
