@@ -1,10 +1,12 @@
 """The Optuna study: how hpo creates, runs, resumes, repairs and reads studies.
 
-- :mod:`._store`: :class:`StudyStore`, the storage URL resolved and validated once, and retries;
-- :mod:`._grpc`: Optuna's gRPC storage proxy (``grpc://``) and hpo's budget lock served beside it;
+- the storage itself (:class:`StudyStore`, the proxy, batching, Optuna's internals) lives in
+  :mod:`orchestrator.storage`; its names people use are re-exported here;
 - :mod:`._factories`: the sampler and pruner, built from the registries in ``config``;
-- :mod:`._setup`: every check before the first trial (:func:`preflight`), then the study and the
-  MLflow parent run (:func:`open_run`);
+- :mod:`._preflight`: every check before the first trial (:func:`preflight`);
+- :mod:`._setup`: then the study and the MLflow parent run (:func:`open_run`);
+- :mod:`._training`: a trial's training, with cross-validation folds;
+- :mod:`._refine`: a narrower space from a finished study;
 - :mod:`._loop`: the ask-and-tell loop shared by ``hpo run``, its workers and ``hpo worker``;
 - :mod:`._trial`: one trial, ended in both stores whatever happens;
 - :mod:`._finish`: the best trial evaluated on the test split, the parent run ended;
@@ -14,14 +16,22 @@
 - :mod:`._queries`, :mod:`._ranking`: reading studies, ranking trials, the best trial;
 - :mod:`._resume`: the space check on resume, warm starts;
 - :mod:`._recovery`, :mod:`._repair`: leases, stale trials, retries by failure class;
-- :mod:`._attrs`: the keys hpo stores on studies and trials;
-- :mod:`._optuna`: the Optuna internals hpo relies on, in one place.
+- :mod:`._attrs`: the keys hpo stores on studies and trials.
 
 Nothing here prints; torch is used through ``train``, ``models`` and ``device`` only.
 """
 
 from __future__ import annotations
 
+from orchestrator.storage._optuna import study_attr, trial_attr
+from orchestrator.storage._proxy import start_storage_proxy
+from orchestrator.storage._store import (
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    StudyStore,
+    open_storage,
+    with_retries,
+)
 from orchestrator.study._attrs import (
     ATTR_BEST_EPOCH,
     ATTR_BEST_METRICS,
@@ -48,10 +58,8 @@ from orchestrator.study._events import (
 )
 from orchestrator.study._factories import build_pruner, build_sampler, prunes_from
 from orchestrator.study._loop import run_spec, run_study, run_worker
-from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._parallel import WorkerSlot, plan_workers, quiet_worker, run_parallel
 from orchestrator.study._preflight import Checked, preflight
-from orchestrator.study._proxy import start_storage_proxy
 from orchestrator.study._queries import (
     StudyInfo,
     budget_counts,
@@ -76,13 +84,6 @@ from orchestrator.study._resume import SpaceChange, check_stored, diff_spaces
 from orchestrator.study._setup import prepare_study
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest, Terminated
-from orchestrator.study._store import (
-    DEFAULT_STORAGE,
-    STORAGE_ENV,
-    StudyStore,
-    open_storage,
-    with_retries,
-)
 from orchestrator.study._trial import tell, trial_seed
 
 __all__ = [
@@ -159,7 +160,22 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # imported on first use: it subclasses Optuna's storage, and importing Optuna costs 0.4 s
     if name == "BatchingStorage":
-        from orchestrator.study._batch import BatchingStorage
+        from orchestrator.storage._batch import BatchingStorage
 
         return BatchingStorage
     raise AttributeError(f"module 'orchestrator.study' has no attribute {name!r}")
+
+
+def _old_places() -> None:
+    """The storage modules where they were before ``orchestrator.storage`` (the same module
+    objects, so that a patch of one is a patch of the other), until every reader moves."""
+    import importlib
+    import sys
+
+    for name in ("_store", "_rdb", "_grpc", "_batch", "_proxy", "_drivers", "_optuna"):
+        module = importlib.import_module(f"orchestrator.storage.{name}")
+        sys.modules[f"{__name__}.{name}"] = module
+        globals()[name] = module
+
+
+_old_places()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config import PRUNERS, SAMPLERS, Factory, StudyConfig
 from orchestrator.errors import ConfigError, Problem, SpaceError, closest, first_line
 from orchestrator.space import Space
-from orchestrator.study._optuna import pruner_warmup_steps, vectorized_tpe_math
+from orchestrator.storage._optuna import pruner_warmup_steps, vectorized_tpe_math
 
 if TYPE_CHECKING:
     import optuna

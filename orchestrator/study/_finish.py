@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import StoreError
+from orchestrator.storage._optuna import refreshed_trials
 from orchestrator.study._attrs import ATTR_BEST_METRICS, ATTR_RUN_ID, ATTR_TEST
 from orchestrator.study._describe import mark_winner
 from orchestrator.study._events import StudyResult
-from orchestrator.study._optuna import refreshed_trials
 from orchestrator.study._queries import trial_config
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._setup import RunContext

@@ -25,9 +25,10 @@ from orchestrator.errors import first_line
 from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.startup import resume_gc
+from orchestrator.storage._optuna import refreshed_trials
+from orchestrator.storage._store import StudyStore, with_retries
 from orchestrator.study._events import Progress, StudyResult
 from orchestrator.study._finish import closing_run, finish, record_best
-from orchestrator.study._optuna import refreshed_trials
 from orchestrator.study._preflight import Checked
 from orchestrator.study._queries import (
     budget_counts,
@@ -40,7 +41,6 @@ from orchestrator.study._recovery import claim, fail_stale_trials, held_elsewher
 from orchestrator.study._setup import RunContext, open_run
 from orchestrator.study._spec import ParentPolicy, RunSpec
 from orchestrator.study._stop import StopRequest
-from orchestrator.study._store import StudyStore, with_retries
 from orchestrator.study._trial import run_trial
 
 if TYPE_CHECKING:

@@ -166,9 +166,9 @@ def run_parallel(
     """
     from orchestrator.device import set_threads
     from orchestrator.startup import resume_gc
+    from orchestrator.storage._optuna import refreshed_trials
     from orchestrator.study._finish import closing_run, finish, record_best
     from orchestrator.study._loop import new_result, repair_stale, run_trials
-    from orchestrator.study._optuna import refreshed_trials
     from orchestrator.study._queries import budget_counts
     from orchestrator.study._setup import open_run
 

@@ -23,7 +23,7 @@ from orchestrator.errors import (
 )
 from orchestrator.redact import redact_url
 from orchestrator.space import Space
-from orchestrator.study._drivers import missing_driver
+from orchestrator.storage._drivers import missing_driver
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 
 if TYPE_CHECKING:

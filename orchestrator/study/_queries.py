@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StudyError, StudyNotFound
 from orchestrator.space import Space, TrialConfig, parse_space_dict
+from orchestrator.storage._optuna import study_attr, trial_attr
+from orchestrator.storage._store import StudyStore, with_retries
 from orchestrator.study._attrs import (
     ATTR_BEST_METRICS,
     ATTR_BUDGET,
@@ -26,9 +28,7 @@ from orchestrator.study._attrs import (
     ATTR_TEST,
     NOT_COUNTED,
 )
-from orchestrator.study._optuna import study_attr, trial_attr
 from orchestrator.study._ranking import best_trial, directions_of, objective_names
-from orchestrator.study._store import StudyStore, with_retries
 
 if TYPE_CHECKING:
     import optuna

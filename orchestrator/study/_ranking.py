@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from orchestrator.storage._optuna import study_attr
 from orchestrator.study._attrs import ATTR_METRIC, ATTR_METRICS
-from orchestrator.study._optuna import study_attr
 
 if TYPE_CHECKING:
     import optuna

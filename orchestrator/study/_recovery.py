@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.storage._optuna import storage_of, trial_attr, trial_id_of, unbatched
 from orchestrator.study._attrs import (
     ALWAYS_REQUEUED,
     ATTR_FAIL_KIND,
@@ -33,7 +34,6 @@ from orchestrator.study._attrs import (
     LEASE,
     WORKER,
 )
-from orchestrator.study._optuna import storage_of, trial_attr, trial_id_of, unbatched
 
 if TYPE_CHECKING:
     import optuna

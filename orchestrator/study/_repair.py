@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.storage._store import StudyStore
 from orchestrator.study._attrs import ATTR_FAIL_KIND, ATTR_PARENT_RUN, NOT_COUNTED
 from orchestrator.study._queries import budget_counts, load_study, stored_budget, stored_space
 from orchestrator.study._ranking import objective_names
 from orchestrator.study._recovery import GRACE_SECONDS, fail_stale_trials
-from orchestrator.study._store import StudyStore
 
 if TYPE_CHECKING:
     import optuna

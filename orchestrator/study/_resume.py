@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ConfigError, StudyError
 from orchestrator.space import Space
+from orchestrator.storage._optuna import study_attr
 from orchestrator.study._attrs import ATTR_SPACE, ATTR_WARM_START
-from orchestrator.study._optuna import study_attr
 from orchestrator.study._queries import load_study, stored_space, with_objectives_of
 from orchestrator.study._ranking import directions_of, objective_names, rank_trials
 

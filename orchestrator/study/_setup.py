@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import DataConfig
 from orchestrator.space import Space
+from orchestrator.storage._optuna import set_study_system_attr, storage_of, study_attr
+from orchestrator.storage._store import StudyStore, with_retries
 from orchestrator.study._attrs import (
     ATTR_BUDGET,
     ATTR_METRIC,
@@ -27,14 +29,12 @@ from orchestrator.study._attrs import (
 from orchestrator.study._describe import log_data, parent_params, parent_view
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
-from orchestrator.study._optuna import set_study_system_attr, storage_of, study_attr
 from orchestrator.study._preflight import Checked, preflight
 from orchestrator.study._queries import load_study, stored_budget, with_objectives_of
 from orchestrator.study._repair import close_finished_runs
 from orchestrator.study._resume import check_resume, warm_start
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
-from orchestrator.study._store import StudyStore, with_retries
 from orchestrator.version import __version__
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def _batched(study: optuna.Study) -> optuna.Study:
     """The same study on a storage that gathers each trial's writes (see :mod:`._batch`)."""
     import optuna
 
-    from orchestrator.study._batch import BatchingStorage
+    from orchestrator.storage._batch import BatchingStorage
 
     # the prepared study's storage: Optuna's own cache around a database's, where it applies
     return optuna.load_study(

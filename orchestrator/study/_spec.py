@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from orchestrator.storage._store import StudyStore
 from orchestrator.study._stop import StopRequest
-from orchestrator.study._store import StudyStore
 
 if TYPE_CHECKING:
     from orchestrator.space import Space

@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.storage._optuna import flush_trial
 from orchestrator.study._events import EpochEvent
 from orchestrator.study._factories import prunes_from
 from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, user_code
-from orchestrator.study._optuna import flush_trial
 
 if TYPE_CHECKING:
     import optuna

@@ -11,6 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StoreError, TrialFailure, first_line
 from orchestrator.space import suggest
+from orchestrator.storage._optuna import (
+    flush_trial,
+    set_trial_system_attr,
+    storage_of,
+    trial_id_of,
+)
+from orchestrator.storage._store import with_retries
 from orchestrator.study._attrs import (
     ATTR_BEST_EPOCH,
     ATTR_BEST_METRICS,
@@ -23,18 +30,11 @@ from orchestrator.study._attrs import (
 from orchestrator.study._describe import dataset_fields, mark_winner
 from orchestrator.study._events import TrialEvent
 from orchestrator.study._faults import MLFLOW, OPTUNA, store_call, traceback_text
-from orchestrator.study._optuna import (
-    flush_trial,
-    set_trial_system_attr,
-    storage_of,
-    trial_id_of,
-)
 from orchestrator.study._queries import all_trials, budget_counts
 from orchestrator.study._ranking import best_trial
 from orchestrator.study._recovery import Heartbeat, fail_trial
 from orchestrator.study._setup import RunContext
 from orchestrator.study._stop import TrialStopped
-from orchestrator.study._store import with_retries
 from orchestrator.study._training import (
     Progress,
     Trained,

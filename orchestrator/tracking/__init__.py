@@ -64,8 +64,12 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # imported on first use: it imports mlflow.pyfunc, which the trials never need
-    if name in ("log_hpo_model", "HpoModel"):
-        from orchestrator.tracking import _pyfunc
+    if name == "log_hpo_model":
+        from orchestrator.tracking._pyfunc import log_hpo_model
 
-        return getattr(_pyfunc, name)
+        return log_hpo_model
+    if name == "HpoModel":
+        from orchestrator.tracking._pyfunc import HpoModel
+
+        return HpoModel
     raise AttributeError(f"module 'orchestrator.tracking' has no attribute {name!r}")

@@ -98,7 +98,7 @@ def create_trial(storage: optuna.storages.BaseStorage, study_id: int) -> FrozenT
 
     backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps an RDBStorage
     if isinstance(backend, RDBStorage):
-        from orchestrator.study._rdb import create_rdb_trial
+        from orchestrator.storage._rdb import create_rdb_trial
 
         # the cache of _CachedStorage learns of it at its next read: trials newer than the last
         # finished one it read are always read again
@@ -145,7 +145,7 @@ def write_trial(
         if state is not None:
             storage.set_trial_state_values(trial_id, state, values)
         return
-    from orchestrator.study._rdb import write_rdb
+    from orchestrator.storage._rdb import write_rdb
 
     write_rdb(backend, trial_id, params, user_attrs, system_attrs, intermediate, state, values)
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.storages import BaseStorage, RDBStorage
 
-from orchestrator.study._optuna import create_trial, trial_id_of, write_trial
-from orchestrator.study._rdb import TrialReader
+from orchestrator.storage._optuna import create_trial, trial_id_of, write_trial
+from orchestrator.storage._rdb import TrialReader
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

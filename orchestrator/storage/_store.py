@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from orchestrator.errors import ConfigError, HpoError, first_line
 from orchestrator.redact import redact_text, redact_url
-from orchestrator.study._drivers import NO_DATABASE, createdb_command, missing_driver
+from orchestrator.storage._drivers import NO_DATABASE, createdb_command, missing_driver
 
 if TYPE_CHECKING:
     import optuna
@@ -147,7 +147,7 @@ class StudyStore:
         import optuna
 
         if self.kind == "grpc":
-            from orchestrator.study._grpc import open_grpc_storage
+            from orchestrator.storage._grpc import open_grpc_storage
 
             return open_grpc_storage(self.url, self.source, what=f"{self.source} {self.display}")
         try:
@@ -208,7 +208,7 @@ class StudyStore:
         database directly share one budget).
         """
         if self.kind == "grpc":
-            from orchestrator.study._grpc import grpc_channel, grpc_lock
+            from orchestrator.storage._grpc import grpc_channel, grpc_lock
 
             self._channel = self._channel or grpc_channel(self.url, self.source)
             with grpc_lock(self._channel, study_name, what=f"{self.source} {self.display}"):
@@ -270,7 +270,7 @@ def _kind(url: str, source: str) -> StoreKind:
         return "journal"
     scheme = match.group("scheme").lower()
     if scheme == "grpc":
-        from orchestrator.study._grpc import parse_grpc_url
+        from orchestrator.storage._grpc import parse_grpc_url
 
         parse_grpc_url(url, source)
         return "grpc"

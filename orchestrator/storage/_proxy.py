@@ -7,8 +7,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import ConfigError
-from orchestrator.study._grpc import _target, make_proxy_server
-from orchestrator.study._store import StudyStore
+from orchestrator.storage._grpc import _target, make_proxy_server
+from orchestrator.storage._store import StudyStore
 
 if TYPE_CHECKING:
     import grpc
