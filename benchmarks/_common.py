@@ -114,7 +114,7 @@ def patch_optuna(timers: Timers) -> None:
     import optuna
     from optuna.storages import _cached_storage
 
-    from orchestrator.study import BatchingStorage
+    from orchestrator.storage import BatchingStorage
 
     timers.patch(
         "storage",

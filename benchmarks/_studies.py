@@ -17,7 +17,7 @@ from _harness import ROOT, Context, hpo_command, run_timed, sets_args, show
 
 def default_storage(directory: Path) -> str:
     """The storage ``hpo run`` uses in ``directory`` when given none (its journal file)."""
-    from orchestrator.study import DEFAULT_STORAGE
+    from orchestrator.storage import DEFAULT_STORAGE
 
     return str(directory / DEFAULT_STORAGE)
 

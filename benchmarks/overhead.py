@@ -66,7 +66,7 @@ def overhead_pair(ctx: Context, *, device: str, tag: str) -> dict[str, Any]:
     """The same configurations trained by the minimal loop and by `hpo run`, interleaved."""
     from orchestrator.device import default_threads
     from orchestrator.space import load_space
-    from orchestrator.study import trial_seed
+    from orchestrator.study._trial import trial_seed
 
     s = ctx.settings
     n = s.overhead_trials

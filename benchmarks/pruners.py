@@ -197,7 +197,7 @@ def label(config: dict[str, Any]) -> str:
 def pruner_factory(config: dict[str, Any], *, epochs: int) -> Callable[[], Any]:
     """A maker of the pruner hpo builds from ``config`` for a space of ``epochs`` epochs."""
     from orchestrator.config import PrunerConfig, StudyConfig
-    from orchestrator.study import build_pruner
+    from orchestrator.study._factories import build_pruner
 
     options = {k: v for k, v in config.items() if k != "name"}
     study = StudyConfig(pruner=PrunerConfig(name=config["name"], options=options))

@@ -167,7 +167,7 @@ def dashboard_app(storage: str | None, *, hosts: Sequence[str]) -> WSGIApp:
         raise ConfigError(
             "hpo dashboard needs optuna-dashboard; install it with: pip install optuna-dashboard"
         ) from exc
-    from orchestrator.study import open_storage
+    from orchestrator.storage import open_storage
 
     return host_guard(optuna_dashboard.wsgi(open_storage(storage)), hosts)
 
@@ -178,7 +178,8 @@ def study_page(name: str, *, storage: str | None) -> str:
     Raises:
         StudyError: no such study.
     """
-    from orchestrator.study import load_study, open_storage
+    from orchestrator.storage import open_storage
+    from orchestrator.study import load_study
 
     load_study(name, storage=storage)  # a clear error, listing the studies, if it is missing
     return f"studies/{open_storage(storage).get_study_id_from_name(name)}"

@@ -38,7 +38,8 @@ def _resolve_store(ctx: click.Context, param: click.Parameter, value: str | None
     is one line that names where it came from (exit 2)."""
     from click.core import ParameterSource
 
-    from orchestrator.study import STORAGE_ENV, StudyStore
+    from orchestrator.storage import STORAGE_ENV
+    from orchestrator.study import StudyStore
 
     source = ctx.get_parameter_source(param.name or "storage")
     where = STORAGE_ENV if source == ParameterSource.ENVIRONMENT else "--storage"

@@ -50,13 +50,7 @@ def worker(study_name: str, options: RunOptions) -> None:
     study (the last `hpo run --n-trials`); --n-trials here sets it for every worker.
     --timeout and --until limit this process only.
     """
-    from orchestrator.study import (
-        StopRequest,
-        load_study,
-        reached_budget,
-        run_spec,
-        stored_space,
-    )
+    from orchestrator.study import StopRequest, load_study, reached_budget, run_spec, stored_space
 
     _quiet_optuna()
     space = stored_space(load_study(study_name, storage=options.storage))

@@ -32,7 +32,8 @@ def storage_proxy(host: str, port: int, allow_remote: bool, storage: Any) -> Non
     encryption, so expose it only on a network you trust (or reach it through an SSH tunnel).
     """
     from orchestrator.dashboards import check_bind
-    from orchestrator.study import Terminated, start_storage_proxy
+    from orchestrator.storage import start_storage_proxy
+    from orchestrator.study import Terminated
 
     warning = check_bind(host, allow_remote=allow_remote, what="the storage proxy")
     if warning:

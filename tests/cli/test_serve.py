@@ -403,7 +403,7 @@ def test_ui_serves_the_study_runs_and_refuses_foreign_hosts(workdir: Path) -> No
 def test_dashboard_serves_the_study_and_refuses_foreign_hosts(workdir: Path, signum: int) -> None:
     import optuna
 
-    from orchestrator.study import open_storage
+    from orchestrator.storage import open_storage
 
     storage = str(workdir / "optuna.journal")
     study = optuna.create_study(study_name="dash-study", storage=open_storage(storage))

@@ -16,7 +16,7 @@ def _make_study(path: Path, name: str, directions: list[str], trials: list[dict]
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from orchestrator.study import open_storage
+    from orchestrator.storage import open_storage
 
     study = optuna.create_study(
         study_name=name, storage=open_storage(str(path)), directions=directions
@@ -104,7 +104,7 @@ def _make_branching_study(path: Path, name: str, n_trials: int = 12) -> None:
     )
     from optuna.trial import TrialState, create_trial
 
-    from orchestrator.study import open_storage
+    from orchestrator.storage import open_storage
 
     study = optuna.create_study(
         study_name=name, storage=open_storage(str(path)), direction="maximize"

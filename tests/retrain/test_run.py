@@ -44,7 +44,7 @@ def test_retrain_of_unknown_study(stores: dict[str, str]) -> None:
 def test_retrain_needs_a_completed_trial(stores: dict[str, str]) -> None:
     import optuna
 
-    from orchestrator.study import open_storage
+    from orchestrator.storage import open_storage
 
     study = optuna.create_study(study_name="failed", storage=open_storage(stores["storage"]))
     study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)

@@ -9,8 +9,9 @@ import optuna
 import pytest
 from sqlalchemy import event
 
-from orchestrator.study import BatchingStorage, StudyStore
-from orchestrator.study._optuna import flush_trial, refreshed_trials, storage_of
+from orchestrator.storage import BatchingStorage
+from orchestrator.storage._optuna import flush_trial, refreshed_trials, storage_of
+from orchestrator.study import StudyStore
 
 
 def _stores(tmp_path: Path, url: str) -> tuple[optuna.Study, optuna.Study, list[int]]:

@@ -11,7 +11,7 @@ def test_pruners_are_asked_only_from_the_epoch_they_can_prune(tiny_space: Path) 
     import optuna
 
     from orchestrator.space import load_space
-    from orchestrator.study import build_pruner, prunes_from
+    from orchestrator.study._factories import build_pruner, prunes_from
 
     def first_step(pruner: str) -> int | None:
         space = load_space(tiny_space, overrides=[f"study.pruner={pruner}"])
@@ -48,7 +48,7 @@ def test_a_short_study_samples_the_same_with_or_without_a_window(tiny_space: Pat
     import optuna
 
     from orchestrator.space import load_space, parse_space_dict, suggest
-    from orchestrator.study import build_sampler
+    from orchestrator.study._factories import build_sampler
 
     space = load_space(tiny_space)
 
@@ -72,7 +72,7 @@ def test_a_short_study_samples_the_same_with_or_without_a_window(tiny_space: Pat
 def test_a_window_too_small_is_refused(tiny_space: Path) -> None:
     from orchestrator.errors import SpaceError
     from orchestrator.space import load_space, parse_space_dict
-    from orchestrator.study import build_sampler
+    from orchestrator.study._factories import build_sampler
 
     raw = load_space(tiny_space).raw
     raw = {**raw, "study": {**raw["study"], "sampler": {"name": "tpe", "window": 5}}}
@@ -121,7 +121,7 @@ def test_tpe_computes_its_normal_cdf_with_scipy_and_samples_the_same(tiny_space:
     from optuna.samplers._tpe import _truncnorm
 
     from orchestrator.space import load_space
-    from orchestrator.study import build_sampler
+    from orchestrator.study._factories import build_sampler
 
     tpe = load_space(tiny_space, overrides=["study.sampler=tpe"])
     build_sampler(tpe, seed=0)  # a study sampled by TPE: the vectorised log Φ is in

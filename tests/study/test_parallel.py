@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ConfigError
-from orchestrator.study import plan_workers
+from orchestrator.study._parallel import plan_workers
 from tests.helpers import mlflow_runs, rendezvous_space, start_hpo, study_trials
 
 

@@ -12,9 +12,10 @@ import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from sqlalchemy import event
 
-from orchestrator.study import BatchingStorage, StudyStore
-from orchestrator.study._optuna import flush_trial, refreshed_trials, storage_of
-from orchestrator.study._rdb import create_rdb_trial
+from orchestrator.storage import BatchingStorage
+from orchestrator.storage._optuna import flush_trial, refreshed_trials, storage_of
+from orchestrator.storage._rdb import create_rdb_trial
+from orchestrator.study import StudyStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from orchestrator.cli import cli
 from orchestrator.errors import ConfigError
-from orchestrator.study import _store as storage
+from orchestrator.storage import _store as storage
 
 
 def _failing(errors: list[Exception]):
@@ -67,7 +67,7 @@ def test_a_retried_tell_whose_first_attempt_committed_is_not_an_error(
     import optuna
     from optuna.exceptions import StorageInternalError
 
-    from orchestrator.study import tell
+    from orchestrator.study._trial import tell
 
     monkeypatch.setattr(storage, "RETRY_BASE_SECONDS", 0.0)
     study = optuna.create_study(direction="maximize")
@@ -323,7 +323,7 @@ def _overlaps(url: str) -> list[int]:
 
 
 def test_the_budget_lock_through_the_proxy_excludes_other_holders(workdir: Path) -> None:
-    from orchestrator.study import start_storage_proxy
+    from orchestrator.storage import start_storage_proxy
 
     port = _free_port()
     backend = storage.StudyStore.resolve(f"sqlite:///{workdir / 'studies.db'}")
