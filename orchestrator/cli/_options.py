@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -138,49 +136,40 @@ def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """The options ``hpo run`` and ``hpo worker`` share, as one value (see :func:`run_options`)."""
-
-    n_trials: int | None
-    timeout: float | None
-    until: str | None
-    trial_timeout: float | None
-    max_failures: int | None
-    device: str
-    threads: int | None
-    storage: Any  # StudyStore
-    tracking_uri: str | None
-
-    def spec(self, study_name: str, **fields: Any) -> Any:
-        """The :class:`~orchestrator.study.RunSpec` these options ask for; ``fields`` add to or
-        replace them (``n_trials``, ``parent_policy``, ...)."""
-        from orchestrator.device import default_threads
-        from orchestrator.study import RunSpec
-
-        given = {
-            "store": self.storage,
-            "tracking_uri": self.tracking_uri,
-            "n_trials": self.n_trials,
-            "timeout": self.timeout,
-            "until": _parse_until(self.until) if self.until else None,
-            "trial_timeout": self.trial_timeout,
-            "max_failures": self.max_failures,
-            "device": self.device,
-            "threads": self.threads or default_threads(),
-        }
-        return RunSpec(study_name=study_name, **{**given, **fields})
+# the options of run_options, as the command line names them
+RUN_OPTIONS = (
+    "n_trials",
+    "timeout",
+    "until",
+    "trial_timeout",
+    "max_failures",
+    "device",
+    "threads",
+    "storage",
+    "tracking_uri",
+)
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by `hpo run` and `hpo worker` (budget, limits, device, stores), passed to
-    the command as one :class:`RunOptions` argument named ``options``."""
-    names = [field.name for field in dataclasses.fields(RunOptions)]
+    the command as one :class:`~orchestrator.study.RunSpec` argument named ``spec``, its study
+    name left for the command to fill in (``spec.replace(study_name=...)``): the one shape of a
+    run's options, with its defaults in one place."""
 
     @functools.wraps(func)
     def command(*args: Any, **kwargs: Any) -> Any:
-        options = RunOptions(**{name: kwargs.pop(name) for name in names})
-        return func(*args, options=options, **kwargs)
+        from orchestrator.study import RunSpec
+
+        given = {name: kwargs.pop(name) for name in RUN_OPTIONS}
+        until = given.pop("until")
+        spec = RunSpec(
+            study_name="",
+            store=given.pop("storage"),
+            until=_parse_until(until) if until else None,
+            **{k: v for k, v in given.items() if k != "threads"},
+            threads=given["threads"],
+        )
+        return func(*args, spec=spec, **kwargs)
 
     options = [
         click.option(

@@ -17,7 +17,6 @@ from orchestrator.cli._errors import (
 )
 from orchestrator.cli._options import (
     DURATION,
-    RunOptions,
     required_study_option,
     run_options,
     storage_option,
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 @run_options
 @handle_errors
 @gc_paused_at_start  # until the run is set up (orchestrator.startup)
-def worker(study_name: str, options: RunOptions) -> None:
+def worker(study_name: str, spec: RunSpec) -> None:
     """Join an existing study from any machine and run its trials.
 
     Reads the search space stored with the study (no local file needed) and logs each trial
@@ -53,12 +52,13 @@ def worker(study_name: str, options: RunOptions) -> None:
     from orchestrator.study import StopRequest, load_study, reached_budget, run_spec, stored_space
 
     _quiet_optuna()
-    space = stored_space(load_study(study_name, storage=options.storage))
-    reached = reached_budget(options.storage, study_name, n_trials=options.n_trials)
+    space = stored_space(load_study(study_name, storage=spec.store))
+    reached = reached_budget(spec.store, study_name, n_trials=spec.n_trials)
     if reached is not None:  # nothing to do: said at once, no set-up
         print_budget_reached(study_name, *reached, command=f"hpo worker --study {study_name}")
         return
-    spec = options.spec(study_name, parent_policy="last", label=os.environ.get("HPO_WORKER_LABEL"))
+    label = os.environ.get("HPO_WORKER_LABEL")
+    spec = spec.replace(study_name=study_name, parent_policy="last", label=label)
     printer = ProgressPrinter(space.study.metrics, live=sys.stdout.isatty(), label=spec.label)
     stop = StopRequest()
     with stopping_on_signals(stop):

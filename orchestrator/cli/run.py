@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator.cli._errors import exit_for, handle_errors, stopping_on_signals
 from orchestrator.cli._options import (
-    RunOptions,
     _load_space,
     device_option,
     run_options,
@@ -23,6 +23,9 @@ from orchestrator.cli._output import (
     print_budget_reached,
 )
 from orchestrator.startup import gc_paused_at_start
+
+if TYPE_CHECKING:
+    from orchestrator.study import RunSpec
 
 
 @click.command()
@@ -64,7 +67,7 @@ def run(
     space_path: str,
     overrides: tuple[str, ...],
     study_name: str | None,
-    options: RunOptions,
+    spec: RunSpec,
     jobs: int | None,
     jobs_per_device: int,
     allow_space_change: bool,
@@ -89,17 +92,14 @@ def run(
     )
 
     space = _load_space(space_path, overrides)
-    study = space.study
     parallel = (jobs or 1) > 1 or jobs_per_device > 1
-    spec = options.spec(
-        study_name or space.name,
-        n_trials=options.n_trials or study.n_trials,
+    spec = spec.replace(
+        study_name=study_name or space.name,
+        n_trials=spec.n_trials or space.study.n_trials,
         allow_space_change=allow_space_change,
         warm_start_from=warm_start,
         warm_start_top=top,
     )
-    if parallel:  # --jobs divides the cores among the workers, unless --threads says
-        spec = spec.replace(threads=options.threads)
     _quiet_optuna()
     reached = reached_budget(spec.store, spec.study_name, n_trials=spec.n_trials)
     if reached is not None and not warm_start:  # nothing to do: said at once, no set-up

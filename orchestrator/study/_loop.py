@@ -26,7 +26,7 @@ from orchestrator.redact import redact_url
 from orchestrator.space import Space
 from orchestrator.startup import resume_gc
 from orchestrator.storage._optuna import refreshed_trials
-from orchestrator.storage._store import StudyStore, with_retries
+from orchestrator.storage._store import with_retries
 from orchestrator.study._events import Progress, StudyResult
 from orchestrator.study._finish import closing_run, finish, record_best
 from orchestrator.study._preflight import Checked
@@ -39,7 +39,7 @@ from orchestrator.study._queries import (
 )
 from orchestrator.study._recovery import claim, fail_stale_trials, held_elsewhere
 from orchestrator.study._setup import RunContext, open_run
-from orchestrator.study._spec import ParentPolicy, RunSpec
+from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
 from orchestrator.study._trial import run_trial
 
@@ -56,66 +56,28 @@ WAIT_SECONDS = 5.0  # how often a run waiting on other hosts' trials looks again
 def run_study(
     space: Space,
     *,
-    study_name: str | None = None,
-    storage: StudyStore | str | None = None,
-    tracking_uri: str | None = None,
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    until: float | None = None,
-    trial_timeout: float | None = None,
-    device: str = "auto",
-    threads: int | None = None,
     progress: Progress | None = None,
-    allow_space_change: bool = False,
-    warm_start_from: str | None = None,
-    warm_start_top: int = 5,
-    max_failures: int | None = None,
-    parent_policy: ParentPolicy = "always",
     stop: StopRequest | None = None,
+    **fields: Any,
 ) -> StudyResult:
     """Create or resume a study and run trials until its budget, a time limit or an interrupt.
 
     Args:
         space: the loaded search space.
-        study_name: defaults to ``space.name``; the same name resumes the study.
-        storage: a :class:`StudyStore`, an Optuna storage URL or a journal path; default
-            HPO_STORAGE, else ``mlruns/optuna.journal``.
-        tracking_uri: MLflow tracking URI; default MLFLOW_TRACKING_URI, else MLflow's own.
-        n_trials: the study's total of finished trials (stored with the study: every worker
-            obeys it); default ``study.n_trials`` of the space.
-        timeout: seconds after which this call starts no new trial; default ``study.timeout``.
-        until: a deadline (epoch seconds): no trial starts that cannot finish by then (estimated
-            from finished trials), and a trial still running then is stopped and queued again.
-        trial_timeout: seconds after which a trial fails with reason ``timeout``.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        threads: CPU threads for torch in this process; None leaves torch's default.
         progress: called with :class:`EpochEvent`, :class:`TrialEvent` and :class:`NoticeEvent`.
-        allow_space_change: accept compatible changes of the stored space (new parameters,
-            wider ranges) when resuming.
-        warm_start_from: a study whose best ``warm_start_top`` configurations are queued first.
-        max_failures: consecutive failed trials that stop the run; default ``study.max_failures``.
-        parent_policy: who ends the study's MLflow parent run (see :class:`RunSpec`).
         stop: the run's :class:`StopRequest`, if the caller handles signals with it.
+        fields: the run's options, :class:`RunSpec`'s fields (its defaults, and the space's study
+            name and budget): ``study_name``, ``storage`` (a :class:`StudyStore`, an Optuna
+            storage URL or a journal path), ``tracking_uri``, ``n_trials`` (the study's total,
+            stored with it), ``timeout``, ``until``, ``trial_timeout``, ``max_failures``,
+            ``device``, ``threads``, ``allow_space_change``, ``warm_start_from``,
+            ``warm_start_top``, ``parent_policy``.
 
     Raises:
         KeyboardInterrupt: after marking the running trial and its run; the study stays resumable.
+        TypeError: an option RunSpec does not have.
     """
-    spec = RunSpec(
-        study_name=study_name or space.name,
-        store=StudyStore.of(storage),
-        tracking_uri=tracking_uri,
-        n_trials=n_trials or space.study.n_trials,
-        timeout=timeout,
-        until=until,
-        trial_timeout=trial_timeout,
-        max_failures=max_failures,
-        device=device,
-        threads=threads,
-        allow_space_change=allow_space_change,
-        warm_start_from=warm_start_from,
-        warm_start_top=warm_start_top,
-        parent_policy=parent_policy,
-    )
+    spec = RunSpec.for_space(space, **fields)
     return run_spec(space, spec, progress=progress, stop=stop or StopRequest())
 
 
@@ -141,12 +103,11 @@ def run_spec(
     checked: Checked | None = None,
 ) -> StudyResult:
     """Open the run ``spec`` describes, run its trial loop, and close it in both stores."""
-    from orchestrator.device import set_threads
+    from orchestrator.device import default_threads, set_threads
 
     started = time.monotonic()
     spec.apply_limits(stop, space)
-    if spec.threads:
-        set_threads(spec.threads)
+    set_threads(spec.threads or default_threads())
     try:
         ctx = open_run(space, spec, stop=stop, progress=progress, checked=checked)
     finally:

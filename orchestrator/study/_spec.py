@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.storage._store import StudyStore
 from orchestrator.study._stop import StopRequest
@@ -41,7 +41,8 @@ class RunSpec:
         trial_timeout: seconds after which a trial fails with reason ``timeout``.
         max_failures: consecutive failed trials that stop this process; None: the space's.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        threads: CPU threads for torch in this process; None leaves torch's default.
+        threads: CPU threads for torch in this process; None: half the cores (one process), or
+            the cores divided among the workers (``--jobs``).
         allow_space_change: accept compatible changes of the stored space when resuming.
         warm_start_from: a study whose best ``warm_start_top`` configurations are queued first.
         warm_start_top: how many configurations a warm start queues.
@@ -64,6 +65,22 @@ class RunSpec:
     warm_start_top: int = 5
     parent_policy: ParentPolicy = "always"
     label: str | None = None
+
+    @classmethod
+    def for_space(
+        cls, space: Space, *, storage: StudyStore | str | None = None, **fields: Any
+    ) -> RunSpec:
+        """The spec of a run of ``space``: the study named after it and its budget the space's
+        ``study.n_trials``, unless ``fields`` say otherwise; ``storage`` a store, a URL or a
+        path (default HPO_STORAGE, else the journal file).
+
+        Raises:
+            TypeError: a field RunSpec does not have.
+        """
+        fields.setdefault("store", StudyStore.of(storage))
+        fields["study_name"] = fields.get("study_name") or space.name
+        fields["n_trials"] = fields.get("n_trials") or space.study.n_trials
+        return cls(**fields)
 
     def replace(self, **changes: object) -> RunSpec:
         """A copy with some fields changed (a worker's device, threads and label)."""
