@@ -204,6 +204,8 @@ def _score(folder: Path, data: dict[str, Any], kind: str) -> dict[str, Any]:
     from orchestrator.data import load_data
     from orchestrator.study import load_study
 
+    if "path" in data:  # the study read it from its folder; this process runs elsewhere
+        data = {**data, "path": str(folder / data["path"])}
     config = DataConfig.model_validate({**data, "val_fraction": 0.2, "test_fraction": 0.2})
     splits = load_data(config, seed=0)
     x, y = _table(folder, config, splits)

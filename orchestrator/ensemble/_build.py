@@ -169,12 +169,18 @@ def build_ensemble(
     def score(predictions: np.ndarray) -> float:
         return float(task.score_predictions(predictions, y, spec)[name])
 
+    def log_loss(predictions: np.ndarray) -> float:
+        return float(task.score_predictions(predictions, y, spec)["log_loss"])
+
+    # accuracy over a validation split ties often: the log loss then picks between the tied
+    tiebreak = log_loss if name != "log_loss" and "log_loss" in task.metrics else None
     selection = select(
         [p for *_, p, _ in library],
         score,
         maximize=direction == "maximize",
         size=size,
         init=min(INIT, len(library)),
+        tiebreak=tiebreak,
     )
     for (member, *_), picks, weight in zip(
         library, selection.counts, selection.weights, strict=True

@@ -39,18 +39,22 @@ def select(
     maximize: bool,
     size: int = 20,
     init: int = 1,
+    tiebreak: Callable[[np.ndarray], float] | None = None,
 ) -> Selection:
     """Pick ``size`` models, with replacement, whose averaged predictions score best.
 
     The ensemble starts with the ``init`` best models on their own (sorted initialisation); each
     step then adds the model (any, again included) whose addition scores best, ties to the
     earlier model. The library is scored once model by model, then once per candidate per step.
+    A coarse metric (accuracy over a few hundred rows) ties often; ``tiebreak``, a loss (smaller
+    is better: log loss for classes), then decides between the tied candidates.
 
     Args:
         predictions: each model's predictions of the same rows, of one shape.
         score: the metric of averaged predictions (larger is better with ``maximize``).
         size: picks in all, initialisation included.
         init: the best models that start it (at most ``size``).
+        tiebreak: a loss of averaged predictions that orders candidates tied on ``score``.
 
     Raises:
         ValueError: an empty library, predictions of different shapes, or ``size < 1``.
@@ -69,8 +73,21 @@ def select(
     def better(value: float) -> float:  # NaN is worst
         return -np.inf if np.isnan(value) else sign * value
 
+    def second(values: list[float], candidates: list[np.ndarray]) -> list[float]:
+        # the tiebreak (larger is better) of the candidates tied on the best value; 0 elsewhere
+        top = max(values)
+        keys = [0.0] * len(candidates)
+        if tiebreak is None or not np.isfinite(top):
+            return keys
+        for i, value in enumerate(values):
+            if value == top:
+                loss = tiebreak(candidates[i])
+                keys[i] = -np.inf if np.isnan(loss) else -loss
+        return keys
+
     alone = [better(score(p)) for p in stack]
-    order = sorted(range(len(stack)), key=lambda i: (-alone[i], i))
+    tie = second(alone, stack)
+    order = sorted(range(len(stack)), key=lambda i: (-alone[i], -tie[i], i))
     counts = [0] * len(stack)
     total = np.zeros_like(stack[0])
     history: list[float] = []
@@ -80,8 +97,10 @@ def select(
         history.append(score(total / sum(counts)))
     while sum(counts) < size:
         n = sum(counts) + 1
-        trials = [better(score((total + p) / n)) for p in stack]
-        best = max(range(len(stack)), key=lambda i: (trials[i], -i))
+        candidates = [(total + p) / n for p in stack]
+        trials = [better(score(c)) for c in candidates]
+        tie = second(trials, candidates)
+        best = max(range(len(stack)), key=lambda i: (trials[i], tie[i], -i))
         counts[best] += 1
         total += stack[best]
         history.append(sign * trials[best] if np.isfinite(trials[best]) else float("nan"))

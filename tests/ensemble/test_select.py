@@ -41,6 +41,25 @@ def test_sorted_initialisation_starts_with_the_best_few() -> None:
     assert negated.counts == selection.counts
 
 
+def test_a_tie_on_the_metric_goes_to_the_smaller_tiebreak_loss() -> None:
+    # accuracy over 4 rows: both models get all 4 right, but the second is more confident
+    labels = np.array([0, 1, 0, 1])
+    unsure = np.array([[0.6, 0.4], [0.4, 0.6], [0.6, 0.4], [0.4, 0.6]])
+    sure = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
+
+    def accuracy(p: np.ndarray) -> float:
+        return float(np.mean(p.argmax(1) == labels))
+
+    def log_loss(p: np.ndarray) -> float:
+        return float(-np.mean(np.log(p[np.arange(4), labels])))
+
+    plain = select([unsure, sure], accuracy, maximize=True, size=3, init=1)
+    assert plain.counts == [3, 0]  # ties go to the earlier model
+    broken = select([unsure, sure], accuracy, maximize=True, size=3, init=1, tiebreak=log_loss)
+    assert broken.counts == [0, 3]
+    assert broken.score == 1.0
+
+
 def test_a_model_that_scores_nan_is_never_picked() -> None:
     def score(p: np.ndarray) -> float:
         return float("nan") if p[0] > 100 else rmse(p)
