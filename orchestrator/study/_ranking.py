@@ -2,9 +2,11 @@
 best trial (the one implementation of each, used by the run, the report, retrain and warm starts).
 
 One objective: COMPLETE trials by their value (rank 1 is the best), then PRUNED trials by their
-last reported value, then the rest by number, without a rank. Several objectives: COMPLETE trials
-by Pareto front (rank 1 is the Pareto front, rank 2 the front once the first is set aside, ...),
-ties by the first objective; the others follow unranked.
+last reported value, then the rest by number, without a rank. A trial pruned at its last epoch
+(pruned at the last rung: it spent the whole budget of a complete one; hpo no longer prunes
+there, other tools and older studies did) ranks among the COMPLETE trials by its value. Several
+objectives: COMPLETE trials by Pareto front (rank 1 is the Pareto front, rank 2 the front once
+the first is set aside, ...), ties by the first objective; the others follow unranked.
 
 Only numpy and Optuna, imported where used: no pandas, no matplotlib.
 """
@@ -14,14 +16,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from orchestrator.storage._optuna import study_attr
-from orchestrator.study._attrs import ATTR_METRIC, ATTR_METRICS
+from orchestrator.storage._optuna import study_attr, trial_attr
+from orchestrator.study._attrs import ATTR_CONFIG, ATTR_METRIC, ATTR_METRICS
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-__all__ = ["best_trial", "directions_of", "objective_names", "pareto_ranks", "rank_trials"]
+__all__ = [
+    "best_trial",
+    "directions_of",
+    "objective_names",
+    "pareto_ranks",
+    "pruned_at_last_epoch",
+    "rank_trials",
+]
 
 
 def objective_names(study: optuna.Study) -> list[str]:
@@ -65,14 +74,29 @@ def pareto_ranks(values: Sequence[Sequence[float]], directions: Sequence[str]) -
     return ranks.tolist()
 
 
+def pruned_at_last_epoch(trial: FrozenTrial) -> bool:
+    """Whether a PRUNED trial was pruned after its last epoch (its configuration's epochs, times
+    its folds under cross-validation, all reported)."""
+    from optuna.trial import TrialState
+
+    if trial.state != TrialState.PRUNED or not trial.intermediate_values:
+        return False
+    config = trial_attr(trial, ATTR_CONFIG) or {}
+    try:
+        epochs = int(config["train"]["epochs"]) * int(config["data"].get("cv") or 1)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return max(trial.intermediate_values) >= epochs
+
+
 def rank_trials(
     trials: Sequence[FrozenTrial], directions: Sequence[str]
 ) -> list[tuple[int | None, FrozenTrial]]:
     """Trials best first, each with its rank (None for trials that are not ranked).
 
-    One objective: COMPLETE by value, then PRUNED by their last value (ranked after them), then
-    the rest by number. Several: COMPLETE by Pareto front, then by the first objective; then the
-    rest by number.
+    One objective: COMPLETE (and PRUNED at their last epoch) by value, then PRUNED by their last
+    value (ranked after them), then the rest by number. Several: COMPLETE by Pareto front, then
+    by the first objective; then the rest by number.
     """
     from optuna.trial import TrialState
 
@@ -80,6 +104,9 @@ def rank_trials(
 
     def is_complete(t: FrozenTrial) -> bool:
         return t.state == TrialState.COMPLETE and bool(t.values)
+
+    def ran_to_the_end(t: FrozenTrial) -> bool:
+        return t.value is not None and pruned_at_last_epoch(t)
 
     def is_pruned(t: FrozenTrial) -> bool:
         return t.state == TrialState.PRUNED and t.value is not None
@@ -95,8 +122,10 @@ def rank_trials(
         )
         ranked: list[tuple[int | None, FrozenTrial]] = list(order)
     else:
-        complete.sort(key=lambda t: (sign * t.values[0], t.number))
-        ranked = [(i + 1, t) for i, t in enumerate(complete)]
+        full = complete + [t for t in others if ran_to_the_end(t)]
+        others = [t for t in others if not ran_to_the_end(t)]
+        full.sort(key=lambda t: (sign * t.values[0], t.number))
+        ranked = [(i + 1, t) for i, t in enumerate(full)]
         pruned = [t for t in others if is_pruned(t)]
         pruned.sort(key=lambda t: (sign * t.value, t.number))
         ranked += [(len(ranked) + i + 1, t) for i, t in enumerate(pruned)]

@@ -169,7 +169,9 @@ def _fit(
         if not multi:
             with store_call(OPTUNA):
                 trial.report(metrics[ctx.metric], step)
-                prune = prune_from is not None and step >= prune_from
+                # never after the last epoch: it would save nothing, and a trial that ran
+                # every epoch is complete (it ranks, and can win, by its value)
+                prune = prune_from is not None and prune_from <= step < epochs
                 prune = prune and trial.should_prune()
             if prune:
                 raise optuna.TrialPruned(f"pruned at epoch {step}")

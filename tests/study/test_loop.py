@@ -168,3 +168,25 @@ def test_two_local_workers_share_the_budget(workdir: Path, stores: dict[str, str
     best = best_trial(load_study("tiny", storage=stores["storage"]))  # hpo's tie-break, too
     marked = [r.info.run_id for r in children if r.data.tags.get("hpo.best") == "true"]
     assert marked == [best.user_attrs["mlflow_run_id"]]
+
+
+def test_a_trial_is_never_pruned_after_its_last_epoch(
+    tiny_space: Path, stores: dict[str, str]
+) -> None:
+    # a pruner that stops every trial at every epoch it may (accuracy is never above 2)
+    prune_all = ["--set", 'study.pruner={"name": "threshold", "options": {"lower": 2.0}}']
+    result = run_cli(tiny_space, stores, *prune_all, "--set", "train.epochs=2")
+    assert result.exit_code == 0, result.output
+    trials = study_trials(stores["storage"], "tiny")
+    # pruned after epoch 1, where stopping saves the second
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
+    assert [max(t.intermediate_values) for t in trials] == [1, 1]
+    # one epoch in all: the pruner is not asked after the last one, which would save nothing;
+    # the trials complete, with their weights, and one of them wins
+    result = run_cli(
+        tiny_space, stores, *prune_all, "--set", "study.name=last", "--set", "train.epochs=1"
+    )
+    assert result.exit_code == 0, result.output
+    trials = study_trials(stores["storage"], "last")
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert "Best trial #" in result.output
