@@ -1,14 +1,16 @@
-"""Take the screenshots the docs show (docs/img/*.png): a report and the runs table `hpo ui` opens.
+"""Take the screenshots the docs show (docs/img/*.png): a report, the runs table `hpo ui` opens,
+and the winning trial's page in MLflow's UI.
 
     python docs/screenshots.py        # about 3 minutes on 2 cores; needs Debian's `chromium`
 
 It runs a small study of search_spaces/cnn.yaml in a temporary folder (12 trials of 4 epochs),
-writes its report, starts `hpo ui` on a free port, and has headless Chromium render both pages.
+writes its report, starts `hpo ui` on a free port, and has headless Chromium render the pages.
 Nothing outside the temporary folder is touched but docs/img/.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -117,6 +119,17 @@ def main() -> None:
             runs = said[0].split("its runs: ", 1)[1].strip()
             shoot(
                 runs, IMG / "mlflow-runs.png", size="2000,900", profile=work / "c2", wait_ms=20000
+            )
+            # the winner's run: opens in the model-training view (overview, metrics, its model)
+            best = json.loads(hpo("best", "--study", STUDY, "--json", cwd=work))
+            experiment = runs.split("/#/experiments/", 1)[1].split("/", 1)[0]
+            trial = f"{base}/#/experiments/{experiment}/runs/{best['mlflow_run_id']}"
+            shoot(
+                trial,
+                IMG / "mlflow-trial.png",
+                size="1600,1000",
+                profile=work / "c3",
+                wait_ms=20000,
             )
         finally:
             os.killpg(ui.pid, signal.SIGTERM)

@@ -142,6 +142,9 @@ class StudyConfig(_Strict):
     )
     max_failures: int = Field(default=5, gt=0)  # consecutive failed trials that stop a run
     warm_start: WarmStartConfig | None = None  # a study whose best trials are queued first
+    # the winner's network, as it trained in the search, logged as an MLflow model on its trial
+    # run when the study ends (the Models tab, mlflow.pyfunc.load_model, mlflow models serve)
+    log_model: bool = True
 
     @field_validator("timeout")
     @classmethod

@@ -86,7 +86,9 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def _fmt_value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    from orchestrator.numbers import fmt_number
+
+    return fmt_number(value)
 
 
 class ProgressPrinter:
@@ -154,7 +156,7 @@ class ProgressPrinter:
                 self._live(
                     f"  trial {event.number:>4}  epoch {event.epoch}/{event.epochs}  "
                     f"{self.metric}={_fmt_value(value)}  "
-                    f"loss={event.metrics.get('train_loss', 0):.4f}  [{self._eta(event)}]"
+                    f"loss={_fmt_value(event.metrics.get('train_loss'))}  [{self._eta(event)}]"
                 )
         elif isinstance(event, StageEvent):
             if self.live:
@@ -228,16 +230,21 @@ def _print_summary(result: Any) -> None:
     if result.best_number is not None:
         click.echo(f"Best trial #{result.best_number}: {metric}={_fmt_value(result.best_value)}")
         for key, value in result.best_params.items():
-            click.echo(f"  {key} = {value}")
+            click.echo(f"  {key} = {_fmt_value(value)}")
     if result.test_metrics:
         shown = "  ".join(
-            f"{k.removeprefix('test_')}={v:.4f}"
+            f"{k.removeprefix('test_')}={_fmt_value(v)}"
             for k, v in result.test_metrics.items()
             if k != "test_loss"
         )
         click.echo(f"Test split (trial #{result.best_number}): {shown}")
     click.echo(f"Optuna storage: {result.storage}")
     click.echo(f"MLflow: {result.tracking_uri}, parent run {result.parent_run_id}")
+    if result.model_uri:
+        click.echo(
+            f"Best trial's model: {result.model_uri} (mlflow.pyfunc.load_model, hpo predict "
+            "--model; hpo retrain retrains it on train+val)"
+        )
     click.echo(_runs_line(result))
 
 
@@ -258,6 +265,7 @@ def _runs_line(result: Any) -> str:
         result.experiment_id,
         metric=result.metrics[0] if single else None,
         minimize=single and result.directions[:1] == ["minimize"],
+        view=True,  # the run saved the study's view of its trial runs on the experiment
     )
     if result.tracking_uri.startswith(("http://", "https://")):  # a tracking server's own UI
         return f"Runs table: {url}"

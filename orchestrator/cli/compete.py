@@ -81,25 +81,26 @@ def ensemble(
 
 def print_ensemble(result: Any) -> None:
     """The ensemble against the best single trial: members, weights, test split, cost."""
+    from orchestrator.numbers import fmt_number
     from orchestrator.tasks import metric_label
 
     members = ", ".join(f"#{m.trial} x{m.picks}" for m in result.picked)
     click.echo(f"Members ({len(result.picked)} of {len(result.members)}): {members}")
     rows = "out-of-fold" if result.out_of_fold else "validation"
     click.echo(
-        f"  {result.metric} on the {rows} rows: ensemble {result.val_score:.4g}, best trial "
-        f"{result.best_val:.4g}"
+        f"  {result.metric} on the {rows} rows: ensemble {fmt_number(result.val_score)}, best "
+        f"trial {fmt_number(result.best_val)}"
     )
     click.echo("Test split (once):        ensemble   best trial")
     for key, value in result.test.items():
         best = result.best_test.get(key)
         click.echo(
-            f"  {metric_label(key):<22} {value:>9.4f}   "
-            + (f"{best:>9.4f}" if best is not None else "-")
+            f"  {metric_label(key):<22} {fmt_number(value):>9}   "
+            + (f"{fmt_number(best):>9}" if best is not None else "-")
         )
     click.echo(
-        f"  inference: {len(result.picked)} member(s), {result.ms_per_sample:.3f} ms per sample "
-        f"(best trial alone {result.best_ms_per_sample:.3f} ms)"
+        f"  inference: {len(result.picked)} member(s), {fmt_number(result.ms_per_sample)} ms per "
+        f"sample (best trial alone {fmt_number(result.best_ms_per_sample)} ms)"
     )
     if result.model is not None:
         what = "Registered" if result.model.version is not None else "Logged"

@@ -71,14 +71,14 @@ def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None)
     click.echo(f"  {info['metric'] or 'value'} = {_fmt_value(info['value'])}")
     others = {k: v for k, v in info.get("val_metrics", {}).items() if k != info["metric"]}
     if others:
-        click.echo("  validation: " + "  ".join(f"{k}={v:.4g}" for k, v in others.items()))
+        click.echo("  validation: " + "  ".join(f"{k}={_fmt_value(v)}" for k, v in others.items()))
     for key, value in info["params"].items():
-        click.echo(f"  {key} = {value}")
+        click.echo(f"  {key} = {_fmt_value(value)}")
     click.echo(f"  seed = {info['seed']}")
     click.echo(f"  MLflow run: {info['mlflow_run_id']}")
     if info.get("test_metrics"):
         shown = "  ".join(
-            f"{k}={v:.4f}"
+            f"{k}={_fmt_value(v)}"
             for k, v in info["test_metrics"].items()
             if k not in ("trial", "test_loss")
         )
@@ -109,9 +109,9 @@ def best(study_name: str, as_json: bool, storage: Any, tracking_uri: str | None)
 @click.option(
     "--columns",
     metavar="A,B,C",
-    help="Columns to show, comma-separated (params. and objective. may be left out). "
-    "Default: table: rank, trial, state, objective(s) and the parameters that vary; "
-    "the other formats: every column.",
+    help="Columns to show after rank, trial and state, comma-separated (params. and objective. "
+    "may be left out). Default: table: the objective(s), the task's other validation metrics "
+    "and the parameters that vary, in the space's order; the other formats: every column.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead.")
 @storage_option

@@ -75,6 +75,7 @@ def _study_runs_url(study_name: str, base: str, *, tracking_uri: str | None) -> 
     from orchestrator.tracking import (
         default_tracking_uri,
         experiment_id_of,
+        has_trials_view,
         runs_table_url,
         study_objective,
     )
@@ -86,6 +87,8 @@ def _study_runs_url(study_name: str, base: str, *, tracking_uri: str | None) -> 
             f"--study {study_name}: no MLflow experiment of that name in {uri} (hpo run logs a "
             "study to the experiment named after it); check --study and --tracking-uri"
         )
+    if has_trials_view(study_name, tracking_uri=tracking_uri):
+        return runs_table_url(base, experiment_id, view=True)
     objective = study_objective(study_name, tracking_uri=tracking_uri)
     metric, minimize = objective if objective is not None else (None, False)
     return runs_table_url(base, experiment_id, metric=metric, minimize=minimize)

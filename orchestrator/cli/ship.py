@@ -15,6 +15,7 @@ from orchestrator.cli._options import (
     tracking_option,
 )
 from orchestrator.cli._output import _fmt_seconds
+from orchestrator.numbers import fmt_number
 
 
 @click.command()
@@ -38,6 +39,13 @@ from orchestrator.cli._output import _fmt_seconds
     help="Also write an interactive page beside it (NAME-interactive.html: Optuna's plotly "
     "figures, plotly.js inlined, about 5 MB, works offline).",
 )
+@click.option(
+    "--ui-url",
+    envvar="HPO_UI_URL",
+    metavar="URL",
+    help="The MLflow UI the trial links open, e.g. http://mlflow.lab:5000 (env HPO_UI_URL). "
+    "Default: the tracking server's own, or the local one hpo ui serves.",
+)
 @storage_option
 @tracking_option
 @handle_errors
@@ -47,6 +55,7 @@ def report(
     since: float | None,
     no_mlflow: bool,
     interactive: bool,
+    ui_url: str | None,
     storage: str | None,
     tracking_uri: str | None,
 ) -> None:
@@ -68,6 +77,7 @@ def report(
         since=since,
         log_to_mlflow=not no_mlflow,
         interactive=interactive,
+        ui_url=ui_url,
     )
     window = (
         f" ({result.n_trials} of {result.n_total} started in the last {_fmt_seconds(since)})"
@@ -148,7 +158,7 @@ def retrain(
             detail = f"FAIL {event.failure}"
         else:
             detail = "  ".join(
-                f"{k.removeprefix('test_')}={v:.4f}"
+                f"{k.removeprefix('test_')}={fmt_number(v)}"
                 for k, v in list(event.metrics.items())[1:3]  # after the loss: e.g. accuracy
             )
         click.echo(
@@ -208,15 +218,16 @@ def _print_retrained(config: Any, result: Any) -> None:
         mean, std = summary["mean"][f"test_{key}"], summary["std"][f"test_{key}"]
         label = metric_label(key)
         label = f"{label} ({task.averaging[key]})" if key in task.averaging else label
-        click.echo(f"  {label:<20} {mean:.4f} +- {std:.4f}")
+        click.echo(f"  {label:<20} {fmt_number(mean)} +- {fmt_number(std)}")
     per_class = summary.get("per_class")
     if per_class:
         keys = list(per_class)
         width = max(5, *(len(c) for c in class_names))
-        click.echo(f"  {'class':<{width}}  " + "  ".join(f"{k:>15}" for k in keys))
+        click.echo(f"  {'class':<{width}}  " + "  ".join(f"{k:>17}" for k in keys))
         for i, name in enumerate(class_names):
             cells = "  ".join(
-                f"{per_class[k]['mean'][i]:.3f} +- {per_class[k]['std'][i]:.3f}".rjust(15)
+                f"{fmt_number(per_class[k]['mean'][i])} +- "
+                f"{fmt_number(per_class[k]['std'][i])}".rjust(17)
                 for k in keys
             )
             click.echo(f"  {name:<{width}}  {cells}")

@@ -70,6 +70,21 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"--out {path}: {target} {why}; write the report somewhere you can write")
 
 
+def _check_ui_url(ui_url: str | None) -> None:
+    from urllib.parse import urlsplit
+
+    from orchestrator.redact import redact_url
+
+    if ui_url is None:
+        return
+    parts = urlsplit(ui_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"--ui-url {redact_url(ui_url)}: not an http(s) address; give the address of "
+            "MLflow's UI, e.g. http://mlflow.lab:5000"
+        )
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -86,6 +101,7 @@ def build_report(
     since: float | None = None,
     log_to_mlflow: bool = True,
     interactive: bool = False,
+    ui_url: str | None = None,
 ) -> ReportResult:
     """Write the HTML report of a study and log it on the study's MLflow parent run.
 
@@ -98,16 +114,21 @@ def build_report(
         log_to_mlflow: also log the page and its plots (``report/``) on the parent run.
         interactive: also write the interactive page (Optuna's plotly figures, plotly.js
             inlined: about 5 MB, works offline) beside ``out`` (see :func:`interactive_path`).
+        ui_url: the MLflow UI the trial links open (default: the tracking server's, else the
+            local one ``hpo ui`` serves).
 
     Raises:
         StudyError: no such study, or no trial in the window.
-        ConfigError: ``out`` cannot be written (said before any work).
+        ConfigError: ``out`` cannot be written, or ``ui_url`` is no http(s) address (said
+            before any work).
     """
     started = time.perf_counter()
     out = Path(out)
+    _check_ui_url(ui_url)
     for page in (out, interactive_path(out)) if interactive else (out,):
         _check_writable(page)
     data = load_study_data(name, storage=storage, tracking_uri=tracking_uri, since=since)
+    data.ui_url = ui_url
     if not data.trials:
         window = f" started in the last {format_duration(since)}" if since else ""
         raise StudyError(

@@ -51,6 +51,7 @@ class StudyData:
     since: float | None = None
     tracker: Tracker | None = None
     runs: dict[str, Any] = field(default_factory=dict)  # MLflow run id -> Run (trial runs)
+    ui_url: str | None = None  # MLflow's UI the links open (hpo report --ui-url)
     # trial number -> what histories() read for it; filled as trials are asked for
     _histories: dict[int, dict[str, dict[int, float]]] = field(
         default_factory=dict, init=False, repr=False
@@ -107,6 +108,40 @@ class StudyData:
                 found = self.tracker.metric_histories(run_id, [key]).get(key, {})
             read[(trial.number, key)] = found
         return read[(trial.number, key)]
+
+    def ui_base(self) -> str | None:
+        """The address of MLflow's UI the report links to (see
+        :func:`orchestrator.report._links.ui_address`); None without the study's MLflow runs."""
+        from orchestrator.report._links import ui_address
+
+        if self.tracker is None:
+            return None
+        return ui_address(self.tracker.tracking_uri, self.ui_url)
+
+    def ui_served(self) -> bool:
+        """Whether that UI runs (the user named it, or it is the tracking server's)."""
+        from orchestrator.report._links import is_served
+
+        return bool(self.ui_url) or (
+            self.tracker is not None and is_served(self.tracker.tracking_uri)
+        )
+
+    def param_order(self) -> list[str]:
+        """The searched parameters in the order of the study's space file (conditional ones
+        where they are written); [] when the study holds no space hpo can read."""
+        if "order" not in self._read:
+            from orchestrator.study import stored_space
+
+            try:
+                order = [p.name for p in stored_space(self.study).parameters()]
+            except Exception:  # a study of another tool or version: first appearance
+                order = []
+            self._read["order"] = order
+        return self._read["order"]
+
+    def param_names(self, trials: Sequence[FrozenTrial] | None = None) -> list[str]:
+        """The parameters sampled by ``trials`` (default: every trial), in the space's order."""
+        return _param_names(self.trials if trials is None else trials, self.param_order())
 
     def parent_run_id(self) -> str | None:
         """The study's MLflow parent run (the one ``hpo run`` recorded, else the experiment's
@@ -241,9 +276,12 @@ def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
     return out
 
 
-def _param_names(trials: Sequence[FrozenTrial]) -> list[str]:
-    """Every parameter sampled by any of ``trials``, in order of first appearance."""
+def _param_names(trials: Sequence[FrozenTrial], order: Sequence[str] = ()) -> list[str]:
+    """Every parameter sampled by any of ``trials``: in ``order`` (the space's, see
+    :meth:`StudyData.param_order`), those it does not name after them in order of first
+    appearance."""
     names: list[str] = []
     for trial in sorted(trials, key=lambda t: t.number):
         names += [p for p in trial.params if p not in names]
-    return names
+    place = {name: i for i, name in enumerate(order)}
+    return sorted(names, key=lambda n: (place.get(n, len(place)), names.index(n)))

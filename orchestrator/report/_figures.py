@@ -13,13 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import first_line
-from orchestrator.report._data import StudyData, _param_names
+from orchestrator.report._data import StudyData
 from orchestrator.report._views import (
     NOT_SAMPLED,
     PLOTS,
     Plan,
     curve_metric,
     importance_evaluator,
+    pruned_points,
+    slice_ranges,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def _importances(data: StudyData, plan: Plan) -> go.Figure:
         evaluator=importance_evaluator(),
         target_name=None if data.is_multi_objective else data.metrics[0],
     )
-    bars = len(_param_names(data.trials)) * len(data.metrics)  # a bar per parameter, objective
+    bars = len(data.param_names()) * len(data.metrics)  # a bar per parameter, objective
     figure.update_layout(height=max(450, 22 * bars + 150))
     return figure
 
@@ -109,6 +111,16 @@ def _history(data: StudyData, plan: Plan) -> list[go.Figure]:
         target = (lambda t, i=i: t.values[i]) if data.is_multi_objective else None
         figure = _optuna("plot_optimization_history", plan, target=target, target_name=metric)
         figure.update_layout(title=f"{metric} ({data.directions[i]})")
+        pruned = [] if data.is_multi_objective else pruned_points(plan)
+        if pruned:  # Optuna's history has only the complete trials
+            figure.add_scatter(
+                x=[n for n, _ in pruned],
+                y=[v for _, v in pruned],
+                mode="markers",
+                marker={"symbol": "x", "color": "#888888", "size": 9},
+                name="pruned: last value",
+                hovertemplate="trial %{x} pruned: %{y}<extra></extra>",
+            )
         if data.is_multi_objective:
             figure.update_layout(width=560, height=400)
         figures.append(figure)
@@ -160,12 +172,15 @@ def _slices(data: StudyData, plan: Plan) -> list[go.Figure]:
     """Optuna's slice plot of each parameter, one figure each (Optuna puts every panel in one
     row, where names and ticks of more than a few parameters overlap)."""
     width, height = SLICE_SIZE
+    (low, high), (first, last) = slice_ranges(data, plan)
     figures = []
     for param in plan.params:
         figure = _optuna(
             "plot_slice", plan, params=[param], target=plan.target, target_name=data.metrics[0]
         )
         figure.update_layout(title=None, width=width, height=height, margin={"t": 30})
+        figure.update_yaxes(range=[low, high], tickformat=".4~g")
+        figure.update_traces(marker={"cmin": first, "cmax": last}, selector={"mode": "markers"})
         figures.append(figure)
     return figures
 
@@ -184,7 +199,13 @@ def _curves(data: StudyData, plan: Plan) -> go.Figure:
             figure.add_scatter(
                 x=list(curve.values), y=list(curve.values.values()), name=f"Trial{curve.number}"
             )
-    figure.update_traces(showlegend=False)
+    rank = {n: i for i, n in enumerate(plan.top)}
+    for trace in figure.data:  # the best trials named in the legend, by rank; the others grey
+        number = _trial_of(trace.name)
+        if number in rank:
+            trace.update(name=f"#{number} (rank {rank[number] + 1})", legendrank=rank[number])
+        else:
+            trace.update(showlegend=False, line={"color": "#c8c8c8", "width": 1}, marker=None)
     stops = [(c.number, c.stopped_at) for c in plan.curves if c.stopped_at is not None]
     if stops:
         figure.add_scatter(
@@ -201,9 +222,15 @@ def _curves(data: StudyData, plan: Plan) -> go.Figure:
         title=f"{metric} by epoch, every trial",
         xaxis_title="epoch",
         yaxis_title=metric,
-        showlegend=bool(stops),
+        showlegend=True,
     )
     return figure
+
+
+def _trial_of(name: str | None) -> int | None:
+    """The trial number of a curve's trace (Optuna names them ``Trial7``)."""
+    digits = "".join(ch for ch in str(name or "") if ch.isdigit())
+    return int(digits) if digits else None
 
 
 def _losses(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], plan: Plan) -> go.Figure:

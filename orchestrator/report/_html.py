@@ -110,7 +110,7 @@ def _render(
     ensemble = data.study.user_attrs.get("hpo.ensemble")
     if ensemble:
         parts += ["<h2>Ensemble</h2>", _ensemble_section(ensemble)]
-    title, board = _leaderboard_section(data)
+    title, board = _leaderboard_section(data, params=plan.params)
     parts += [f"<h2>{esc(title)}</h2>", board]
     for plot, plot_title in PLOT_TITLES.items():
         if plot == "pareto" and not data.is_multi_objective:

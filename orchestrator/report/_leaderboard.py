@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import ConfigError, closest
 from orchestrator.names import REPORT_FORMATS, TRIAL_STATES
+from orchestrator.numbers import fmt_number
 from orchestrator.report._data import (
     StudyData,
     _duration,
     _epochs_run,
-    _param_names,
     _val_metrics,
 )
 from orchestrator.report._ranking import rank_trials
@@ -38,6 +38,7 @@ HEADER_WIDTH = 15  # the last part of a terminal table's header, at most (label_
 PREFIX_WIDTH = 10  # its leading parts are abbreviated beyond this width (or the values')
 TEXT_WIDTH = 12  # a text value in the terminal table: longer ones are cut with "~"
 GAP = "  "  # between the terminal table's columns
+IDENTITY = ("rank", "trial", "state")  # kept first in every table, whatever --columns names
 
 
 def leaderboard(
@@ -45,8 +46,9 @@ def leaderboard(
 ) -> pd.DataFrame:
     """The trials of ``data`` ranked (see :func:`rank_trials`), one row each.
 
-    Columns: ``rank``, ``trial``, ``state``, the objective (``objective``; with several,
-    ``objective.<name>`` each and ``pareto``), the best epoch's ``val_*`` metrics, ``best_epoch``,
+    Columns: ``rank``, ``trial``, ``state``, ``pruned_at`` (the epoch a PRUNED trial stopped
+    after), the objective (``objective``; with several, ``objective.<name>`` each and
+    ``pareto``), the best epoch's ``val_*`` metrics, ``best_epoch``,
     ``epochs``, ``n_parameters``, ``duration_s``, every sampled parameter as ``params.<name>``,
     ``fail_reason`` and ``mlflow_run_id``.
 
@@ -63,11 +65,13 @@ def leaderboard(
         ranked = [(r, t) for r, t in ranked if t.state.name in wanted]
     if top is not None:
         ranked = ranked[:top]
-    param_names = _param_names(data.trials)
+    param_names = data.param_names()
     multi = data.is_multi_objective
     rows = []
     for rank, trial in ranked:
         row: dict[str, Any] = {"rank": rank, "trial": trial.number, "state": trial.state.name}
+        pruned = trial.state.name == "PRUNED" and trial.intermediate_values
+        row["pruned_at"] = max(trial.intermediate_values) if pruned else None
         if multi:
             for i, metric in enumerate(data.metrics):
                 row[f"objective.{metric}"] = trial.values[i] if trial.values else None
@@ -84,7 +88,7 @@ def leaderboard(
         row["fail_reason"] = trial.user_attrs.get("fail_reason")
         row["mlflow_run_id"] = trial.user_attrs.get("mlflow_run_id")
         rows.append(row)
-    columns = ["rank", "trial", "state"]
+    columns = ["rank", "trial", "state", "pruned_at"]
     if multi:
         columns += [f"objective.{m}" for m in data.metrics] + ["pareto"]
     else:
@@ -92,11 +96,14 @@ def leaderboard(
     columns += [*data.val_metrics, "best_epoch", "epochs", "n_parameters", "duration_s"]
     columns += [f"params.{p}" for p in param_names] + ["fail_reason", "mlflow_run_id"]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ("rank", "best_epoch", "epochs", "n_parameters"):
+    for column in ("rank", "pruned_at", "best_epoch", "epochs", "n_parameters"):
         frame[column] = frame[column].astype("Int64")
     for column in columns:
         if column.startswith("params."):  # as sampled: an int stays an int beside missing values
             frame[column] = pd.Series([row[column] for row in rows], dtype=object)
+    # the terminal table's validation metrics: the task's summary, less the objective(s)
+    objectives = set(data.metrics)
+    frame.attrs["summary"] = [f"val_{m}" for m in data.task.summary if f"val_{m}" not in objectives]
     return frame
 
 
@@ -118,8 +125,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def _cell(column: str, value: Any, *, short: bool = False) -> str:
-    """One value as text: rounded, ``-`` when missing (``n/a`` for a parameter); ``short`` for
-    the terminal table (parameters to 3 significant digits, text cut at :data:`TEXT_WIDTH`)."""
+    """One value as text: numbers to 4 significant digits, ``-`` when missing (``n/a`` for a
+    parameter); ``short`` for the terminal table (text cut at :data:`TEXT_WIDTH`)."""
     if _is_missing(value):
         return NOT_APPLICABLE if column.startswith("params.") else "-"
     if isinstance(value, bool):
@@ -127,19 +134,23 @@ def _cell(column: str, value: Any, *, short: bool = False) -> str:
     if isinstance(value, float):
         if column == "duration_s":
             return f"{value:.1f}"
-        if column.startswith("params."):
-            return f"{value:.3g}" if short else f"{value:.4g}"
-        return f"{value:.6g}" if abs(value) >= 1000 else f"{value:.4f}"
+        return fmt_number(value)
     text = str(value)
     limit = TEXT_WIDTH if short else 80
     return text if len(text) <= limit else text[: limit - 1] + "~"
 
 
 def default_columns(frame: pd.DataFrame) -> list[str]:
-    """The terminal table's columns: rank, trial, state, the objective(s) (and ``pareto``), and
-    the parameters that vary among the rows (a parameter some rows did not sample varies)."""
+    """The terminal table's columns: rank, trial, state, the epoch pruned trials stopped at (when
+    any did), the objective(s) (and ``pareto``), the validation metrics of the task's summary
+    that are not the objective, and the parameters that vary among the rows (a parameter some
+    rows did not sample varies), in the space's order."""
     base = ["rank", "trial", "state", "objective", "pareto"]
     columns = [c for c in frame.columns if c in base or c.startswith("objective.")]
+    if "pruned_at" in frame.columns and frame["pruned_at"].notna().any():
+        columns.insert(columns.index("state") + 1, "pruned_at")
+    summary = frame.attrs.get("summary", ())
+    columns += [c for c in summary if c in frame.columns and frame[c].notna().any()]
     for column in frame.columns:
         if not column.startswith("params."):
             continue
@@ -167,7 +178,12 @@ def select_columns(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
         )
         if found is None:  # the end of one dotted name: "optimizer" for params.train.optimizer
             ends = [str(c) for c in frame.columns if str(c).endswith(f".{name}")]
-            found = ends[0] if len(ends) == 1 else None
+            if len(ends) > 1:
+                raise ConfigError(
+                    f"--columns: {name!r} names {len(ends)} columns ({', '.join(ends)}); give "
+                    "one of them"
+                )
+            found = ends[0] if ends else None
         if found is None:
             guess = closest(name, [str(c) for c in frame.columns])
             hint = f" (did you mean {guess!r}?)" if guess else ""
@@ -283,6 +299,8 @@ def format_leaderboard(
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     chosen = select_columns(frame, columns) if columns else None
+    if chosen:  # which trial a row is, and its rank and state, whatever columns were named
+        chosen = [c for c in IDENTITY if c not in chosen] + chosen
     if fmt == "csv":
         return frame[chosen or list(frame.columns)].to_csv(index=False)
     if fmt == "json":

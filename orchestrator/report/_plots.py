@@ -18,10 +18,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import first_line
-from orchestrator.report._data import StudyData, _param_names
+from orchestrator.numbers import fmt_number
+from orchestrator.report._data import StudyData
 from orchestrator.report._png import _grid, _png
 from orchestrator.report._test_plots import COLORS, _calibration, _confusion, _residuals, _roc
-from orchestrator.report._views import PLOTS, Curve, Plan, curve_metric, importance_evaluator
+from orchestrator.report._views import (
+    PLOTS,
+    Curve,
+    Plan,
+    curve_metric,
+    importance_evaluator,
+    pruned_points,
+    slice_ranges,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -102,6 +111,17 @@ def _history(data: StudyData, plan: Plan) -> bytes:
         )
         ax.set_title(f"{metric} ({data.directions[i]})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
+        pruned = [] if data.is_multi_objective else pruned_points(plan)
+        if pruned:  # Optuna's history has only the complete trials
+            ax.scatter(
+                [n for n, _ in pruned],
+                [v for _, v in pruned],
+                marker="x",
+                color="#888888",
+                zorder=3,
+                label=f"pruned: last value ({len(pruned)} trials)",
+            )
+            ax.legend(loc="best", fontsize="small")
         pngs.append(_png(ax.figure))
     return pngs[0] if len(pngs) == 1 else _grid(pngs, columns=2)
 
@@ -109,7 +129,7 @@ def _history(data: StudyData, plan: Plan) -> bytes:
 def _importances(data: StudyData, plan: Plan) -> Figure:
     # several objectives: one bar per objective, named by the view's metric names; a bar per
     # parameter (per objective): the height grows with them
-    n_params = len(_param_names(data.trials)) or 1
+    n_params = len(data.param_names()) or 1
     return _optuna(
         "plot_param_importances",
         plan,
@@ -163,7 +183,12 @@ def _unclip_parallel(ax: Axes, names: list[str]) -> None:
 
 def _slices(data: StudyData, plan: Plan) -> bytes:
     """Optuna's slice plot of each parameter, as a grid of panels (Optuna puts every panel in one
-    row, where names and ticks of more than a few parameters overlap)."""
+    row, where names and ticks of more than a few parameters overlap), every panel on the same
+    objective axis and colour scale of trial numbers, with few ticks at 4 significant digits."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    (low, high), (first, last) = slice_ranges(data, plan)
+    number = FuncFormatter(lambda v, _: fmt_number(float(v)))
     pngs = []
     for param in plan.params:
         ax = _optuna(
@@ -175,8 +200,21 @@ def _slices(data: StudyData, plan: Plan) -> bytes:
             target_name=data.metrics[0],
         )
         ax.set_title("")
-        for axis in ax.figure.axes:
-            _readable_log_axis(axis)
+        ax.set_ylim(low, high)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.yaxis.set_major_formatter(number)
+        if ax.get_xscale() == "log":
+            _readable_log_axis(ax)
+        elif not ax.xaxis.get_major_formatter().__class__.__name__.startswith("Str"):
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.xaxis.set_major_formatter(number)
+        for points in ax.collections:
+            points.set_clim(first, last)
+            bar = getattr(points, "colorbar", None)
+            if bar is not None:
+                bar.update_normal(points)
+                bar.locator = MaxNLocator(nbins=5, integer=True)
+                bar.update_ticks()
         pngs.append(_png(ax.figure))
     return _grid(pngs, columns=SLICE_COLUMNS)
 
@@ -201,25 +239,33 @@ def _readable_log_axis(ax: Axes, which: str = "x") -> None:
 
 
 def _curves(data: StudyData, plan: Plan) -> Figure:
-    """Every trial's metric by epoch (Optuna's intermediate values plot when Optuna recorded
-    them, the MLflow histories otherwise), with a red x where a pruned trial was stopped."""
+    """Every trial's metric by epoch (Optuna's intermediate values when Optuna recorded them,
+    the MLflow histories otherwise): the best trials in colour and in the legend, the others
+    grey, with a red x where a pruned trial was stopped."""
     import matplotlib.pyplot as plt
 
     metric = curve_metric(data)
-    if not data.is_multi_objective and any(t.intermediate_values for t in data.trials):
-        ax = _optuna("plot_intermediate_values", plan, size=(10.0, 4.8))
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()  # a legend line per trial: the marks below say more
-    else:
-        _, ax = plt.subplots(figsize=(10.0, 4.8))
-        cmap = plt.get_cmap("tab20")
-        for i, curve in enumerate(plan.curves):
-            ax.plot(list(curve.values), list(curve.values.values()), ".-", color=cmap(i % 20))
+    figure, ax = plt.subplots(figsize=(10.0, 4.8))
+    colors = dict(zip(plan.top, COLORS, strict=False))
+    rank = {n: i for i, n in enumerate(plan.top)}
+    # the best drawn last (on top), in the legend by rank
+    for curve in sorted(plan.curves, key=lambda c: (c.number in rank, rank.get(c.number, 0))):
+        color = colors.get(curve.number)
+        ax.plot(
+            list(curve.values),
+            list(curve.values.values()),
+            ".-" if color else "-",
+            color=color or "#c8c8c8",
+            lw=2 if color else 1,
+            zorder=3 if color else 2,
+            label=f"#{curve.number} (rank {rank[curve.number] + 1})" if color else None,
+        )
     _mark_pruned(ax, plan.curves)
+    ax.grid(alpha=0.3)
     ax.set_title(f"{metric} by epoch, every trial")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    return ax.figure
+    return figure
 
 
 def _mark_pruned(ax: Axes, curves: list[Curve]) -> None:
@@ -227,7 +273,7 @@ def _mark_pruned(ax: Axes, curves: list[Curve]) -> None:
 
     stops = [(c.number, c.stopped_at) for c in curves if c.stopped_at is not None]
     if stops:
-        marks = ax.scatter(
+        ax.scatter(
             [epoch for _, (epoch, _) in stops],
             [value for _, (_, value) in stops],
             marker="x",
@@ -237,7 +283,8 @@ def _mark_pruned(ax: Axes, curves: list[Curve]) -> None:
             zorder=5,
             label=f"pruned: stopped here ({len(stops)} trials)",
         )
-        ax.legend(handles=[marks], loc="lower right", fontsize="small")
+    if stops or ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 

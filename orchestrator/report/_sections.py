@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import format_duration
+from orchestrator.numbers import fmt_number
 from orchestrator.report._activity import Activity
 from orchestrator.report._data import StudyData, _val_metrics
-from orchestrator.report._leaderboard import _cell, _display, leaderboard
+from orchestrator.report._leaderboard import _cell, _display, default_columns, leaderboard
 from orchestrator.report._links import links_note, run_url
 from orchestrator.study import ATTR_SPACE, study_attr
 from orchestrator.tasks import metric_label
@@ -33,8 +34,9 @@ def _kv_table(rows: list[tuple[str, str]]) -> str:
     return f'<table class="kv">{body}</table>'
 
 
-def _html_table(frame: pd.DataFrame, *, links: Sequence[str | None] = ()) -> str:
-    """A table of ``frame``'s text cells; ``links``: per row, the page its ``trial`` links to."""
+def _html_table(frame: pd.DataFrame, *, links: Sequence[str | None] = (), name: str = "") -> str:
+    """A table of ``frame``'s text cells; ``links``: per row, the page its ``trial`` links to;
+    ``name``: its ``data-table``."""
     head = "".join(f"<th>{esc(str(c))}</th>" for c in frame.columns)
     rows = []
     for i, record in enumerate(frame.itertuples(index=False)):
@@ -45,7 +47,8 @@ def _html_table(frame: pd.DataFrame, *, links: Sequence[str | None] = ()) -> str
                 text = f'<a href="{esc(str(links[i]))}">{text}</a>'
             cells.append(f"<td>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<div class="scroll"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+    tag = f'<table data-table="{esc(name)}">' if name else "<table>"
+    return f'<div class="scroll">{tag}<tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def _fmt(value: Any) -> str:
@@ -186,7 +189,8 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     body = "".join(
         f'<tr><td class="text">{esc(name)}</td>'
         + "".join(
-            f"<td>{evaluation[f'per_class_{k}'][i]:.3f}</td>" for k in ("precision", "recall", "f1")
+            f"<td>{fmt_number(evaluation[f'per_class_{k}'][i])}</td>"
+            for k in ("precision", "recall", "f1")
         )
         + f"<td>{support[i] if i < len(support) else '-'}</td></tr>"
         for i, name in enumerate(names)
@@ -206,7 +210,8 @@ def _per_label_table(evaluation: dict[str, Any]) -> str:
     body = "".join(
         f'<tr><td class="text">{esc(name)}</td>'
         + "".join(
-            f"<td>{evaluation[f'per_label_{k}'][i]:.3f}</td>" for k in ("precision", "recall", "f1")
+            f"<td>{fmt_number(evaluation[f'per_label_{k}'][i])}</td>"
+            for k in ("precision", "recall", "f1")
         )
         + f"<td>{positives[i] if i < len(positives) else '-'}</td>"
         + f"<td>{predicted[i] if i < len(predicted) else '-'}</td></tr>"
@@ -224,7 +229,8 @@ def _retrain_section(shipped: dict[str, Any], task: Task) -> str:
     for config in shipped.get("configs", []):
         mean, std = config.get("mean", {}), config.get("std", {})
         cells = "".join(
-            f"<td>{mean.get(k, float('nan')):.4f} &plusmn; {std.get(k, float('nan')):.4f}</td>"
+            f"<td>{fmt_number(mean.get(k, float('nan')))} &plusmn; "
+            f"{fmt_number(std.get(k, float('nan')))}</td>"
             for k in (f"test_{m}" for m in task.summary)
         )
         rows.append(
@@ -252,7 +258,7 @@ def _ensemble_section(ensemble: dict[str, Any]) -> str:
     """The study's last ensemble (``hpo ensemble``): its members and weights, the metric it was
     chosen for, and the test split, once, against the best single trial, with the cost."""
     members = "".join(
-        f"<tr><td>#{esc(str(m['trial']))}</td><td>{m['picks']}</td><td>{m['weight']:.3f}</td>"
+        f"<tr><td>#{esc(str(m['trial']))}</td><td>{m['picks']}</td><td>{fmt_number(m['weight'])}</td>"
         f"<td>{_fmt(m['value'])}</td></tr>"
         for m in ensemble.get("members", [])
     )
@@ -284,22 +290,37 @@ def _ensemble_section(ensemble: dict[str, Any]) -> str:
     )
 
 
-def _leaderboard_section(data: StudyData) -> tuple[str, str]:
+def _leaderboard_section(data: StudyData, *, params: Sequence[str]) -> tuple[str, str]:
     """The title and body of the leaderboard section: the top rows, each trial linked to its
-    MLflow run, and where the links lead."""
+    MLflow run, and where the links lead. Its columns fit a page: the trial, its state, the
+    objective(s), the task's other validation metrics, epochs and duration, and ``params`` (the
+    parameters the plots show), in the space's order."""
     top = leaderboard(data, top=TOP_TABLE)
     experiment = data.experiment_id()
-    uri = data.tracker.tracking_uri if data.tracker is not None else None
+    base = data.ui_base()
     links = [
-        run_url(uri, experiment_id=experiment, run_id=run_id)
-        if uri is not None and experiment is not None and run_id in data.runs
+        run_url(base, experiment_id=experiment, run_id=run_id)
+        if base is not None and experiment is not None and run_id in data.runs
         else None
         for run_id in top["mlflow_run_id"]
     ]
+    shown = [c for c in default_columns(top) if not c.startswith("params.")]
+    shown += ["epochs", "duration_s"]
+    chosen = {f"params.{p}" for p in params}
+    shown += [c for c in top.columns if c in chosen]
+    left = sum(1 for c in top.columns if c.startswith("params.")) - len(chosen & set(top.columns))
     notes = [f"All trials: <code>hpo leaderboard --study {esc(data.name)}</code>."]
-    if uri is not None and any(links):
-        notes.insert(0, esc(links_note(uri)))
-    body = _html_table(_display(top.drop(columns=["fail_reason"])), links=links)
+    if left > 0:
+        notes.append(
+            f"{left} more parameter columns, every metric and the run ids: <code>hpo leaderboard "
+            f"--study {esc(data.name)} --format csv</code>."
+        )
+    if base is not None and any(links):
+        uri = data.tracker.tracking_uri if data.tracker is not None else ""
+        notes.insert(0, esc(links_note(base, served=data.ui_served(), tracking_uri=uri)))
+    table = _display(top[shown])
+    table.columns = [str(c).removeprefix("params.") for c in table.columns]
+    body = _html_table(table, links=links, name="leaderboard")
     title = f"Leaderboard (top {min(TOP_TABLE, len(top))} of {len(data.trials)})"
     return title, body + f'<p class="note">{" ".join(notes)}</p>'
 

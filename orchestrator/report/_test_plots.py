@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.numbers import fmt_number
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -140,4 +142,4 @@ def _positive(evaluation: dict[str, Any]) -> str:
 
 
 def _number(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.4g}"
+    return fmt_number(None if value is None else float(value))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.report._data import StudyData, _param_names, worker_of
+from orchestrator.report._data import StudyData, worker_of
 
 if TYPE_CHECKING:
     import optuna
@@ -65,7 +65,7 @@ def plot_params(view: optuna.Study, data: StudyData) -> list[str]:
     trial sampled, or the :data:`MAX_PLOT_PARAMS` most important when there are more."""
     import optuna
 
-    names = _param_names([t for t in data.trials if t.state.name == "COMPLETE"])
+    names = data.param_names([t for t in data.trials if t.state.name == "COMPLETE"])
     if len(names) <= MAX_PLOT_PARAMS:
         return names
     # PED-ANOVA ranks what makes a target LOW: the first objective, turned round if maximized
@@ -131,6 +131,27 @@ class Curve:
             return None
         last = max(self.values)
         return last, self.values[last]
+
+
+def pruned_points(plan: Plan) -> list[tuple[int, float]]:
+    """(number, last reported value) of the view's pruned trials: the history plot's grey x
+    (Optuna's history leaves them out). Single objective only."""
+    return [
+        (t.number, float(t.value))
+        for t in plan.view.trials
+        if t.state.name == "PRUNED" and t.value is not None and len(t.values or []) == 1
+    ]
+
+
+def slice_ranges(data: StudyData, plan: Plan) -> tuple[tuple[float, float], tuple[int, int]]:
+    """What every slice panel shares: the objective's axis (the completed trials' values, padded
+    by 5%) and the colour scale of trial numbers (the first to the last of the window)."""
+    target = plan.target or (lambda t: t.value)
+    values = [float(target(t)) for t in plan.view.trials if t.state.name == "COMPLETE"]
+    numbers = [t.number for t in plan.view.trials] or [0]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = (high - low) * 0.05 or abs(high) * 0.05 or 0.05
+    return (low - pad, high + pad), (min(numbers), max(max(numbers), min(numbers) + 1))
 
 
 def curve_metric(data: StudyData) -> str:
@@ -246,22 +267,51 @@ def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) ->
     note = importance_note(data) if plan.draws("importances") else None
     if note:
         plan.notes["importances"] = note
+    shown = _shown_params(data, params)
+    if shown:
+        plan.notes["parallel"] = shown
     if conditional_params(data, params):
         plan.notes["parallel"] = (
-            f"A line breaks off at a parameter its trial did not sample (a branch of the space "
-            f"that was not taken): {NOT_SAMPLED} there, not a value."
+            f"{shown} A line breaks off at a parameter its trial did not sample (a branch of the "
+            f"space that was not taken): {NOT_SAMPLED} there, not a value."
+        ).strip()
+    plan.notes["slice"] = (
+        f"{shown} Every panel has the same {data.metrics[0]} axis and colours the trials by "
+        "number, the same in every panel (light: early, dark: late)"
+        + (
+            "; each shows the trials that sampled its parameter."
+            if conditional_params(data, params)
+            else "."
         )
-        plan.notes["slice"] = "Each panel shows the trials that sampled its parameter."
+    ).strip()
     if plan.curves:
         plan.notes["curves"] = (
-            f"{curve_metric(data)} of every trial by epoch; a red x marks the epoch at which "
+            f"{curve_metric(data)} of every trial by epoch; the best {len(plan.top)} trials in "
+            "colour and named in the legend, the others grey; a red x marks the epoch at which "
             "the pruner stopped a trial."
+        )
+    if not data.is_multi_objective and any(t.state.name == "PRUNED" for t in data.trials):
+        plan.notes["history"] = (
+            "Complete trials by their objective; grey x: pruned trials at the last value they "
+            "reported (they did not finish, so they are not the best value)."
         )
     if names:
         plan.notes["timeline"] = "Worker processes: " + "; ".join(
             f"{label}: {name} ({_count(workers, label)} trials)" for label, name in names.items()
         )
     return plan
+
+
+def _shown_params(data: StudyData, params: list[str]) -> str:
+    """Which parameters the parallel-coordinates and slice plots show, when not all of them."""
+    every = data.param_names([t for t in data.trials if t.state.name == "COMPLETE"])
+    if len(params) >= len(every):
+        return ""
+    return (
+        f"The {len(params)} most important of the {len(every)} parameters (Optuna's PED-ANOVA, "
+        "as in Parameter importances); every parameter: hpo report --interactive, or "
+        "optuna-dashboard."
+    )
 
 
 def _applies(plot: str, data: StudyData) -> bool:

@@ -20,7 +20,6 @@ __all__ = ["ship_model"]
 
 logger = logging.getLogger(__name__)
 
-INPUT_EXAMPLE_ROWS = 5  # > 1, so that the exported model keeps a dynamic batch dimension
 PREPROCESSING_FILE = "preprocessing.json"
 
 
@@ -44,12 +43,9 @@ def ship_model(
     ``mlflow.pyfunc.load_model`` takes it as it is: raw samples in, the task's predictions out.
     """
     from orchestrator.config import DataConfig
-    from orchestrator.data import raw_examples
-    from orchestrator.models import ship_format
-    from orchestrator.shipped import Bundle, Member
+    from orchestrator.shipping import log_network
     from orchestrator.tasks import task_of
-    from orchestrator.tracking import describe_model_version, log_hpo_model
-    from orchestrator.train import state_to_save
+    from orchestrator.tracking import describe_model_version
 
     record = {
         "format": 2,
@@ -63,24 +59,20 @@ def ship_model(
         # what the trial's validation split decided (a binary task's F1 threshold)
         "decision": config.decision,
     }
-    bundle = Bundle(
-        [Member(model=model_config, spec=splits.spec, state=state_to_save(model), trial=trial)],
-        splits.preprocessing,
-        record={k: v for k, v in record.items() if k not in ("spec", "preprocessing")},
-    )
-    _, requirements = ship_format(model_config["family"])
-    example = raw_examples(DataConfig.model_validate(data), splits, n=INPUT_EXAMPLE_ROWS)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / PREPROCESSING_FILE
         path.write_text(json.dumps(record, indent=2, default=str))
         tracker.log_file(seed_result.run_id, path)
-    logged = log_hpo_model(
+    logged = log_network(
         tracker,
         seed_result.run_id,
-        bundle,
-        input_example=example,
+        model=model,
+        model_config=model_config,
+        splits=splits,
+        data=DataConfig.model_validate(data),
+        trial=trial,
+        record={k: v for k, v in record.items() if k not in ("spec", "preprocessing")},
         registered_model_name=study_name if register else None,
-        requirements=requirements,
         metadata={"hpo_study": study_name, "hpo_trial": trial, "hpo_task": splits.spec.task},
     )
     logger.info("log_model took %.2f s", logged.seconds)

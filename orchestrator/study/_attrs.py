@@ -21,6 +21,7 @@ __all__ = [
     "ATTR_FAIL_REASON",
     "ATTR_METRIC",
     "ATTR_METRICS",
+    "ATTR_MODEL",
     "ATTR_N_PARAMETERS",
     "ATTR_PARENT_RUN",
     "ATTR_REQUEUED",
@@ -47,6 +48,7 @@ ATTR_SPACE_TEXT = "hpo.space_text"  # the space file as written
 ATTR_SOURCE = "hpo.space_source"  # the space file's path
 ATTR_PARENT_RUN = "hpo.mlflow_parent_run_id"
 ATTR_TEST = "hpo.test_metrics"  # the best trial's test evaluation: {"trial": n, "test_*": ...}
+ATTR_MODEL = "hpo.model"  # the best trial's MLflow model: {"trial": n, "uri": "models:/m-..."}
 ATTR_METRIC = "hpo.metric"  # the primary objective's name
 ATTR_METRICS = "hpo.metrics"  # every objective's name, in order
 ATTR_VERSION = "hpo.version"  # the hpo version that created the study

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUDGET_TAG",
     "dataset_fields",
+    "experiment_view",
     "log_data",
     "mark_winner",
     "parent_params",
@@ -70,6 +71,20 @@ def parent_view(space: Space, *, study_name: str, budget: int, storage: str) -> 
             "`hpo.best_trial` and `hpo.best_run_id` name it"
         )
     return {BUDGET_TAG: budget, "mlflow.note.content": "\n".join(lines)}
+
+
+def experiment_view(space: Space) -> dict[str, str]:
+    """The experiment's tags for MLflow's UI: its kind (model training) and the saved view of
+    its trial runs (:func:`orchestrator.tracking.trials_view_tags`): sorted by the first
+    objective, its columns the objectives, the trial's state and the searched parameters."""
+    from orchestrator.tracking import trials_view_tags
+
+    study = space.study
+    return trials_view_tags(
+        study.metrics,
+        minimize=study.directions[0] == "minimize",
+        params=[p.name for p in space.parameters()],
+    )
 
 
 def _digest(config: DataConfig, splits: Splits) -> str:

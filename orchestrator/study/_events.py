@@ -80,6 +80,7 @@ class StudyResult:
     elsewhere: list[tuple[int, str, float]] = field(default_factory=list)
     seconds: float = 0.0
     experiment_id: str | None = None  # the study's MLflow experiment
+    model_uri: str | None = None  # the best trial's MLflow model, logged at the study's end
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))

@@ -1,5 +1,6 @@
-"""The end of a run: the best trial recorded, evaluated once on the held-out test split, and the
-study's MLflow parent run ended by whoever the spec says ends it."""
+"""The end of a run: the best trial recorded, evaluated once on the held-out test split, its
+network logged as an MLflow model on its run, and the study's MLflow parent run ended by whoever
+the spec says ends it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import StoreError
+from orchestrator.numbers import rounded
 from orchestrator.storage._optuna import refreshed_trials
-from orchestrator.study._attrs import ATTR_BEST_METRICS, ATTR_RUN_ID, ATTR_TEST
+from orchestrator.study._attrs import ATTR_BEST_METRICS, ATTR_MODEL, ATTR_RUN_ID, ATTR_TEST
 from orchestrator.study._describe import mark_winner
 from orchestrator.study._events import StudyResult
 from orchestrator.study._queries import trial_config
@@ -22,8 +24,19 @@ from orchestrator.study._setup import RunContext
 
 if TYPE_CHECKING:
     import optuna
+    import torch
 
-__all__ = ["closing_run", "end_parent", "evaluate_trial_on_test", "finish", "record_best"]
+    from orchestrator.config import TrialConfig
+    from orchestrator.data import Splits
+
+__all__ = [
+    "closing_run",
+    "end_parent",
+    "evaluate_trial_on_test",
+    "finish",
+    "log_trial_model",
+    "record_best",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +54,9 @@ def record_best(ctx: RunContext, result: StudyResult) -> None:
 
 def finish(ctx: RunContext, result: StudyResult) -> None:
     """Record the best trial, mark it in MLflow (whichever worker wrote last at a trial's end,
-    the study's end leaves the mark on the best), and evaluate it once on the test split."""
+    the study's end leaves the mark on the best), evaluate it once on the test split and log its
+    network as an MLflow model on its run (each once per winner: a resumed study with the same
+    winner does neither again)."""
     record_best(ctx, result)
     trials = refreshed_trials(ctx.study)
     best = best_trial(ctx.study, trials)
@@ -50,13 +65,52 @@ def finish(ctx: RunContext, result: StudyResult) -> None:
     if len(ctx.study.directions) == 1:
         mark_winner(ctx.tracker, best, metric=ctx.metric, step=len(trials))
     stored = ctx.study.user_attrs.get(ATTR_TEST) or {}
-    if stored.get("trial") == best.number:
+    tested = stored.get("trial") == best.number
+    if tested:
         result.test_metrics = {k: v for k, v in stored.items() if k != "trial"}
+    model = ctx.study.user_attrs.get(ATTR_MODEL) or {}
+    shipped = model.get("trial") == best.number
+    if shipped:
+        result.model_uri = model.get("uri")
+    if tested and (shipped or not ctx.space.study.log_model):
         return
-    metrics = evaluate_trial_on_test(ctx, best)
-    if metrics is not None:
+    loaded = load_trial_model(ctx, best)
+    if loaded is None:
+        return
+    if not tested:
+        metrics = evaluate_trial_on_test(ctx, best, loaded)
         result.test_metrics = metrics
-        ctx.study.set_user_attr(ATTR_TEST, {"trial": best.number, **metrics})
+        ctx.study.set_user_attr(ATTR_TEST, {"trial": best.number, **rounded(metrics)})
+    if ctx.space.study.log_model and not shipped:
+        result.model_uri = log_trial_model(ctx, best, loaded)
+
+
+Loaded = tuple["TrialConfig", "Splits", "torch.nn.Module"]
+
+
+def load_trial_model(ctx: RunContext, trial: optuna.trial.FrozenTrial) -> Loaded | None:
+    """A trial's configuration, its data and its network with the weights its run saved; None
+    (and a warning) when the study or the tracking store lacks them."""
+    from orchestrator.models import adapt_data, build_model
+    from orchestrator.train import load_weights
+
+    config = trial_config(trial)
+    run_id = trial.user_attrs.get(ATTR_RUN_ID)
+    if config is None or run_id is None:
+        logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
+        return None
+    splits = adapt_data(config.model, ctx.data(config.data), config.data)
+    model = build_model(config.model, splits.spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = ctx.tracker.download(run_id, "model.pt", tmp)
+        except Exception as exc:  # weights not reachable in this tracking store
+            logger.warning(
+                "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc
+            )
+            return None
+        load_weights(model, path)
+    return config, splits, model
 
 
 def end_parent(ctx: RunContext, status: str) -> None:
@@ -102,29 +156,13 @@ def closing_run(ctx: RunContext, result: StudyResult, *, started: float) -> Iter
 
 
 def evaluate_trial_on_test(
-    ctx: RunContext, trial: optuna.trial.FrozenTrial
-) -> dict[str, float] | None:
-    """Load a trial's saved weights and evaluate them on the test split; log on the parent run."""
-    from orchestrator.models import adapt_data, build_model
+    ctx: RunContext, trial: optuna.trial.FrozenTrial, loaded: Loaded
+) -> dict[str, float]:
+    """Evaluate a trial's network on the test split; log the scores on the parent run."""
     from orchestrator.tasks import task_of
-    from orchestrator.train import evaluate, load_weights
+    from orchestrator.train import evaluate
 
-    config = trial_config(trial)
-    run_id = trial.user_attrs.get(ATTR_RUN_ID)
-    if config is None or run_id is None:
-        logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
-        return None
-    splits = adapt_data(config.model, ctx.data(config.data), config.data)
-    model = build_model(config.model, splits.spec)
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = ctx.tracker.download(run_id, "model.pt", tmp)
-        except Exception as exc:  # weights not reachable in this tracking store
-            logger.warning(
-                "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc
-            )
-            return None
-        load_weights(model, path)
+    _, splits, model = loaded
     task = task_of(splits.spec)
     # what the validation split decided at the best epoch (a binary task's F1 threshold)
     decision = task.decision(trial.user_attrs.get(ATTR_BEST_METRICS) or {}, prefix="val_")
@@ -149,3 +187,50 @@ def evaluate_trial_on_test(
             "test_evaluation.json",
         )
     return metrics
+
+
+def log_trial_model(ctx: RunContext, trial: optuna.trial.FrozenTrial, loaded: Loaded) -> str | None:
+    """Log a trial's network, as it trained in the search, as an MLflow model on its run (not
+    registered: ``hpo retrain`` registers the winner retrained on train+val). A store that
+    refuses it leaves a warning: the study's results stand without it. Its model URI."""
+    from orchestrator.shipping import log_network
+    from orchestrator.tasks import task_of
+
+    config, splits, model = loaded
+    run_id = str(trial.user_attrs[ATTR_RUN_ID])
+    task = task_of(splits.spec)
+    record = {
+        "study": ctx.study.study_name,
+        "trial": trial.number,
+        "seed": trial.user_attrs.get("seed"),
+        "data": config.data.model_dump(mode="json"),
+        "task": splits.spec.task,
+        "decision": task.decision(trial.user_attrs.get(ATTR_BEST_METRICS) or {}, prefix="val_"),
+    }
+    try:
+        logged = log_network(
+            ctx.tracker,
+            run_id,
+            model=model,
+            model_config=config.model.model_dump(mode="json"),
+            splits=splits,
+            data=config.data,
+            trial=trial.number,
+            record=record,
+            metadata={
+                "hpo_study": ctx.study.study_name,
+                "hpo_trial": trial.number,
+                "hpo_task": splits.spec.task,
+            },
+        )
+    except StoreError:
+        raise
+    except Exception as exc:  # the model is a convenience on top of the study's results
+        logger.warning("trial %d: its MLflow model was not logged (%s)", trial.number, exc)
+        return None
+    ctx.tracker.set_tags(run_id, {"hpo.model": logged.model_uri})
+    ctx.study.set_user_attr(ATTR_MODEL, {"trial": trial.number, "uri": logged.model_uri})
+    logger.info(
+        "trial %d: MLflow model %s (%.1f s)", trial.number, logged.model_uri, logged.seconds
+    )
+    return logged.model_uri

@@ -26,7 +26,7 @@ from orchestrator.study._attrs import (
     ATTR_TASK,
     ATTR_VERSION,
 )
-from orchestrator.study._describe import log_data, parent_params, parent_view
+from orchestrator.study._describe import experiment_view, log_data, parent_params, parent_view
 from orchestrator.study._events import NoticeEvent, Progress, StageEvent
 from orchestrator.study._factories import build_pruner, build_sampler, epochs_of
 from orchestrator.study._preflight import Checked, preflight
@@ -291,6 +291,7 @@ def open_run(
         params=parent_params(space),
         tags={**_parent_tags(space, spec.store), **view},
     )
+    tracker.set_experiment_tags(experiment_view(space))
     if study.user_attrs.get(ATTR_PARENT_RUN) == parent:  # a resume: mend what a kill left open
         for run_id, number, status in close_finished_runs(study, tracker):
             logger.info("trial %d: MLflow run %s left RUNNING, closed %s", number, run_id, status)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StoreError, TrialFailure, first_line
+from orchestrator.numbers import rounded
 from orchestrator.space import suggest
 from orchestrator.storage._optuna import (
     flush_trial,
@@ -109,7 +110,7 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
             trained = train_trial(ctx, trial, run, config, splits, seed=seed, progress=progress)
             values = trained.values
             value = values[0]
-            _record(ctx, trial, run, trained)
+            _record(ctx, trial, run, trained, task=_task_of(splits))
         with store_call(OPTUNA):
             tell(study, trial, values if multi else value)
         state = "COMPLETE"
@@ -199,7 +200,13 @@ def _set_up(ctx: RunContext, trial: optuna.Trial, run: Any, config: TrialConfig)
     return splits
 
 
-def _record(ctx: RunContext, trial: optuna.Trial, run: Any, trained: Trained) -> None:
+def _task_of(splits: Any) -> Any:
+    from orchestrator.tasks import task_of
+
+    return task_of(splits.spec)
+
+
+def _record(ctx: RunContext, trial: optuna.Trial, run: Any, trained: Trained, *, task: Any) -> None:
     """What a trial gave, in both stores: its weights and validation predictions on
     its run, written before Optuna is told; its best epoch and metrics on the trial."""
     import numpy as np
@@ -218,9 +225,12 @@ def _record(ctx: RunContext, trial: optuna.Trial, run: Any, trained: Trained) ->
         trial.set_user_attr(ATTR_N_PARAMETERS, trained.n_parameters)
         trial.set_user_attr(ATTR_BEST_EPOCH, trained.best_epoch)
         trial.set_user_attr(ATTR_EPOCHS_RUN, trained.epochs_run)
-        trial.set_user_attr(
-            ATTR_BEST_METRICS, {k: float(v) for k, v in trained.best_metrics.items()}
-        )
+        # at 4 significant digits, as optuna-dashboard shows them (MLflow keeps every digit);
+        # what decides new predictions (a binary task's threshold) exactly
+        decided = set(task.extras)
+        metrics = {k: float(v) for k, v in trained.best_metrics.items()}
+        keep = [k for k in metrics if k.removeprefix("val_").removeprefix("train_") in decided]
+        trial.set_user_attr(ATTR_BEST_METRICS, rounded(metrics, keep=keep))
 
 
 def _ended(

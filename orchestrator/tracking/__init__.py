@@ -20,9 +20,12 @@ from orchestrator.tracking._check import check_tracking_store
 from orchestrator.tracking._client import default_tracking_uri, objective_key
 from orchestrator.tracking._links import (
     LOCAL_UI,
+    TRIALS_VIEW,
     experiment_id_of,
+    has_trials_view,
     runs_table_url,
     study_objective,
+    trials_view_tags,
     ui_base,
 )
 from orchestrator.tracking._models import (
@@ -40,6 +43,7 @@ from orchestrator.tracking._writer import Writer
 
 __all__ = [
     "LOCAL_UI",
+    "TRIALS_VIEW",
     "LoggedModel",
     "RunStatus",
     "Tracker",
@@ -50,6 +54,7 @@ __all__ = [
     "describe_model_version",
     "download_model",
     "experiment_id_of",
+    "has_trials_view",
     "load_pytorch_model",
     "log_hpo_model",
     "log_pytorch_model",
@@ -58,6 +63,7 @@ __all__ = [
     "resolve_model_uri",
     "runs_table_url",
     "study_objective",
+    "trials_view_tags",
     "ui_base",
 ]
 

@@ -1,13 +1,21 @@
 """Where a study is in MLflow's UI: the UI's address for a tracking URI, the experiment of a study,
 and the page of its runs table.
 
-MLflow 3 opens an experiment on its GenAI overview; the table of a training study's runs is the
-experiment's ``runs`` tab in the model-training view, ``workflowType=machine_learning`` in the
-page's query (the parameter MLflow's own UI sets when one picks "Model training").
+MLflow 3 opens an experiment of no declared kind on its GenAI overview, and a run of it on its
+GenAI "Evaluations" view. A study's experiment declares itself a model-training one (the tag
+``mlflow.experimentKind=custom_model_development``, what the UI's own "Model training" choice
+writes), and carries a saved view of its runs table (``mlflow.sharedViewState.hpo-trials``, what
+the table's "Share" button writes): the trial runs only (the parent run, which repeats the
+winner's objective, left out), sorted by the objective, best first, with the objective,
+``hpo.state``, the logged model and the searched parameters as columns. The link
+``#/experiments/ID/runs?viewStateShareKey=hpo-trials`` opens it.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from orchestrator.errors import ConfigError, first_line
@@ -18,9 +26,25 @@ from orchestrator.tracking._client import (
     objective_key,
 )
 
-__all__ = ["LOCAL_UI", "experiment_id_of", "runs_table_url", "study_objective", "ui_base"]
+__all__ = [
+    "EXPERIMENT_KIND",
+    "LOCAL_UI",
+    "TRIALS_VIEW",
+    "experiment_id_of",
+    "has_trials_view",
+    "runs_table_url",
+    "study_objective",
+    "trials_view_tags",
+    "ui_base",
+]
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `hpo ui` and `mlflow ui` serve by default
+# the experiment's kind, as MLflow 3's UI reads it: its model-training view
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+TRIALS_VIEW = "hpo-trials"  # the share key of the saved view of a study's trial runs
+VIEW_TAG = "mlflow.sharedViewState."  # + share key: the view, as JSON
+VIEW_PARAMS = 12  # searched parameters shown as columns of the view, at most
+VIEW_TAG_LIMIT = 5000  # characters of an experiment tag's value MLflow stores
 
 
 def ui_base(tracking_uri: str) -> str:
@@ -33,17 +57,56 @@ def ui_base(tracking_uri: str) -> str:
     return LOCAL_UI
 
 
+def _column(kind: str, key: str) -> str:
+    """A column of MLflow's runs table as its saved views name it: ``metrics.`val_loss```."""
+    return f"{kind}.`{key}`"
+
+
+def trials_view_tags(
+    metrics: Sequence[str], *, minimize: bool = False, params: Sequence[str] = ()
+) -> dict[str, str]:
+    """The experiment tags of a study's saved runs-table view (see the module's docstring): its
+    trial runs sorted by the first objective (``minimize``: smallest first), the objectives'
+    keys, ``hpo.state``, the models and data set, and the first searched ``params``."""
+    keys = [objective_key(m) for m in metrics]
+    columns = [
+        *(_column("metrics", k) for k in keys),
+        _column("tags", "hpo.state"),
+        _column("attributes", "Models"),
+        _column("attributes", "Dataset"),
+        *(_column("params", p) for p in params[:VIEW_PARAMS]),
+    ]
+    view: dict[str, object] = {
+        "searchFilter": "tags.`hpo.role` = 'trial'",
+        "orderByKey": _column("metrics", keys[0]) if keys else "attributes.start_time",
+        "orderByAsc": bool(minimize) if keys else False,
+        "selectedColumns": columns,
+    }
+    text = json.dumps(view)
+    while len(text) > VIEW_TAG_LIMIT and len(columns) > len(keys) + 3:
+        columns.pop()  # long parameter names: fewer of them
+        text = json.dumps(view)
+    return {**EXPERIMENT_KIND, f"{VIEW_TAG}{TRIALS_VIEW}": text}
+
+
 def runs_table_url(
-    base: str, experiment_id: str, *, metric: str | None = None, minimize: bool = False
+    base: str,
+    experiment_id: str,
+    *,
+    metric: str | None = None,
+    minimize: bool = False,
+    view: bool = False,
 ) -> str:
     """The runs table of an experiment in MLflow 3's model-training view, on the UI at ``base``,
     e.g. ``http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning``.
 
-    With ``metric`` (a study's single objective), the table is sorted by its MLflow key, best
-    first: Optuna's ranking. MLflow lists a sorted table flat, so the trial runs show without
-    unfolding their parent (which carries the study's best under the same key).
+    With ``view`` (the experiment carries :func:`trials_view_tags`), the study's saved view:
+    its trial runs, sorted, with their objective and state. Else, with ``metric`` (a study's
+    single objective), the table is sorted by its MLflow key, best first: Optuna's ranking.
     """
     url = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if view:
+        return f"{url}&viewStateShareKey={TRIALS_VIEW}"
     if metric is None:
         return url
     from urllib.parse import quote
@@ -80,6 +143,21 @@ def experiment_id_of(study_name: str, *, tracking_uri: str | None = None) -> str
     Raises:
         ConfigError: the tracking store cannot be read.
     """
+    found = _experiment(study_name, tracking_uri=tracking_uri)
+    return None if found is None else str(found.experiment_id)
+
+
+def has_trials_view(study_name: str, *, tracking_uri: str | None = None) -> bool:
+    """Whether the study's experiment carries its saved runs-table view (studies run before hpo
+    saved one do not, until their next run)."""
+    try:  # only the link's form hangs on it
+        found = _experiment(study_name, tracking_uri=tracking_uri)
+    except ConfigError:
+        return False
+    return found is not None and f"{VIEW_TAG}{TRIALS_VIEW}" in (found.tags or {})
+
+
+def _experiment(study_name: str, *, tracking_uri: str | None) -> Any:
     uri = tracking_uri or default_tracking_uri()
     try:
         uri, found = existing_experiment(study_name, uri)
@@ -88,4 +166,4 @@ def experiment_id_of(study_name: str, *, tracking_uri: str | None = None) -> str
             f"--tracking-uri {redact_text(uri)}: cannot read MLflow's experiments there "
             f"({redact_text(first_line(exc))}); check the URI and that the store is reachable"
         ) from exc
-    return None if found is None else str(found.experiment_id)
+    return found

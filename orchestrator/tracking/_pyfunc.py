@@ -94,6 +94,7 @@ def log_hpo_model(
         )
         output = bundle.table(input_example)
         signature = infer_signature(input_example, output, params={"proba": True})
+        model_id = _logged_model_of(tracker, run_id)
         with (
             _fluent_tracking_uri(tracker.tracking_uri),
             contextlib.redirect_stderr(said),
@@ -115,6 +116,7 @@ def log_hpo_model(
                 metadata=metadata,
                 registered_model_name=registered_model_name,
                 run_id=run_id,
+                model_id=model_id,
             )
     for line in said.getvalue().splitlines():
         logger.info("mlflow: %s", line)
@@ -130,3 +132,17 @@ def log_hpo_model(
         version=None if version is None else str(version),
         seconds=time.perf_counter() - started,
     )
+
+
+def _logged_model_of(tracker: Tracker, run_id: str) -> str:
+    """A new logged model of run ``run_id``, in the run's experiment (the Models tab of the
+    study): MLflow's own ``Model.log`` would put it in the fluent API's current experiment, the
+    Default one in a process that never set one. Its params: the run's, as MLflow's own."""
+    run = tracker.client.get_run(run_id)
+    created = tracker.client.create_logged_model(
+        experiment_id=run.info.experiment_id,
+        name=MODEL_ARTIFACT,
+        source_run_id=run_id,
+        params={k: str(v) for k, v in run.data.params.items()},
+    )
+    return str(created.model_id)

@@ -75,10 +75,14 @@ class Tracker:
     # --- experiment and parent run ---------------------------------------------------------
 
     def _ensure_experiment(self, name: str) -> str:
+        """The id of the experiment ``name``, created (a model-training experiment, as MLflow's
+        UI tells it: see :mod:`._links`) or restored when deleted."""
+        from orchestrator.tracking._links import EXPERIMENT_KIND
+
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return self.client.create_experiment(name)
+                return self.client.create_experiment(name, tags=EXPERIMENT_KIND)
             except Exception:
                 # another worker created it between our lookup and create
                 experiment = self.client.get_experiment_by_name(name)
@@ -87,6 +91,11 @@ class Tracker:
         if experiment.lifecycle_stage == "deleted":
             self.client.restore_experiment(experiment.experiment_id)
         return experiment.experiment_id
+
+    def set_experiment_tags(self, tags: Mapping[str, str]) -> None:
+        """Set (or overwrite) tags of this study's experiment: what MLflow's UI reads of it."""
+        for key, value in tags.items():
+            self.client.set_experiment_tag(self.experiment_id, key, value)
 
     def find_parent_run(self, study_name: str) -> str | None:
         """The id of the study's parent run in this experiment, if one exists."""
@@ -172,7 +181,9 @@ class Tracker:
         }
         name = f"trial-{trial_number:04d}"
         return TrialRun(
-            self, self.writer.later(lambda: self._create_run(name, tags=all_tags, params=params))
+            self,
+            self.writer.later(lambda: self._create_run(name, tags=all_tags, params=params)),
+            name=name,
         )
 
     def _create_run(

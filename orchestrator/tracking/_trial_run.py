@@ -45,9 +45,10 @@ class TrialRun:
     ``run_id``: the run's id, or the future of a run being created (``run_id`` then waits for it).
     """
 
-    def __init__(self, tracker: _Tracker, run_id: str | Future[str]) -> None:
+    def __init__(self, tracker: _Tracker, run_id: str | Future[str], name: str = "") -> None:
         self.tracker = tracker
         self._id = run_id
+        self.name = name  # the run's name (trial-0007); a pruned or failed run says so in it
         self._pending: list[tuple[int, dict[str, float], int]] = []
         self._last_flush = time.monotonic()
         self.ended = False
@@ -134,6 +135,17 @@ class TrialRun:
         COMPLETE only once its run holds all it logged, its weights included)."""
         self.tracker.writer.drain()
 
+    def _renamed(self, state: str, tags: Mapping[str, Any]) -> dict[str, str]:
+        """A pruned or failed run's name says so (``trial-0007 (pruned at epoch 3)``): the runs
+        table then tells it from a complete one at a glance."""
+        if not self.name or state not in ("PRUNED", "FAIL"):
+            return {}
+        epoch = dict(tags).get("hpo.pruned_epoch")
+        said = "failed" if state == "FAIL" else "pruned"
+        if state == "PRUNED" and epoch is not None:
+            said += f" at epoch {epoch}"
+        return {"mlflow.runName": f"{self.name} ({said})"}
+
     def end(
         self,
         status: RunStatus,
@@ -151,7 +163,7 @@ class TrialRun:
         self.ended = True
         final = finite_metrics(dict(metrics), timestamp=now_ms(), step=0)
         batch = self._take_pending() + final
-        labels = run_tags({"hpo.state": state, **dict(tags)})
+        labels = run_tags({"hpo.state": state, **self._renamed(state, tags), **dict(tags)})
 
         def finish(run_id: str) -> None:
             try:

@@ -252,6 +252,7 @@ def test_ui_study_prints_its_runs_table(workdir: Path, monkeypatch: pytest.Monke
 def test_ui_on_a_tracking_server_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     started = _fake_server(monkeypatch)
     monkeypatch.setattr("orchestrator.tracking.experiment_id_of", lambda name, **kwargs: "4")
+    monkeypatch.setattr("orchestrator.tracking.has_trials_view", lambda name, **kwargs: False)
     monkeypatch.setattr("orchestrator.tracking.study_objective", lambda name, **kwargs: None)
     uri = "https://u:pw-secret@mlflow.internal:5000"
     result = CliRunner().invoke(cli, ["ui", "--tracking-uri", uri, "--study", "s"])
@@ -332,7 +333,9 @@ def test_summary_names_the_runs_table(workdir: Path, capsys: pytest.CaptureFixtu
     from orchestrator.cli._output import _print_summary
     from orchestrator.tracking import default_tracking_uri
 
-    url = "/#/experiments/7/runs?workflowType=machine_learning"
+    # the study's saved view of its runs table (its trial runs, sorted by the objective, with
+    # the objective and state columns), which the run stored on the experiment
+    url = "/#/experiments/7/runs?workflowType=machine_learning&viewStateShareKey=hpo-trials"
     # a local store elsewhere: the hpo ui command that serves it, and the address it opens
     _print_summary(_result("sqlite:////data/ml.db"))
     assert (
@@ -348,12 +351,6 @@ def test_summary_names_the_runs_table(workdir: Path, capsys: pytest.CaptureFixtu
     # a tracking server: its own UI, no password
     _print_summary(_result("https://u:***@mlflow.internal:5000"))
     assert f"Runs table: https://mlflow.internal:5000{url}\n" in capsys.readouterr().out
-    # a single objective: the table sorted by its MLflow key, best first (Optuna's ranking)
-    result = _result("https://mlflow.internal:5000")
-    result.metrics, result.directions = ["val_loss"], ["minimize"]
-    _print_summary(result)
-    sort = "&orderByKey=metrics.%60best_val_loss%60&orderByAsc=true"
-    assert f"Runs table: https://mlflow.internal:5000{url}{sort}\n" in capsys.readouterr().out
 
 
 # --- the real servers --------------------------------------------------------------------------

@@ -71,7 +71,43 @@ def test_test_split_section(
     # the confusion matrix as a heatmap, then precision, recall and F1 per class, by name
     assert 'data-plot="confusion"' in section
     assert (
-        '<tr><td class="text">cat</td><td>1.000</td><td>0.750</td><td>0.857</td><td>4</td></tr>'
+        # at 4 significant digits, trailing zeros kept so that a column lines up
+        '<tr><td class="text">cat</td><td>1.000</td><td>0.7500</td><td>0.8570</td><td>4</td></tr>'
         in section
     )
     assert '<td class="text">dog</td>' in section
+
+
+def test_the_leaderboard_fits_a_page_and_links_to_the_named_ui(
+    real: dict[str, str], workdir: Path
+) -> None:
+    from orchestrator.report import build_report
+
+    out = workdir / "page.html"
+    stores = {"storage": real["storage"], "tracking_uri": real["tracking_uri"]}
+    build_report("tiny", out=out, log_to_mlflow=False, ui_url="https://mlflow.lab/ui/", **stores)
+    page = out.read_text()
+    board = page.split('data-table="leaderboard"')[1].split("</table>")[0]
+    header = [h.split(">")[-1] for h in board.split("<tr>")[1].split("</th>")[:-1]]
+    # who, how it ended, how good (objective, the task's other metrics), then parameters
+    assert header[:5] == ["rank", "trial", "state", "objective", "val_balanced_accuracy"]
+    assert "mlflow_run_id" not in header and "fail_reason" not in header
+    assert not any(h.startswith("params.") for h in header)
+    # the trial links open the UI the user named
+    assert 'href="https://mlflow.lab/ui/#/experiments/' in board
+    assert "Trial numbers link to their MLflow runs on https://mlflow.lab/ui." in page
+
+
+def test_a_ui_url_that_is_no_address_is_refused_first(real: dict[str, str], workdir: Path) -> None:
+    from orchestrator.errors import ConfigError
+    from orchestrator.report import build_report
+
+    with pytest.raises(ConfigError, match=r"^--ui-url mlflow.lab: not an http\(s\) address"):
+        build_report(
+            "tiny",
+            out=workdir / "p.html",
+            ui_url="mlflow.lab",
+            storage=real["storage"],
+            tracking_uri=real["tracking_uri"],
+        )
+    assert not (workdir / "p.html").exists()

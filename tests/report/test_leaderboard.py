@@ -175,9 +175,18 @@ def test_leaderboard_columns_choose_and_order(branching: dict[str, str]) -> None
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    # exactly the columns asked for, in that order ("optimizer": the end of one dotted name);
-    # columns the user named are shown even when wider than the terminal
-    assert lines[2].split() == ["trial", "objective", "optimizer", "lr", "val_loss"]
+    # the columns asked for, in that order ("optimizer": the end of one dotted name), after
+    # the rank and state (the trial was named: it keeps its place); columns the user named are
+    # shown even when wider than the terminal
+    assert lines[2].split() == [
+        "rank",
+        "state",
+        "trial",
+        "objective",
+        "optimizer",
+        "lr",
+        "val_loss",
+    ]
     assert len(lines) == 3 + 3
 
 
@@ -212,3 +221,22 @@ def test_leaderboard_programs_get_full_precision(branching: dict[str, str], fmt:
     read = [r["params.train.optimizer.sgd.momentum"] for r in rows]
     assert exact == [v for v in read if v == v and v is not None]
     assert any(len(repr(v)) > 12 for v in exact)  # more digits than a rounded value would hold
+
+
+def test_the_default_table_shows_the_tasks_validation_metrics(real_study: dict[str, str]) -> None:
+    stores = {"storage": real_study["storage"], "tracking_uri": real_study["tracking_uri"]}
+    result = _table(stores, "--study", "tiny", columns=200)
+    assert result.exit_code == 0, result.output
+    header = " ".join(result.output.splitlines()[1:3])
+    # the objective (val_accuracy), then the task's other summary metrics, abbreviated to fit
+    for name in (
+        "rank",
+        "trial",
+        "state",
+        "objective",
+        "val_balanced_a~",
+        "val_f1",
+        "val_log_loss",
+    ):
+        assert name in header, header
+    assert "val_accuracy" not in header  # it is the objective column

@@ -78,9 +78,13 @@ def test_learning_curves_mark_where_pruned_trials_stopped(branching: dict[str, s
     stops = {c.stopped_at for c in plan.curves if c.stopped_at}
     assert {tuple(p) for p in marks.get_offsets().tolist()} == stops
     assert {e for e, _ in stops} == {2, 3}
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+    # the best trials named by rank; the others grey and out of the legend
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"#{n} (rank {i + 1})" for i, n in enumerate(plan.top)] + [
         "pruned: stopped here (2 trials)"
     ]
+    grey = [line for line in ax.get_lines() if line.get_color() == "#c8c8c8"]
+    assert len(grey) == 12 - len(plan.top)
     plt.close(figure)
 
 
@@ -141,3 +145,42 @@ def test_slice_plots_are_a_grid_of_optuna_panels(branching: dict[str, str]) -> N
     assert len(plan.params) == 8
     height, width = image.shape[:2]
     assert width > height and height > 400
+
+
+def test_history_shows_pruned_trials_at_their_last_value(branching: dict[str, str]) -> None:
+    from orchestrator.report import _plots
+    from orchestrator.report._views import pruned_points
+
+    data, _, plan = _drawn(branching, "branching")
+    points = pruned_points(plan)
+    assert [n for n, _ in points] == [10, 11]  # the branching study's two pruned trials
+    page = plan.notes["history"]
+    assert "pruned" in page
+    png = _plots._history(data, plan)
+    assert png.startswith(b"\x89PNG")
+
+
+def test_slice_panels_share_the_objective_axis_and_the_colour_scale(
+    branching: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import matplotlib.pyplot as plt
+
+    from orchestrator.report import _plots
+    from orchestrator.report._views import slice_ranges
+
+    data, _, plan = _drawn(branching, "branching")
+    panels = []
+    monkeypatch.setattr(_plots, "_png", lambda figure: panels.append(figure) or b"")
+    monkeypatch.setattr(_plots, "_grid", lambda pngs, columns: b"")
+    _plots._slices(data, plan)
+    assert len(panels) == len(plan.params) > 1
+    (low, high), (first, last) = slice_ranges(data, plan)
+    completed = [t.value for t in data.trials if t.state.name == "COMPLETE"]
+    assert low < min(completed) and high > max(completed)
+    for figure in panels:
+        ax = figure.axes[0]
+        assert ax.get_ylim() == pytest.approx((low, high))  # the same axis in every panel
+        points = [c for c in ax.collections if c.get_array() is not None]
+        assert points and all(p.get_clim() == (first, last) for p in points)  # same colours
+        assert len(ax.get_yticks()) <= 7
+        plt.close(figure)
