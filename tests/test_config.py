@@ -1,4 +1,4 @@
-"""orchestrator/config.py: defaults and durations."""
+"""orchestrator/config/: defaults and durations."""
 
 from __future__ import annotations
 
