@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mlflow.entities import DatasetInput, Metric, Param, RunTag
 
 __all__ = [
+    "EXPERIMENT_KIND",
     "HTTP_BOUNDS",
     "OBJECTIVE_PREFIX",
     "bound_http_requests",
@@ -43,6 +44,9 @@ MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 MAX_METRICS_PER_BATCH = 1000  # metrics and tags together
 MAX_TAGS_PER_BATCH = 100
 OBJECTIVE_PREFIX = "best_"  # the objective's key: ``best_val_accuracy`` for ``val_accuracy``
+
+# the experiment's kind, as MLflow 3's UI reads it: its model-training view (see _links)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def objective_key(metric: str) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from orchestrator.errors import ConfigError, first_line
 from orchestrator.redact import redact_text
 from orchestrator.tracking._client import (
+    EXPERIMENT_KIND,
     default_tracking_uri,
     existing_experiment,
     objective_key,
@@ -39,8 +40,6 @@ __all__ = [
 ]
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `hpo ui` and `mlflow ui` serve by default
-# the experiment's kind, as MLflow 3's UI reads it: its model-training view
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 TRIALS_VIEW = "hpo-trials"  # the share key of the saved view of a study's trial runs
 VIEW_TAG = "mlflow.sharedViewState."  # + share key: the view, as JSON
 VIEW_PARAMS = 12  # searched parameters shown as columns of the view, at most

@@ -19,6 +19,7 @@ from typing import Any
 
 from orchestrator.redact import redact_text
 from orchestrator.tracking._client import (
+    EXPERIMENT_KIND,
     context_tags,
     dataset_input,
     default_tracking_uri,
@@ -77,8 +78,6 @@ class Tracker:
     def _ensure_experiment(self, name: str) -> str:
         """The id of the experiment ``name``, created (a model-training experiment, as MLflow's
         UI tells it: see :mod:`._links`) or restored when deleted."""
-        from orchestrator.tracking._links import EXPERIMENT_KIND
-
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
