@@ -294,7 +294,7 @@ def _slurm(
         path.write_text(script)
         job_id = submit_slurm(path, env={**os.environ, **job.environment()})
         say(
-            f"Submitted Slurm job {job_id}: {job.workers} workers (array 0-{job.workers - 1}) "
+            f"Submitted Slurm job {job_id}: {job.counted} (array 0-{job.workers - 1}) "
             f"of study '{job.study_name}'"
         )
         say(f"  script: {path}")

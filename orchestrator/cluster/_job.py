@@ -60,6 +60,11 @@ class WorkerJob:
         if self.time_limit is not None and self.time_limit <= 0:
             raise ConfigError(f"--time: a time limit must be positive, got {self.time_limit}s")
 
+    @property
+    def counted(self) -> str:
+        """``1 worker``, ``16 workers``: for what is said and written."""
+        return f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+
     def worker_args(self) -> list[str]:
         """The arguments of each worker's ``hpo worker`` (everything but the command itself)."""
         device = "cuda" if self.gpus_per_worker else "cpu"  # a CPU worker never takes a GPU

@@ -135,7 +135,7 @@ class SlurmJob:
         job = self.job
         lines = [
             "#!/bin/bash",
-            f"# {job.workers} workers of the hpo study {job.study_name!r}: each array task runs "
+            f"# {job.counted} of the hpo study {job.study_name!r}: each array task runs "
             "`hpo worker`",
             "# on the study's storage until the study's budget is reached (hpo submit --slurm).",
             f"#SBATCH --job-name={self.name}",
