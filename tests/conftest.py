@@ -81,6 +81,32 @@ def pg_database() -> Iterator[str]:
         conn.close()
 
 
+@pytest.fixture
+def slurm() -> None:
+    """A Slurm cluster that takes jobs here: sbatch on PATH and a node idle (``.ci/start-slurm``
+    starts a one-node one). Outside CI the test skips, with the reason, when there is none; in
+    CI it fails."""
+    import shutil
+    import subprocess
+
+    def unavailable(reason: str) -> None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Slurm (.ci/start-slurm), none takes jobs: {reason}")
+        pytest.skip(f"no Slurm cluster takes jobs here ({reason}); .ci/start-slurm starts one")
+
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        unavailable("sbatch or sinfo is not on PATH")
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        unavailable(f"sinfo: {exc}")
+    else:
+        if out.returncode != 0 or not {"idle", "mixed"} & set(out.stdout.split()):
+            unavailable(f"sinfo: {out.stderr.strip() or out.stdout.strip() or 'no node'}")
+
+
 @pytest.fixture(params=["journal", "postgresql"])
 def any_stores(request: pytest.FixtureRequest, stores: dict[str, str]) -> dict[str, str]:
     """``stores`` with the Optuna study on each storage in turn: the default journal file, then a

@@ -15,6 +15,7 @@ from orchestrator.cli.proxy import storage_proxy
 from orchestrator.cli.run import run, validate
 from orchestrator.cli.serve import dashboard, ui
 from orchestrator.cli.ship import predict, report, retrain
+from orchestrator.cli.submit import submit
 from orchestrator.version import __version__
 
 
@@ -30,6 +31,7 @@ for command in (
     run,
     validate,
     worker,
+    submit,
     repair,
     studies,
     best,

@@ -192,12 +192,16 @@ class ProgressPrinter:
             )
 
 
-def print_budget_reached(name: str, finished: int, budget: int, *, command: str) -> None:
-    """One line instead of a run with nothing to do, and how to extend the study."""
+def print_budget_reached(
+    name: str, finished: int, budget: int, *, command: str, err: bool = False
+) -> None:
+    """One line instead of a run with nothing to do, and how to extend the study (on stderr
+    with ``err``: a command whose stdout is a file to keep)."""
     done = f"{finished}/{budget}" if finished == budget else f"{finished} (budget {budget})"
     click.echo(
         f"Study '{name}' has reached its budget: {done} trials finished. To run more, raise "
-        f"its total: {command} --n-trials {finished + max(budget // 2, 1)}"
+        f"its total: {command} --n-trials {finished + max(budget // 2, 1)}",
+        err=err,
     )
 
 

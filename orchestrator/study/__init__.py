@@ -7,7 +7,8 @@
 - :mod:`._setup`: then the study and the MLflow parent run (:func:`open_run`);
 - :mod:`._training`: a trial's training, with cross-validation folds;
 - :mod:`._refine`: a narrower space from a finished study;
-- :mod:`._loop`: the ask-and-tell loop shared by ``hpo run``, its workers and ``hpo worker``;
+- :mod:`._loop`: the ask-and-tell loop shared by ``hpo run``, its workers and ``hpo worker``
+  (and :func:`schedule_study`, a study set up for a batch job's workers);
 - :mod:`._trial`: one trial, ended in both stores whatever happens;
 - :mod:`._finish`: the best trial evaluated on the test split, the parent run ended;
 - :mod:`._parallel`: ``--jobs`` workers on one machine;
@@ -34,7 +35,7 @@ from orchestrator.study._events import (
     StudyResult,
     TrialEvent,
 )
-from orchestrator.study._loop import run_spec, run_study, run_worker
+from orchestrator.study._loop import run_spec, run_study, run_worker, schedule_study
 from orchestrator.study._parallel import run_parallel
 from orchestrator.study._preflight import preflight
 from orchestrator.study._queries import (
@@ -94,6 +95,7 @@ __all__ = [
     "run_spec",
     "run_study",
     "run_worker",
+    "schedule_study",
     "stored_space",
     "study_attr",
     "study_task",

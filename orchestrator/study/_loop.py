@@ -38,7 +38,7 @@ from orchestrator.study._queries import (
     stored_space,
 )
 from orchestrator.study._recovery import claim, fail_stale_trials, held_elsewhere
-from orchestrator.study._setup import RunContext, open_run
+from orchestrator.study._setup import RunContext, open_run, set_budget
 from orchestrator.study._spec import RunSpec
 from orchestrator.study._stop import StopRequest
 from orchestrator.study._trial import run_trial
@@ -46,7 +46,14 @@ from orchestrator.study._trial import run_trial
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["repair_stale", "run_spec", "run_study", "run_trials", "run_worker"]
+__all__ = [
+    "repair_stale",
+    "run_spec",
+    "run_study",
+    "run_trials",
+    "run_worker",
+    "schedule_study",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +99,39 @@ def run_worker(
     """
     space = stored_space(load_study(spec.study_name, storage=spec.store))
     return run_spec(space, spec, progress=progress, stop=stop or StopRequest())
+
+
+def schedule_study(
+    spec: RunSpec, space: Space | None = None, *, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Make study ``spec.study_name`` ready for workers that start later (a batch job's), and
+    train nothing, so that however many workers then start at once, they join one study and log
+    under one MLflow parent run.
+
+    With ``space``: every check, then the study (created, or resumed after the space check) and
+    its parent run, left SCHEDULED until the first worker reopens it. Without: the study exists
+    already, with its space stored. Either way ``spec.n_trials``, when given, becomes its budget.
+
+    Returns:
+        (finished, budget): the trials counted towards the budget so far, and the budget.
+
+    Raises:
+        StudyNotFound: no ``space`` and no such study in ``spec.store``.
+    """
+    from optuna.trial import TrialState
+
+    if space is None:
+        study = load_study(spec.study_name, storage=spec.store)
+        stored = stored_space(study)  # what its workers will run: a study hpo created
+        if spec.n_trials is not None:
+            set_budget(study, spec.n_trials)
+        return budget_counts(study)[0], stored_budget(study, stored)
+    ctx = open_run(space, spec, stop=StopRequest(), progress=progress)
+    trials = refreshed_trials(ctx.study)
+    if not any(t.state == TrialState.RUNNING for t in trials):  # else its workers are at it
+        ctx.tracker.schedule_parent()
+    ctx.tracker.close()
+    return budget_counts(ctx.study, trials)[0], stored_budget(ctx.study, ctx.space)
 
 
 def run_spec(

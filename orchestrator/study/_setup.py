@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from orchestrator.data import Splits
     from orchestrator.tracking import Tracker
 
-__all__ = ["RunContext", "open_run", "prepare_study"]
+__all__ = ["RunContext", "open_run", "prepare_study", "set_budget"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +163,16 @@ def prepare_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(study_cfg.metrics))
-    if n_trials is not None and study.user_attrs.get(ATTR_BUDGET) != n_trials:
-        study.set_user_attr(ATTR_BUDGET, n_trials)
+    if n_trials is not None:
+        set_budget(study, n_trials)
     return study
+
+
+def set_budget(study: optuna.Study, n_trials: int) -> None:
+    """Store ``n_trials`` as the study's budget, its total of finished trials: every worker
+    obeys it from its next trial."""
+    if study.user_attrs.get(ATTR_BUDGET) != n_trials:
+        study.set_user_attr(ATTR_BUDGET, n_trials)
 
 
 def _objectives_known(space: Space, existing: optuna.Study | None, task: str | None) -> Space:

@@ -153,6 +153,13 @@ class Tracker:
             if self.parent_run_id is not None:
                 self.client.set_terminated(self.parent_run_id, status=status)
 
+    def schedule_parent(self) -> None:
+        """Make every write still queued, then mark the study's parent run SCHEDULED: its workers
+        start later (a batch job's), and the first of them reopens it (:meth:`start_parent`)."""
+        self.writer.drain()
+        if self.parent_run_id is not None:
+            self.client.update_run(self.parent_run_id, status="SCHEDULED")
+
     def close(self) -> None:
         """Make every write still queued; raise the first that failed (a StoreError)."""
         self.writer.drain()
