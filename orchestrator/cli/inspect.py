@@ -134,9 +134,13 @@ def leaderboard(
     """
     import shutil
 
-    from orchestrator.report import format_leaderboard, leaderboard, load_study_data
+    from orchestrator.report import format_leaderboard, leaderboard, load_study_data, needs_runs
 
-    data = load_study_data(study_name, storage=storage, tracking_uri=tracking_uri)
+    # what a trial keeps in the study is enough (MLflow, a second of imports, only for studies
+    # whose trials did not keep their best epoch's metrics)
+    data = load_study_data(study_name, storage=storage, use_mlflow=False)
+    if needs_runs(data):
+        data = load_study_data(study_name, storage=storage, tracking_uri=tracking_uri)
     frame = leaderboard(data, top=top, states=states)
     # a terminal's width (COLUMNS, else the terminal's own); none when piped or written to a file
     width = None if out else shutil.get_terminal_size(fallback=(0, 0)).columns or None

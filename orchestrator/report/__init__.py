@@ -30,7 +30,13 @@ from __future__ import annotations
 from orchestrator.report._activity import Activity, Run, study_activity
 from orchestrator.report._build import ReportResult, build_report, interactive_path
 from orchestrator.report._data import VAL_METRICS, StudyData, load_study_data
-from orchestrator.report._leaderboard import FORMATS, STATES, format_leaderboard, leaderboard
+from orchestrator.report._leaderboard import (
+    FORMATS,
+    STATES,
+    format_leaderboard,
+    leaderboard,
+    needs_runs,
+)
 from orchestrator.report._ranking import objective_names, pareto_ranks, rank_trials
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "interactive_path",
     "leaderboard",
     "load_study_data",
+    "needs_runs",
     "objective_names",
     "pareto_ranks",
     "rank_trials",

@@ -107,6 +107,15 @@ def leaderboard(
     return frame
 
 
+def needs_runs(data: StudyData) -> bool:
+    """Whether the leaderboard of ``data`` must read MLflow: some finished trial did not keep
+    its best epoch's metrics in the study (studies of hpo before it did)."""
+    return any(
+        t.state.name in ("COMPLETE", "PRUNED") and not t.user_attrs.get("best_metrics")
+        for t in data.trials
+    )
+
+
 def _display(frame: pd.DataFrame) -> pd.DataFrame:
     """For reading (Markdown, HTML): empty columns dropped, numbers rounded, blanks as -, and a
     parameter its trial did not sample as n/a."""

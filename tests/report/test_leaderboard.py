@@ -240,3 +240,24 @@ def test_the_default_table_shows_the_tasks_validation_metrics(real_study: dict[s
     ):
         assert name in header, header
     assert "val_accuracy" not in header  # it is the objective column
+
+
+def test_the_leaderboard_reads_the_study_alone(real_study: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    # every trial kept its best epoch's metrics: MLflow (a second of imports) is not opened
+    code = (
+        "import sys\n"
+        "from orchestrator.cli import cli\n"
+        "try:\n"
+        f"    cli(['leaderboard', '--study', 'tiny', '--storage', {real_study['storage']!r},\n"
+        f"         '--tracking-uri', {real_study['tracking_uri']!r}])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print('mlflow' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "rank" in done.stdout and "val_f1" in done.stdout
+    assert done.stdout.splitlines()[-1] == "False False"
