@@ -2,6 +2,8 @@
 
 - :mod:`._loop`: :func:`fit` (the training loop, after nanoGPT's), :class:`FitResult`, the epoch
   metrics and :func:`seed_everything`;
+- :mod:`._step`: one epoch of the update step (forward, loss, backward, clip, step), which
+  :func:`fit` runs once per epoch;
 - :mod:`._evaluate`: :func:`evaluate`, a model's outputs on a split scored by the data's task
   (:mod:`orchestrator.tasks`), without gradients;
 - :mod:`._optim`: :func:`build_optimizer` (per-group learning rates: the head's may differ) and

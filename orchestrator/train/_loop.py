@@ -3,10 +3,14 @@
 Written after nanoGPT's loop: data that fits lives on the device as tensors and batches are slices
 of a per-epoch ``randperm`` (data that does not fit stays in host memory and each batch is copied
 over); precision is decided once (:mod:`orchestrator.device`); the update step runs in a fixed
-order; learning-rate schedules are pure functions (:func:`lr_at`). Training batches pass through
-the trial's augmentation (:mod:`orchestrator.augment`); evaluation never does. The loop imports no
-search or tracking code: the study passes ``on_epoch_end`` callbacks, which may raise (for example
-``optuna.TrialPruned``) to stop a trial; such exceptions propagate unchanged.
+order (:mod:`._step`); learning-rate schedules are pure functions (:func:`lr_at`). Training
+batches pass through the trial's augmentation (:mod:`orchestrator.augment`); evaluation never
+does. :func:`fit` reads as its steps: check the metric, place the data, build the update step,
+then per epoch train, score the validation split, keep the best epoch and ask early stopping.
+
+The loop imports no search or tracking code: the study passes ``on_epoch_end`` callbacks, which
+may raise (for example ``optuna.TrialPruned``) to stop a trial; such exceptions propagate
+unchanged.
 
 Expected failures of a trial become :class:`~orchestrator.errors.TrialFailure`: a non-finite loss
 (``kind="nan"``), out of memory (``"oom"``), a model that cannot take the data (``"error"``).
@@ -25,20 +29,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.data import DataSpec
-from orchestrator.device import autocast, grad_scaler, resolve_precision
+from orchestrator.device import grad_scaler, resolve_precision
 from orchestrator.errors import TrialFailure
 from orchestrator.models import count_parameters
 from orchestrator.tasks import task_of
 from orchestrator.train._evaluate import model_outputs
 from orchestrator.train._failures import is_oom, probe_forward
-from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
+from orchestrator.train._optim import build_optimizer, head_parameters
 from orchestrator.train._state import state_to_save
+from orchestrator.train._step import Batches, Updater
 
 if TYPE_CHECKING:
     import torch
 
+    from orchestrator.augment import Augmenter
     from orchestrator.config import TrainConfig
     from orchestrator.data import Splits
+    from orchestrator.tasks import LossFunction, Task
 
 __all__ = [
     "EpochCallback",
@@ -158,155 +165,42 @@ def fit(
         ValueError: an unknown ``metric`` or ``direction``.
     """
     import torch
-    from torch import nn
 
     spec = splits.spec
     task = task_of(spec)
-    selectable = selectable_metrics(spec)
-    if metric not in selectable:
-        raise ValueError(f"metric: unknown {metric!r}; valid: {', '.join(selectable)}")
-    if direction not in ("maximize", "minimize"):
-        raise ValueError(f"direction: must be maximize or minimize, got {direction!r}")
-    sign = 1.0 if direction == "maximize" else -1.0
+    sign = _sign(metric, direction, spec)
     device = torch.device(device)
     precision = resolve_precision(precision, device)
     seed_everything(seed)
 
-    from orchestrator.augment import Augmenter, active
-
     model = model.to(device)
     n_parameters = count_parameters(model)
-    augmenter = (
-        Augmenter(config.augment, splits.spec.kind, seed=seed + 1, device=device)
-        if active(config.augment)
-        else None
-    )
-    nbytes = sum(t.nbytes for t in (*splits.train, *splits.val))
-    resident = data_fits(nbytes, device)
-    home = device if resident else torch.device("cpu")  # where the data lives
-    if not resident:
-        logger.info(
-            "data (%.1f GB) does not fit on %s: batches are copied from host memory",
-            nbytes / 1e9,
-            device,
-        )
-    x_train, y_train = (t.to(home) for t in splits.train)
-    x_val, y_val = (t.to(home) for t in splits.val)
-    n = len(y_train)
-    batch_size = config.batch_size
-    n_batches = math.ceil(n / batch_size)
-    if n % batch_size == 1 and n_batches > 1:
-        n_batches -= 1  # a final batch of one sample would break BatchNorm; it is left out
-    batch_weights = torch.tensor(
-        [min(batch_size, n - b * batch_size) for b in range(n_batches)], dtype=torch.float64
-    )
-
-    optimizer = build_optimizer(
-        model.parameters(),
-        config.optimizer,
-        head=head_parameters(model) if config.head_lr_factor != 1 else (),
-        head_lr_factor=config.head_lr_factor,
-    )
-    accumulate = config.gradient_accumulation  # batches per optimizer step
-    scaler = grad_scaler(device, precision)
-    loss_fn = task.loss_function(config, spec, y_train)
+    augmenter = _augmenter(config, splits, seed=seed, device=device)
+    data = _place(splits, device)
+    batches = Batches.of(len(data.y_train), config.batch_size)
+    loss_fn = task.loss_function(config, spec, data.y_train)
+    updater = _updater(model, config, loss_fn, device, precision, augmenter, on_step)
     generator = torch.Generator().manual_seed(seed)
-    batch_losses = torch.zeros(n_batches, device=device)  # read once per epoch: no per-step sync
-    patience = config.early_stopping.patience
-    min_delta = config.early_stopping.min_delta
-
+    # each batch's loss, read once per epoch: no per-step sync
+    batch_losses = torch.zeros(batches.count, device=device)
+    best = _Best()
+    stopping = _EarlyStopping(config.early_stopping.patience, config.early_stopping.min_delta)
     history: list[dict[str, float]] = []
-    best_value = -math.inf
-    best_epoch = 0
-    best_metrics: dict[str, float] = {}
-    best_state: dict[str, Any] = {}
-    best_predictions = None
-    reference = -math.inf  # early stopping: the last value that improved by more than min_delta
-    waited = 0
     stopped_early = False
 
     try:
-        probe = x_train[: min(n, 2)].to(device)
+        probe = data.x_train[: min(batches.n, 2)].to(device)
         probe_forward(model, probe, device=device, precision=precision, spec=spec)
         model.train()
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=generator).to(home)
-            lr = config.optimizer.lr
-            for b in range(n_batches):
-                # the optimizer steps after every `accumulate` batches and after the epoch's last
-                first = b - b % accumulate
-                group_size = min(accumulate, n_batches - first)
-                steps = b == first + group_size - 1
-                lr = lr_at(
-                    epoch - 1 + b / n_batches,
-                    base_lr=config.optimizer.lr,
-                    schedule=config.schedule,
-                    epochs=config.epochs,
-                )
-                set_lr(optimizer, lr)  # the head's group at head_lr_factor times lr
-                idx = perm[b * batch_size : (b + 1) * batch_size]
-                xb, yb = x_train[idx], y_train[idx]
-                if not resident:
-                    xb = xb.to(device, non_blocking=True)
-                    yb = yb.to(device, non_blocking=True)
-                mix = None
-                if augmenter is not None:
-                    # 0. augment the batch on the device (training only)
-                    if augmenter.transforms_inputs:
-                        xb = augmenter(xb)
-                    if augmenter.mixes:
-                        mix = augmenter.mixup(len(yb))
-
-                # 1. forward and loss under autocast (a no-op for "32")
-                with autocast(device, precision):
-                    if mix is None:
-                        loss = loss_fn(model(xb), yb)
-                    else:  # mixup: the loss is mixed as the samples are
-                        assert augmenter is not None
-                        lam, partner = mix
-                        with augmenter.mixing(model, xb, lam, partner) as mixed:
-                            logits = model(mixed)
-                        loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[partner])
-                # 2. backward, on the scaled loss for 16-mixed (the scaler passes through
-                # otherwise); gradients add up over the batches of one optimizer step
-                scaler.scale(loss / group_size).backward()
-                batch_losses[b] = loss.detach()
-                if not steps:
-                    continue
-                # 3. unscale, so that clipping sees the true gradient norm
-                scaler.unscale_(optimizer)
-                # 4. clip
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                # 5. step (the scaler skips it when float16 gradients overflowed)
-                scaler.step(optimizer)
-                # 6. update the loss scale
-                scaler.update()
-                # 7. drop the gradients
-                optimizer.zero_grad(set_to_none=True)
-                if on_step is not None:
-                    on_step()
-
-            losses = batch_losses.double().cpu()
-            bad = (~torch.isfinite(losses)).nonzero()
-            if len(bad):
-                first = int(bad[0])
-                raise TrialFailure(
-                    f"loss became {_word(losses[first].item())} at epoch {epoch}, "
-                    f"batch {first + 1}; lower train.optimizer.lr or set train.grad_clip",
-                    kind="nan",
-                )
-            train_loss = float((losses * batch_weights).sum() / batch_weights.sum())
-
-            outputs = model_outputs(model, x_val, device=device, precision=precision)
-            val = task.score(outputs, y_val.cpu(), spec)
-            if not math.isfinite(val["loss"]):
-                raise TrialFailure(
-                    f"validation loss became {_word(val['loss'])} at epoch {epoch}; "
-                    "lower train.optimizer.lr or set train.grad_clip",
-                    kind="nan",
-                )
+            perm = torch.randperm(batches.n, generator=generator).to(data.home)
+            lr = updater.train_epoch(
+                epoch, data.x_train, data.y_train, perm, batches, batch_losses, data.resident
+            )
+            train_loss = _train_loss(batch_losses, batches, epoch)
+            outputs = model_outputs(model, data.x_val, device=device, precision=precision)
+            val = _validation_scores(task, outputs, data.y_val, spec, epoch)
             metrics = {
                 "train_loss": train_loss,
                 **{f"val_{k}": v for k, v in task.epoch_values(val).items()},
@@ -317,42 +211,189 @@ def fit(
             logger.debug("epoch %d: %s", epoch, metrics)
 
             value = sign * metrics[metric]  # larger is better from here on
-            if value > best_value:
-                best_value, best_epoch, best_metrics = value, epoch, dict(metrics)
-                best_state = state_to_save(model)
-                best_predictions = task.predictions(outputs, spec)
-
+            if best.improves(value):
+                best.keep(epoch, value, metrics, model, task.predictions(outputs, spec))
             for callback in callbacks:
                 callback(epoch, dict(metrics))
-
-            if patience is not None:
-                if value - reference > min_delta:
-                    reference, waited = value, 0
-                else:
-                    waited += 1
-                    if waited >= patience and epoch < config.epochs:
-                        stopped_early = True
-                        logger.debug("early stop at epoch %d (best %d)", epoch, best_epoch)
-                        break
+            if stopping.exhausted(value) and epoch < config.epochs:
+                stopped_early = True
+                logger.debug("early stop at epoch %d (best %d)", epoch, best.epoch)
+                break
     except Exception as exc:
         if isinstance(exc, TrialFailure) or not is_oom(exc):
             raise
         raise TrialFailure(
-            f"out of memory on {device} at train.batch_size={batch_size} with "
+            f"out of memory on {device} at train.batch_size={config.batch_size} with "
             f"{n_parameters:,} parameters; lower train.batch_size or the model size",
             kind="oom",
         ) from exc
 
     return FitResult(
         history=history,
-        best_epoch=best_epoch,
-        best_metrics=best_metrics,
-        best_state=best_state,
+        best_epoch=best.epoch,
+        best_metrics=best.metrics,
+        best_state=best.state,
         epochs_run=len(history),
         stopped_early=stopped_early,
         n_parameters=n_parameters,
-        best_predictions=best_predictions,
+        best_predictions=best.predictions,
     )
+
+
+# --- the steps of fit -----------------------------------------------------------------------------
+
+
+def _sign(metric: str, direction: str, spec: DataSpec) -> float:
+    """+1 to maximise ``metric``, -1 to minimise it, once both are known to be valid."""
+    selectable = selectable_metrics(spec)
+    if metric not in selectable:
+        raise ValueError(f"metric: unknown {metric!r}; valid: {', '.join(selectable)}")
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction: must be maximize or minimize, got {direction!r}")
+    return 1.0 if direction == "maximize" else -1.0
+
+
+def _augmenter(
+    config: TrainConfig, splits: Splits, *, seed: int, device: torch.device
+) -> Augmenter | None:
+    """The trial's augmentation of training batches, or None when every change is off."""
+    from orchestrator.augment import Augmenter, active
+
+    if not active(config.augment):
+        return None
+    return Augmenter(config.augment, splits.spec.kind, seed=seed + 1, device=device)
+
+
+def _updater(
+    model: torch.nn.Module,
+    config: TrainConfig,
+    loss_fn: LossFunction,
+    device: torch.device,
+    precision: str,
+    augmenter: Augmenter | None,
+    on_step: Callable[[], None] | None,
+) -> Updater:
+    """The update step's optimizer (the head's learning rate may differ) and gradient scaler,
+    for a model already on ``device``."""
+    return Updater(
+        model=model,
+        optimizer=build_optimizer(
+            model.parameters(),
+            config.optimizer,
+            head=head_parameters(model) if config.head_lr_factor != 1 else (),
+            head_lr_factor=config.head_lr_factor,
+        ),
+        scaler=grad_scaler(device, precision),
+        loss_fn=loss_fn,
+        augmenter=augmenter,
+        config=config,
+        device=device,
+        precision=precision,
+        on_step=on_step,
+    )
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """The train and val tensors where the loop reads them, and whether that is the device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    home: torch.device  # where the data lives
+    resident: bool  # on the training device: batches need no copy
+
+
+def _place(splits: Splits, device: torch.device) -> _Placed:
+    """Move the train and val splits onto ``device`` if they fit there (:func:`data_fits`), else
+    keep them in host memory, from where each batch is copied over."""
+    import torch
+
+    nbytes = sum(t.nbytes for t in (*splits.train, *splits.val))
+    resident = data_fits(nbytes, device)
+    home = device if resident else torch.device("cpu")
+    if not resident:
+        logger.info(
+            "data (%.1f GB) does not fit on %s: batches are copied from host memory",
+            nbytes / 1e9,
+            device,
+        )
+    x_train, y_train = (t.to(home) for t in splits.train)
+    x_val, y_val = (t.to(home) for t in splits.val)
+    return _Placed(x_train, y_train, x_val, y_val, home=home, resident=resident)
+
+
+def _train_loss(losses: torch.Tensor, batches: Batches, epoch: int) -> float:
+    """The epoch's mean training loss over its rows; a non-finite batch loss fails the trial."""
+    import torch
+
+    losses = losses.double().cpu()
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        first = int(bad[0])
+        raise TrialFailure(
+            f"loss became {_word(losses[first].item())} at epoch {epoch}, "
+            f"batch {first + 1}; lower train.optimizer.lr or set train.grad_clip",
+            kind="nan",
+        )
+    return float((losses * batches.weights).sum() / batches.weights.sum())
+
+
+def _validation_scores(
+    task: Task, outputs: torch.Tensor, y_val: torch.Tensor, spec: DataSpec, epoch: int
+) -> dict[str, Any]:
+    """The task's scores of the validation outputs; a non-finite loss fails the trial."""
+    val = task.score(outputs, y_val.cpu(), spec)
+    if not math.isfinite(val["loss"]):
+        raise TrialFailure(
+            f"validation loss became {_word(val['loss'])} at epoch {epoch}; "
+            "lower train.optimizer.lr or set train.grad_clip",
+            kind="nan",
+        )
+    return val
+
+
+@dataclass
+class _Best:
+    """The best epoch so far, by the signed metric (larger is better)."""
+
+    value: float = -math.inf
+    epoch: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    predictions: Any = None
+
+    def improves(self, value: float) -> bool:
+        return value > self.value
+
+    def keep(
+        self, epoch: int, value: float, metrics: dict[str, float], model: Any, predictions: Any
+    ) -> None:
+        self.value, self.epoch, self.metrics = value, epoch, dict(metrics)
+        self.state = state_to_save(model)  # a CPU copy
+        self.predictions = predictions
+
+
+@dataclass
+class _EarlyStopping:
+    """Stop after ``patience`` epochs without an improvement of more than ``min_delta`` over the
+    last value that had one; ``patience`` None never stops."""
+
+    patience: int | None
+    min_delta: float
+    reference: float = -math.inf
+    waited: int = 0
+
+    def exhausted(self, value: float) -> bool:
+        """Count this epoch's ``value``; whether the patience has run out."""
+        if self.patience is None:
+            return False
+        if value - self.reference > self.min_delta:
+            self.reference, self.waited = value, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
 
 
 def _word(value: float) -> str:
