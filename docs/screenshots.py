@@ -123,7 +123,8 @@ def main() -> None:
             # the winner's run: opens in the model-training view (overview, metrics, its model)
             best = json.loads(hpo("best", "--study", STUDY, "--json", cwd=work))
             experiment = runs.split("/#/experiments/", 1)[1].split("/", 1)[0]
-            trial = f"{base}/#/experiments/{experiment}/runs/{best['mlflow_run_id']}"
+            run_id = best["mlflow_run_id"]
+            trial = f"{base}/#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning"
             shoot(
                 trial,
                 IMG / "mlflow-trial.png",

@@ -26,8 +26,12 @@ def ui_address(tracking_uri: str, ui_url: str | None = None) -> str:
 
 
 def run_url(base: str, *, experiment_id: str, run_id: str) -> str:
-    """The page of one run in MLflow's UI at ``base`` (see :func:`ui_address`)."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    """The page of one run in MLflow's UI at ``base`` (see :func:`ui_address`), in its
+    model-training view: without ``workflowType``, MLflow 3 opens a run in its GenAI view."""
+    return (
+        f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        "?workflowType=machine_learning"
+    )
 
 
 def links_note(base: str, *, served: bool, tracking_uri: str = "") -> str:

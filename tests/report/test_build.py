@@ -71,7 +71,9 @@ def test_report_holds_every_plot_and_is_logged(real: dict[str, str]) -> None:
     assert "<th>precision</th><th>recall</th><th>F1</th><th>test samples</th>" in per_class
     # every leaderboard row links to its MLflow run, as MLflow's UI serves this local store
     board = page.split("<h2>Leaderboard")[1].split("</table>")[0]
-    links = re.findall(r'<a href="http://127.0.0.1:5000/#/experiments/(\w+)/runs/(\w+)">', board)
+    # in MLflow's model-training view
+    run_link = r'<a href="http://127.0.0.1:5000/#/experiments/(\w+)/runs/(\w+)\?workflowType=machine_learning">'
+    links = re.findall(run_link, board)
     assert len(links) == 3
     assert "hpo ui --tracking-uri sqlite:///" in page
     # logged on the study's parent run, with the plots as images

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+VIEW = "?workflowType=machine_learning"  # MLflow 3 opens a run in its GenAI view without it
+
 
 @pytest.mark.parametrize(
     ("uri", "url"),
     [
         # a tracking server: its own UI, without the user and password of the URI
-        ("http://mlflow.lab:5000", "http://mlflow.lab:5000/#/experiments/7/runs/abc"),
-        ("https://u:s3cret@mlflow.lab/root/", "https://mlflow.lab/root/#/experiments/7/runs/abc"),
+        ("http://mlflow.lab:5000", "http://mlflow.lab:5000/#/experiments/7/runs/abc" + VIEW),
+        (
+            "https://u:s3cret@mlflow.lab/root/",
+            "https://mlflow.lab/root/#/experiments/7/runs/abc" + VIEW,
+        ),
         # a store on disk or a database: the UI that hpo ui / mlflow ui serve on it locally
-        ("sqlite:////data/mlflow.db", "http://127.0.0.1:5000/#/experiments/7/runs/abc"),
-        ("file:///data/mlruns", "http://127.0.0.1:5000/#/experiments/7/runs/abc"),
-        ("postgresql://u:pw@db/mlflow", "http://127.0.0.1:5000/#/experiments/7/runs/abc"),
+        ("sqlite:////data/mlflow.db", "http://127.0.0.1:5000/#/experiments/7/runs/abc" + VIEW),
+        ("file:///data/mlruns", "http://127.0.0.1:5000/#/experiments/7/runs/abc" + VIEW),
+        ("postgresql://u:pw@db/mlflow", "http://127.0.0.1:5000/#/experiments/7/runs/abc" + VIEW),
     ],
 )
 def test_run_url(uri: str, url: str) -> None:
@@ -30,7 +35,7 @@ def test_the_ui_the_user_names_wins() -> None:
     base = ui_address("sqlite:////data/mlflow.db", "https://me:pw@mlflow.lab/ui/")
     assert base == "https://mlflow.lab/ui"
     assert run_url(base, experiment_id="7", run_id="abc") == (
-        "https://mlflow.lab/ui/#/experiments/7/runs/abc"
+        "https://mlflow.lab/ui/#/experiments/7/runs/abc" + VIEW
     )
     assert ui_address("http://tracking:5000", "http://ui.lab:8080") == "http://ui.lab:8080"
 
