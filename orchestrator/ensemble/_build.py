@@ -103,6 +103,7 @@ def build_ensemble(
         load_study,
         objective_names,
         rank_trials,
+        study_seed,
     )
     from orchestrator.tracking import Tracker
 
@@ -141,7 +142,7 @@ def build_ensemble(
     out_of_fold = None
     with tempfile.TemporaryDirectory() as tmp:
         for trial in ranked:
-            loaded = _member(trial, tracker, Path(tmp), data=data, seed=_study_seed(study))
+            loaded = _member(trial, tracker, Path(tmp), data=data, seed=study_seed(study))
             if loaded is None:
                 continue
             config, splits, predictions, state, oof = loaded
@@ -224,13 +225,6 @@ def build_ensemble(
     result.seconds = time.monotonic() - started
     study.set_user_attr(ATTR_ENSEMBLE, summary(result))
     return result
-
-
-def _study_seed(study: optuna.Study) -> int:
-    from orchestrator.study import ATTR_SPACE, study_attr
-
-    raw = study_attr(study, ATTR_SPACE) or {}
-    return int((raw.get("study") or {}).get("seed", 0))
 
 
 def _member(

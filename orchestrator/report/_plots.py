@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import first_line
 from orchestrator.numbers import fmt_number
+from orchestrator.png import figure_png, grid_png
 from orchestrator.report._data import StudyData
-from orchestrator.report._png import _grid, _png
 from orchestrator.report._test_plots import COLORS, _calibration, _confusion, _residuals, _roc
 from orchestrator.report._views import (
     PLOTS,
@@ -51,17 +51,17 @@ def _draw_plots(
 
     drawers: dict[str, Callable[[], bytes]] = {
         "history": lambda: _history(data, plan),
-        "importances": lambda: _png(_importances(data, plan)),
-        "parallel": lambda: _png(_parallel(data, plan)),
+        "importances": lambda: figure_png(_importances(data, plan)),
+        "parallel": lambda: figure_png(_parallel(data, plan)),
         "slice": lambda: _slices(data, plan),
-        "curves": lambda: _png(_curves(data, plan)),
-        "losses": lambda: _png(_losses(data, ranked, plan)),
-        "timeline": lambda: _png(_timeline(plan)),
-        "pareto": lambda: _png(_pareto(data, plan)),
-        "confusion": lambda: _png(_confusion(data.test_evaluation() or {})),
-        "roc": lambda: _png(_roc(data.test_evaluation() or {})),
-        "calibration": lambda: _png(_calibration(data.test_evaluation() or {})),
-        "residuals": lambda: _png(_residuals(data.test_evaluation() or {})),
+        "curves": lambda: figure_png(_curves(data, plan)),
+        "losses": lambda: figure_png(_losses(data, ranked, plan)),
+        "timeline": lambda: figure_png(_timeline(plan)),
+        "pareto": lambda: figure_png(_pareto(data, plan)),
+        "confusion": lambda: figure_png(_confusion(data.test_evaluation() or {})),
+        "roc": lambda: figure_png(_roc(data.test_evaluation() or {})),
+        "calibration": lambda: figure_png(_calibration(data.test_evaluation() or {})),
+        "residuals": lambda: figure_png(_residuals(data.test_evaluation() or {})),
     }
     plots: dict[str, bytes] = {}
     skipped = {p: r for p, r in plan.skipped.items() if p in PLOTS}
@@ -122,8 +122,8 @@ def _history(data: StudyData, plan: Plan) -> bytes:
                 label=f"pruned: last value ({len(pruned)} trials)",
             )
             ax.legend(loc="best", fontsize="small")
-        pngs.append(_png(ax.figure))
-    return pngs[0] if len(pngs) == 1 else _grid(pngs, columns=2)
+        pngs.append(figure_png(ax.figure))
+    return pngs[0] if len(pngs) == 1 else grid_png(pngs, columns=2)
 
 
 def _importances(data: StudyData, plan: Plan) -> Figure:
@@ -215,8 +215,8 @@ def _slices(data: StudyData, plan: Plan) -> bytes:
                 bar.update_normal(points)
                 bar.locator = MaxNLocator(nbins=5, integer=True)
                 bar.update_ticks()
-        pngs.append(_png(ax.figure))
-    return _grid(pngs, columns=SLICE_COLUMNS)
+        pngs.append(figure_png(ax.figure))
+    return grid_png(pngs, columns=SLICE_COLUMNS)
 
 
 def _readable_log_axis(ax: Axes, which: str = "x") -> None:

@@ -39,7 +39,7 @@ from orchestrator.retrain._summary import (
     retrain_seeds,
     study_summary,
 )
-from orchestrator.study import ATTR_CONFIG, ATTR_SPACE, study_attr, trial_attr, trial_config
+from orchestrator.study import ATTR_CONFIG, study_seed, trial_attr, trial_config
 
 if TYPE_CHECKING:
     import optuna
@@ -109,20 +109,20 @@ def retrain(
     if threads:
         torch.set_num_threads(threads)
     torch_device = resolve_device(device)
-    study_seed = _study_seed(study)
+    seed_of_study = study_seed(study)
     tracker = Tracker(study_name, tracking_uri=tracking_uri)
     total = len(ranked) * seeds
     data_cache: dict[str, Splits] = {}
     configs: list[ConfigResult] = []
     shipped: tuple[int, SeedResult, torch.nn.Module, Splits] | None = None
     for rank, trial in ranked:
-        splits = _splits(trial, study_seed, data_cache)
+        splits = _splits(trial, seed_of_study, data_cache)
         result, first_model = retrain_config(
             tracker,
             trial,
             rank=rank,
             splits=splits,
-            seeds=retrain_seeds(int(trial.user_attrs.get("seed", study_seed)), seeds),
+            seeds=retrain_seeds(int(trial.user_attrs.get("seed", seed_of_study)), seeds),
             epochs=epochs,
             device=torch_device,
             metrics=objective_names(study),
@@ -169,12 +169,6 @@ def retrain(
     )
     study.set_user_attr(ATTR_RETRAIN, study_summary(result))
     return result
-
-
-def _study_seed(study: optuna.Study) -> int:
-    """The study seed the splits were drawn with (``study.seed`` of the stored space)."""
-    raw = study_attr(study, ATTR_SPACE) or {}
-    return int((raw.get("study") or {}).get("seed", 0))
 
 
 def _splits(trial: optuna.trial.FrozenTrial, seed: int, cache: dict[str, Splits]) -> Splits:

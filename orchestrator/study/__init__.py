@@ -35,6 +35,7 @@ from orchestrator.study._events import (
     StudyResult,
     TrialEvent,
 )
+from orchestrator.study._finish import trained_network
 from orchestrator.study._loop import run_spec, run_study, run_worker, schedule_study
 from orchestrator.study._parallel import run_parallel
 from orchestrator.study._preflight import preflight
@@ -45,6 +46,7 @@ from orchestrator.study._queries import (
     load_study,
     reached_budget,
     stored_space,
+    study_seed,
     study_task,
     trial_config,
 )
@@ -98,7 +100,9 @@ __all__ = [
     "schedule_study",
     "stored_space",
     "study_attr",
+    "study_seed",
     "study_task",
+    "trained_network",
     "trial_attr",
     "trial_config",
 ]

@@ -9,8 +9,8 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StoreError
 from orchestrator.numbers import rounded
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import optuna
     import torch
 
-    from orchestrator.config import TrialConfig
+    from orchestrator.config import DataConfig, TrialConfig
     from orchestrator.data import Splits
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "finish",
     "log_trial_model",
     "record_best",
+    "trained_network",
 ]
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,17 @@ Loaded = tuple["TrialConfig", "Splits", "torch.nn.Module"]
 def load_trial_model(ctx: RunContext, trial: optuna.trial.FrozenTrial) -> Loaded | None:
     """A trial's configuration, its data and its network with the weights its run saved; None
     (and a warning) when the study or the tracking store lacks them."""
+    return trained_network(trial, tracker=ctx.tracker, data=ctx.data)
+
+
+def trained_network(
+    trial: optuna.trial.FrozenTrial,
+    *,
+    tracker: Any,
+    data: Callable[[DataConfig], Splits],
+) -> Loaded | None:
+    """:func:`load_trial_model` for any caller: ``data`` gives the study's splits of a data
+    configuration (loaded with the study seed, kept between calls as the caller likes)."""
     from orchestrator.models import adapt_data, build_model
     from orchestrator.train import load_weights
 
@@ -99,11 +111,11 @@ def load_trial_model(ctx: RunContext, trial: optuna.trial.FrozenTrial) -> Loaded
     if config is None or run_id is None:
         logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
         return None
-    splits = adapt_data(config.model, ctx.data(config.data), config.data)
+    splits = adapt_data(config.model, data(config.data), config.data)
     model = build_model(config.model, splits.spec)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = ctx.tracker.download(run_id, "model.pt", tmp)
+            path = tracker.download(run_id, "model.pt", tmp)
         except Exception as exc:  # weights not reachable in this tracking store
             logger.warning(
                 "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc

@@ -102,6 +102,12 @@ def study_task(study: optuna.Study) -> Task:
     return get_task(study_attr(study, ATTR_TASK) or DEFAULT_TASK)
 
 
+def study_seed(study: optuna.Study) -> int:
+    """The study seed its splits were drawn with (``study.seed`` of the stored space)."""
+    raw = study_attr(study, ATTR_SPACE) or {}
+    return int((raw.get("study") or {}).get("seed", 0))
+
+
 def trial_config(trial: optuna.trial.FrozenTrial) -> TrialConfig | None:
     """The configuration a trial ran with, as it recorded it; None when it recorded none (it
     failed before its parameters were sampled, or was written by another tool)."""

@@ -170,8 +170,8 @@ def test_slice_panels_share_the_objective_axis_and_the_colour_scale(
 
     data, _, plan = _drawn(branching, "branching")
     panels = []
-    monkeypatch.setattr(_plots, "_png", lambda figure: panels.append(figure) or b"")
-    monkeypatch.setattr(_plots, "_grid", lambda pngs, columns: b"")
+    monkeypatch.setattr(_plots, "figure_png", lambda figure: panels.append(figure) or b"")
+    monkeypatch.setattr(_plots, "grid_png", lambda pngs, columns: b"")
     _plots._slices(data, plan)
     assert len(panels) == len(plan.params) > 1
     (low, high), (first, last) = slice_ranges(data, plan)

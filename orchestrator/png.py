@@ -1,4 +1,5 @@
-"""Figures as PNG bytes: one figure, or several images as one grid."""
+"""Figures as PNG bytes: one figure, or several images as one grid (the report's plots and the
+pictures of ``hpo explain``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DPI", "_grid", "_png"]
+__all__ = ["DPI", "figure_png", "grid_png"]
 
 DPI = 100
 
 
-def _grid(pngs: list[bytes], *, columns: int) -> bytes:
+def grid_png(pngs: list[bytes], *, columns: int) -> bytes:
     """PNG images side by side, ``columns`` to a row, on white, as one PNG."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -32,7 +33,7 @@ def _grid(pngs: list[bytes], *, columns: int) -> bytes:
     return buffer.getvalue()
 
 
-def _png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
