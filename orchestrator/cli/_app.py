@@ -9,6 +9,7 @@ import click
 from orchestrator.cli._errors import HpoGroup, quiet_stdout
 from orchestrator.cli._output import _configure_logging
 from orchestrator.cli.compete import ensemble, refine
+from orchestrator.cli.explain import explain
 from orchestrator.cli.inspect import best, leaderboard, studies
 from orchestrator.cli.ops import repair, worker
 from orchestrator.cli.proxy import storage_proxy
@@ -40,6 +41,7 @@ for command in (
     retrain,
     ensemble,
     refine,
+    explain,
     predict,
     ui,
     dashboard,

@@ -91,6 +91,30 @@ def _fmt_value(value: float | None) -> str:
     return fmt_number(value)
 
 
+class StagePrinter:
+    """The stages of a long command (``hpo explain``): on a terminal, one live line with the
+    stage and the elapsed time; elsewhere (cron, a log file) one timestamped line per stage."""
+
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
+        self._started = time.monotonic()
+        self._open = False
+
+    def __call__(self, text: str) -> None:
+        elapsed = _fmt_seconds(time.monotonic() - self._started)
+        if self.live:
+            click.echo(f"\r\033[2K  {text} ... [{elapsed} elapsed]", nl=False)
+            self._open = True
+        else:
+            click.echo(time.strftime("%Y-%m-%d %H:%M:%S ") + f"{text} ...")
+
+    def close(self) -> None:
+        """End the live line (before the command's own output)."""
+        if self._open:
+            click.echo("\r\033[2K", nl=False)
+            self._open = False
+
+
 class ProgressPrinter:
     """What a run prints as it goes. On a terminal, a live line for the running trial with the
     run's elapsed time and an estimate of the time left; elsewhere (cron, a log file) nothing but

@@ -23,11 +23,13 @@ from orchestrator.data._arrays import read_image
 from orchestrator.data._cache import CACHE_ENV
 from orchestrator.data._examples import raw_examples
 from orchestrator.data._folds import cv_folds, searched_rows
+from orchestrator.data._hf_text import ENCODING as HF_TEXT
 from orchestrator.data._hf_text import encode_hf_texts, hf_text_splits
 from orchestrator.data._preprocess import apply_preprocessing
 from orchestrator.data._pretrained import (
     HF_EXTRA,
     import_hf,
+    load_tokenizer,
     locate_recorded,
     pretrained_digest,
     quiet_hf,
@@ -40,6 +42,7 @@ from orchestrator.data._split import make_splits, split_rows
 __all__ = [
     "CACHE_ENV",
     "HF_EXTRA",
+    "HF_TEXT",
     "LOADERS",
     "DataKind",
     "DataSpec",
@@ -51,6 +54,7 @@ __all__ = [
     "hf_text_splits",
     "import_hf",
     "load_data",
+    "load_tokenizer",
     "locate_recorded",
     "make_splits",
     "pretrained_digest",

@@ -59,6 +59,7 @@ def _sklearn_table(name: str, config: DataConfig, seed: int) -> Splits:
         source=name,
         class_names=[str(t) for t in bunch.target_names],
         target_name="target",
+        feature_names=list(bunch.feature_names),
     )
 
 
@@ -92,6 +93,7 @@ def load_diabetes(config: DataConfig, *, seed: int) -> Splits:
         seed=seed,
         source="diabetes",
         target_name="progression",
+        feature_names=list(bunch.feature_names),
     )
 
 

@@ -50,6 +50,7 @@ def make_splits(
     encoding: dict[str, Any] | None = None,
     target: Target | None = None,
     target_name: str | Sequence[str] | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> Splits:
     """Split ``x``/``y`` into train, validation and test tensors and standardise them.
 
@@ -76,6 +77,7 @@ def make_splits(
             ``y`` is then ignored.
         target_name: the target's column (the labels' columns), for a regression's and a
             multi-label task's names and for the column ``hpo predict`` writes.
+        feature_names: the features' names (a bundled table's), for ``hpo explain``.
 
     Raises:
         DataError: inconsistent shapes or labels, fewer than two classes, a class too small to
@@ -133,6 +135,8 @@ def make_splits(
     }
     if encoding:
         preprocessing["encoding"] = encoding
+    if feature_names is not None:  # a bundled table's columns, for hpo explain
+        preprocessing["feature_names"] = [str(n) for n in feature_names]
 
     def tensors(part: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xs = normalize(x[part], norm)

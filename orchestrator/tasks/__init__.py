@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from orchestrator.tasks._base import LossFunction, Task
+from orchestrator.tasks._base import LossFunction, Outcomes, Task
 from orchestrator.tasks._metrics import DIRECTIONS, LABELS, MEASURED
 from orchestrator.tasks._target import AUTO_MAX_CLASSES, TASK_NAMES, Target, encode_target
 
@@ -39,6 +39,7 @@ __all__ = [
     "TASKS",
     "TASK_NAMES",
     "LossFunction",
+    "Outcomes",
     "Target",
     "Task",
     "encode_target",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -23,9 +24,36 @@ if TYPE_CHECKING:
     from orchestrator.config import TrainConfig
     from orchestrator.data import DataSpec
 
-__all__ = ["LossFunction", "Task"]
+__all__ = ["LossFunction", "Outcomes", "Task"]
 
 LossFunction = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # (outputs, y) -> mean
+
+
+@dataclass
+class Outcomes:
+    """What a model said of each sample against the truth, for explaining it (``hpo explain``).
+
+    Attributes:
+        predicted: what was predicted, in words (a class, the labels, a value in the target's
+            units).
+        actual: what was true, in the same words.
+        wrong: a wrong class or label set; for values, an error among the largest quarter.
+        badness: how wrong, larger worse: the probability given to anything but the true class,
+            the largest error of a label's probability, or the absolute error in the target's
+            units.
+        confidence: the probability of what was predicted (NaN for values).
+        target: the output an attribution explains, per sample: the predicted class, the most
+            probable label, or the value (0).
+        badness_words: what :attr:`badness` is, for a table's header.
+    """
+
+    predicted: list[str]
+    actual: list[str]
+    wrong: np.ndarray
+    badness: np.ndarray
+    confidence: np.ndarray
+    target: np.ndarray
+    badness_words: str
 
 
 class Task(ABC):
@@ -231,3 +259,18 @@ class Task(ABC):
         """How many rows went to each class or label, for the line ``hpo predict`` prints; empty
         for values."""
         return {}
+
+    # --- explaining -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def outcomes(
+        self,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        spec: DataSpec,
+        *,
+        decision: dict[str, float] | None = None,
+    ) -> Outcomes:
+        """Per sample of ``outputs`` (the model's, float32, on the CPU) against ``y``: what was
+        predicted and what was true, how wrong, and which output to explain (``decision``: the
+        extras decided on the validation split, a binary task's threshold)."""

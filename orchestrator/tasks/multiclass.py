@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestrator.errors import DataError
-from orchestrator.tasks._base import LossFunction, Task
+from orchestrator.tasks._base import LossFunction, Outcomes, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,6 +88,33 @@ class ClassesTask(Task):
     def decide(self, probabilities: np.ndarray, *, threshold: float | None = None) -> np.ndarray:
         """The class of each row: the most probable."""
         return probabilities.argmax(axis=1)
+
+    def outcomes(
+        self,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        spec: DataSpec,
+        *,
+        decision: dict[str, float] | None = None,
+    ) -> Outcomes:
+        """The class decided (a binary task's at its threshold), its probability, and the
+        probability given to the other classes: the most confident mistakes are the worst."""
+        import numpy as np
+
+        probabilities = self.predictions(outputs, spec)
+        pred = self.decide(probabilities, threshold=(decision or {}).get("threshold"))
+        true = y.numpy().astype(np.int64)
+        rows = np.arange(len(true))
+        names = [str(c) for c in spec.class_names]
+        return Outcomes(
+            predicted=[names[i] for i in pred],
+            actual=[names[i] for i in true],
+            wrong=pred != true,
+            badness=1.0 - probabilities[rows, true],
+            confidence=probabilities[rows, pred],
+            target=pred.astype(np.int64),
+            badness_words="probability of the wrong classes",
+        )
 
     def prediction_counts(self, columns: dict[str, Any], spec: DataSpec) -> dict[str, int]:
         from collections import Counter

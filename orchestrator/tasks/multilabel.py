@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from orchestrator.tasks._base import LossFunction, Task
+from orchestrator.tasks._base import LossFunction, Outcomes, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -147,3 +147,35 @@ class MultilabelTask(Task):
 
     def prediction_counts(self, columns: dict[str, Any], spec: DataSpec) -> dict[str, int]:
         return {str(name): int(columns[str(name)].sum()) for name in spec.class_names}
+
+    def outcomes(
+        self,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        spec: DataSpec,
+        *,
+        decision: dict[str, float] | None = None,
+    ) -> Outcomes:
+        """The labels predicted (probability at least 0.5) against the true ones; a sample is as
+        wrong as its worst label's probability is far from the truth. Attributions explain the
+        most probable label."""
+        import numpy as np
+
+        probabilities = self.predictions(outputs, spec)
+        true = y.numpy() >= 0.5
+        pred = probabilities >= 0.5
+        names = [str(c) for c in spec.class_names]
+
+        def words(row: np.ndarray) -> str:
+            return ", ".join(n for n, on in zip(names, row, strict=True) if on) or "(none)"
+
+        top = probabilities.argmax(axis=1)
+        return Outcomes(
+            predicted=[words(row) for row in pred],
+            actual=[words(row) for row in true],
+            wrong=(pred != true).any(axis=1),
+            badness=np.abs(probabilities - true).max(axis=1),
+            confidence=probabilities[np.arange(len(top)), top],
+            target=top.astype(np.int64),
+            badness_words="largest error of a label's probability",
+        )

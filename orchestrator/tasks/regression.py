@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from orchestrator.tasks._base import LossFunction, Task
+from orchestrator.tasks._base import LossFunction, Outcomes, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -139,3 +139,30 @@ class RegressionTask(Task):
         from orchestrator.tasks.multiclass import target_column
 
         return {target_column(record): predicted}
+
+    def outcomes(
+        self,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        spec: DataSpec,
+        *,
+        decision: dict[str, float] | None = None,
+    ) -> Outcomes:
+        """Values and truth in the target's units; the largest absolute errors are the worst,
+        and those of the largest quarter count as wrong (for pictures of right and wrong)."""
+        import numpy as np
+
+        mean, std = scale_of(spec)
+        values = self.predictions(outputs, spec)
+        truth = y.reshape(-1).double().numpy() * std + mean
+        error = np.abs(values - truth)
+        cut = np.quantile(error, 0.75) if len(error) else 0.0
+        return Outcomes(
+            predicted=[f"{v:.4g}" for v in values],
+            actual=[f"{v:.4g}" for v in truth],
+            wrong=error > cut,
+            badness=error,
+            confidence=np.full(len(values), np.nan),
+            target=np.zeros(len(values), dtype=np.int64),
+            badness_words="absolute error",
+        )

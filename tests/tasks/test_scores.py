@@ -190,3 +190,44 @@ def test_prediction_columns_name_the_target() -> None:
     ]
     low = get_task("binary").prediction_columns(p, spec2, record=record, threshold=0.2)
     assert low["species"] == ["yes", "yes"]
+
+
+def test_outcomes_say_what_was_wrong_and_how_badly_for_each_task() -> None:
+    import torch
+
+    from orchestrator.data import DataSpec
+    from orchestrator.tasks import get_task
+
+    classes = DataSpec("features", (3,), 3, ["a", "b", "c"])
+    seen = get_task("multiclass").outcomes(
+        torch.tensor([[3.0, 0, 0], [0, 3.0, 0]]), torch.tensor([0, 2]), classes
+    )
+    # the second sample said b for c: wrong, with all but c's probability against it
+    assert seen.predicted == ["a", "b"] and seen.actual == ["a", "c"]
+    assert seen.wrong.tolist() == [False, True] and seen.target.tolist() == [0, 1]
+    assert seen.badness[1] > 0.9 > seen.badness[0]
+
+    binary = DataSpec("features", (3,), 2, ["no", "yes"], task="binary")
+    said = get_task("binary").outcomes(
+        torch.tensor([[0.0, 1.0], [0.0, -1.0]]),
+        torch.tensor([1, 1]),
+        binary,
+        decision={"threshold": 0.3},
+    )
+    # the validation split's threshold decides: P(yes) = 0.27 is below 0.3
+    assert said.predicted == ["yes", "no"] and said.wrong.tolist() == [False, True]
+
+    values = DataSpec("features", (3,), 1, ["y"], task="regression", target={"mean": 10, "std": 2})
+    off = get_task("regression").outcomes(
+        torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.zeros(4), values
+    )
+    # errors in the target's units; the largest quarter counts as wrong
+    assert off.badness.tolist() == [0.0, 2.0, 4.0, 6.0] and off.wrong.tolist() == [0, 0, 0, 1]
+    assert off.predicted[3] == "16" and off.actual[3] == "10"
+
+    labels = DataSpec("features", (3,), 2, ["x", "z"], task="multilabel")
+    tagged = get_task("multilabel").outcomes(
+        torch.tensor([[3.0, -3.0], [-3.0, -3.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]), labels
+    )
+    assert tagged.predicted == ["x", "(none)"] and tagged.actual == ["x", "z"]
+    assert tagged.wrong.tolist() == [False, True]

@@ -182,3 +182,33 @@ def test_the_report_shows_the_tasks_test_split(task_study: dict) -> None:
     # the retrained models, in the task's metrics
     retrained = page.split("<h2>Retrained and shipped</h2>")[1].split("<h2>")[0]
     assert "&plusmn;" in retrained
+
+
+def test_explain_ranks_a_tables_original_columns(
+    task_study: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.explain import explain
+
+    monkeypatch.chdir(task_study["root"])  # data.path is relative to where the study ran
+
+    # not logged: the other tests of the study see it as the run left it
+    result = explain(
+        task_study["name"],
+        storage=task_study["storage"],
+        tracking_uri=task_study["tracking_uri"],
+        samples=50,
+        log=False,
+    )
+    by_column = {c.column: c for c in result.importance}
+    # the name differs in every row and is left out; the colour's one-hot features are one bar
+    assert set(by_column) == {"x1", "x2", "x3", "colour"}
+    assert result.pictures["importance"].startswith(b"\x89PNG")
+    assert all(c.attribution >= 0 for c in result.importance)
+    if task_study["task"] != "multilabel":  # x3 decides nothing there (it does label c)
+        assert by_column["x1"].mean > by_column["x3"].mean
+    words = {
+        "regression": "absolute error",
+        "binary": "probability of the wrong classes",
+        "multilabel": "largest error of a label's probability",
+    }
+    assert result.badness == words[task_study["task"]]

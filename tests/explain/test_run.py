@@ -1,0 +1,79 @@
+"""orchestrator/explain/_run.py and `hpo explain`: a tiny study's winner explained on its test
+split, written to a folder, logged as explain/ on its MLflow run and remembered by the study
+(tables of every task: tests/tasks/test_studies.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.tasks.conftest import invoke
+
+SPACE = """\
+study: {name: seen, n_trials: 2, seed: 0, sampler: random, pruner: none}
+data: {name: digits}
+model:
+  family: cnn
+train:
+  epochs: 2
+  batch_size: 64
+  optimizer: {name: adam, lr: 3.0e-3}
+"""
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("explain")
+    (root / "seen.yaml").write_text(SPACE)
+    stores = ("--storage", str(root / "optuna.journal"), "--tracking-uri", f"sqlite:///{root}/m.db")
+    invoke(root, "run", "--space", "seen.yaml", "--threads", "1", *stores)
+    out = invoke(root, "explain", "--study", "seen", "--samples", "60", "--out", "why", *stores)
+    return {"root": root, "stores": stores, "out": out, "tracking_uri": f"sqlite:///{root}/m.db"}
+
+
+def test_explain_writes_pictures_and_numbers_of_the_best_trial(explained: dict) -> None:
+    from orchestrator.study import best_trial, load_study
+
+    folder = explained["root"] / "why"
+    numbers = json.loads((folder / "explanation.json").read_text())
+    study = load_study("seen", storage=str(explained["root"] / "optuna.journal"))
+    assert numbers["trial"] == best_trial(study).number
+    assert numbers["kind"] == "image" and numbers["family"] == "cnn"
+    # integrated gradients and Grad-CAM of right and wrong images, and the worst errors
+    for name in ("images", "errors"):
+        assert (folder / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(numbers["pictures"]) == ["errors", "images"] and numbers["skipped"] == {}
+    # the worst errors are wrong, worst first, each with its row in the source data
+    errors = numbers["errors"]
+    assert errors and all(not e["right"] and e["actual"] != e["predicted"] for e in errors)
+    assert [e["badness"] for e in errors] == sorted((e["badness"] for e in errors), reverse=True)
+    assert all(0 <= e["row"] < 1797 for e in errors)
+    assert "Worst errors (of the test split; probability of the wrong classes)" in explained["out"]
+    assert "Logged explain/ on the MLflow run of trial" in explained["out"]
+
+
+def test_explain_logs_on_the_trials_run_and_the_study_remembers_it(explained: dict) -> None:
+    from mlflow import MlflowClient
+
+    from orchestrator.explain import ATTR_EXPLAIN
+    from orchestrator.study import load_study
+
+    study = load_study("seen", storage=str(explained["root"] / "optuna.journal"))
+    summary = study.user_attrs[ATTR_EXPLAIN]
+    client = MlflowClient(tracking_uri=explained["tracking_uri"])
+    logged = {a.path for a in client.list_artifacts(summary["run_id"], "explain")}
+    assert logged == {"explain/explanation.json", "explain/images.png", "explain/errors.png"}
+    assert summary["trial"] == study.best_trial.number and summary["samples"] == 60
+
+
+def test_explain_refuses_a_trial_the_study_lacks(explained: dict) -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["explain", "--study", "seen", "--trial", "99", *explained["stores"]]
+    )
+    assert result.exit_code == 2
+    assert "Error: --trial 99: study 'seen' has no such trial (trials 0 to 1)" in result.output
