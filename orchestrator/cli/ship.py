@@ -46,6 +46,12 @@ from orchestrator.numbers import fmt_number
     help="The MLflow UI the trial links open, e.g. http://mlflow.lab:5000 (env HPO_UI_URL). "
     "Default: the tracking server's own, or the local one hpo ui serves.",
 )
+@click.option(
+    "--no-explain",
+    is_flag=True,
+    help="Leave out what the winner looks at (hpo explain: its last explanation, else the "
+    "winner explained now, which takes up to a minute).",
+)
 @storage_option
 @tracking_option
 @handle_errors
@@ -56,16 +62,19 @@ def report(
     no_mlflow: bool,
     interactive: bool,
     ui_url: str | None,
+    no_explain: bool,
     storage: str | None,
     tracking_uri: str | None,
 ) -> None:
     """Write a study's report: one self-contained HTML page that opens offline.
 
     Summary, best trial, the test split (confusion matrix, per-class precision, recall and F1),
-    leaderboard (each trial linked to its MLflow run), optimization history, parameter
-    importances, parallel coordinates, slice plots, learning curves of every trial, losses of
-    the best, the trial timeline, the Pareto front (several objectives), failures and compute
-    used. Also logged, with the plots as images, on the study's MLflow parent run.
+    what the winner looks at (hpo explain's pictures: the study's last explanation when it is
+    of the winner, else the winner explained now), leaderboard (each trial linked to its
+    MLflow run), optimization history, parameter importances, parallel coordinates, slice
+    plots, learning curves of every trial, losses of the best, the trial timeline, the Pareto
+    front (several objectives), failures and compute used. Also logged, with the plots as
+    images, on the study's MLflow parent run.
     """
     from orchestrator.report import build_report
 
@@ -78,6 +87,7 @@ def report(
         log_to_mlflow=not no_mlflow,
         interactive=interactive,
         ui_url=ui_url,
+        explain=not no_explain,
     )
     window = (
         f" ({result.n_trials} of {result.n_total} started in the last {_fmt_seconds(since)})"
@@ -94,6 +104,10 @@ def report(
         click.echo(f"Interactive page: {result.interactive_path} ({megabytes:.1f} MB)")
     for plot, reason in result.skipped.items():
         click.echo(f"  {plot}: not drawn: {reason}")
+    if result.explained is not None:
+        click.echo(f"  what the winner looks at: trial #{result.explained} (hpo explain)")
+    elif result.explain_failure:
+        click.echo(f"  what the winner looks at: not shown: {result.explain_failure}")
     if result.logged_run_id:
         click.echo(f"Logged on MLflow run {result.logged_run_id} (artifacts report/)")
 

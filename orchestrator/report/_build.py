@@ -39,6 +39,8 @@ class ReportResult:
     logged_run_id: str | None  # the MLflow run the report was logged on
     seconds: float
     interactive_path: Path | None = None  # the interactive page, when asked for
+    explained: int | None = None  # the trial whose explanation the page shows
+    explain_failure: str | None = None  # why the winner was not explained
 
 
 def interactive_path(out: str | Path) -> Path:
@@ -102,6 +104,7 @@ def build_report(
     log_to_mlflow: bool = True,
     interactive: bool = False,
     ui_url: str | None = None,
+    explain: bool = True,
 ) -> ReportResult:
     """Write the HTML report of a study and log it on the study's MLflow parent run.
 
@@ -116,6 +119,8 @@ def build_report(
             inlined: about 5 MB, works offline) beside ``out`` (see :func:`interactive_path`).
         ui_url: the MLflow UI the trial links open (default: the tracking server's, else the
             local one ``hpo ui`` serves).
+        explain: show what the winner looks at (``hpo explain``): its last explanation when it
+            is of the winner, else explained now (logged when ``log_to_mlflow``).
 
     Raises:
         StudyError: no such study, or no trial in the window.
@@ -140,7 +145,23 @@ def build_report(
     activity = study_activity(data.trials)
     plots, skipped = _draw_plots(data, ranked, plan)
     figures = {plot: _img(plot, png) for plot, png in plots.items()}
-    page = _render(data, ranked, plan=plan, figures=figures, skipped=skipped, activity=activity)
+    explained = None
+    if explain:
+        from orchestrator.report._explain import explain_section, explained_winner
+
+        explained = explained_winner(
+            data, ranked, storage=storage, tracking_uri=tracking_uri, log=log_to_mlflow
+        )
+    section = explain_section(explained, study=name) if explained else None
+    page = _render(
+        data,
+        ranked,
+        plan=plan,
+        figures=figures,
+        skipped=skipped,
+        activity=activity,
+        explained=section,
+    )
     _write(out, page)
     pages = [out]
     if interactive:
@@ -159,6 +180,7 @@ def build_report(
                 activity=activity,
                 script=plotly_bundle(),
                 kind="interactive",
+                explained=section,
             ),
         )
     logged = None
@@ -173,6 +195,8 @@ def build_report(
         logged_run_id=logged,
         seconds=time.perf_counter() - started,
         interactive_path=pages[1] if interactive else None,
+        explained=explained.trial if explained and not explained.failure else None,
+        explain_failure=explained.failure if explained else None,
     )
 
 

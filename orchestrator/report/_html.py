@@ -1,7 +1,8 @@
 """The report's pages: one HTML document each, self-contained (nothing is fetched when it opens),
-with the same sections: summary, best trial, test split, retrained models, leaderboard, plots,
-Pareto front, failures and compute used. The static page shows its plots as inlined PNGs and
-holds no script; the interactive page shows Optuna's plotly figures, with plotly.js inlined once.
+with the same sections: summary, best trial, test split, retrained models, ensemble, what the
+winner looks at, leaderboard, plots, Pareto front, failures and compute used. The static page
+shows its plots as inlined PNGs and holds no script; the interactive page shows Optuna's plotly
+figures, with plotly.js inlined once.
 """
 
 from __future__ import annotations
@@ -79,9 +80,11 @@ def _render(
     activity: Activity,
     script: str = "",
     kind: str = "static",
+    explained: str | None = None,
 ) -> str:
     """One page. ``figures``: each plot drawn, as an HTML fragment (an ``<img>`` or a plotly
-    ``<div>``); ``script``: JavaScript the figures need (plotly.js), inlined once in the head."""
+    ``<div>``); ``script``: JavaScript the figures need (plotly.js), inlined once in the head;
+    ``explained``: the section on what the winner looks at."""
     esc = html.escape
     now = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     head = f"<script>{script}</script>" if script else ""
@@ -110,6 +113,8 @@ def _render(
     ensemble = data.study.user_attrs.get("hpo.ensemble")
     if ensemble:
         parts += ["<h2>Ensemble</h2>", _ensemble_section(ensemble)]
+    if explained:
+        parts += ['<h2 id="explain">What the winner looks at</h2>', explained]
     title, board = _leaderboard_section(data, params=plan.params)
     parts += [f"<h2>{esc(title)}</h2>", board]
     for plot, plot_title in PLOT_TITLES.items():

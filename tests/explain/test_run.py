@@ -77,3 +77,54 @@ def test_explain_refuses_a_trial_the_study_lacks(explained: dict) -> None:
     )
     assert result.exit_code == 2
     assert "Error: --trial 99: study 'seen' has no such trial (trials 0 to 1)" in result.output
+
+
+def test_the_report_shows_the_winners_last_explanation(explained: dict) -> None:
+    root = explained["root"]
+    out = invoke(root, "report", "--study", "seen", "--out", "r.html", *explained["stores"])
+    page = (root / "r.html").read_text()
+    assert "what the winner looks at: trial #" in out
+    assert '<h2 id="explain">What the winner looks at</h2>' in page
+    # read back from the trial's run, as hpo explain logged it: its pictures inlined
+    assert "explained 20" in page and "explained for this report" not in page
+    assert 'data-explain="images"' in page and 'data-explain="errors"' in page
+    assert '<table data-table="errors">' in page
+    invoke(
+        root,
+        "report",
+        "--study",
+        "seen",
+        "--out",
+        "plain.html",
+        "--no-explain",
+        *explained["stores"],
+    )
+    assert 'id="explain"' not in (root / "plain.html").read_text()
+
+
+def test_a_report_whose_explanation_fails_still_gets_written(
+    explained: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.explain
+    from orchestrator.report import _explain, build_report
+
+    def unreadable(*_: object) -> None:
+        raise OSError("artifact store unreachable")
+
+    def failing(*_: object, **__: object) -> None:
+        raise RuntimeError("Captum could not differentiate this network")
+
+    monkeypatch.setattr(_explain, "_read_back", unreadable)
+    monkeypatch.setattr(orchestrator.explain, "explain", failing)
+    root = explained["root"]
+    result = build_report(
+        "seen",
+        storage=str(root / "optuna.journal"),
+        tracking_uri=explained["tracking_uri"],
+        out=root / "failed.html",
+        log_to_mlflow=False,
+    )
+    page = (root / "failed.html").read_text()
+    assert result.explained is None
+    assert result.explain_failure == "Captum could not differentiate this network"
+    assert 'data-explain="failed"' in page and "hpo explain --study seen --trial" in page
