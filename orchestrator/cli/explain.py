@@ -26,6 +26,13 @@ from orchestrator.cli._output import StagePrinter, _fmt_seconds
     help="Explain this trial instead of the study's best (hpo leaderboard lists them).",
 )
 @click.option(
+    "--model",
+    "model_ref",
+    metavar="URI",
+    help="Explain a shipped model of the study instead (hpo retrain's models:/NAME/1, a run id "
+    "or a folder): its own weights, on the test split of the trial it was retrained from.",
+)
+@click.option(
     "--samples",
     type=click.IntRange(min=1),
     default=200,
@@ -52,6 +59,7 @@ from orchestrator.cli._output import StagePrinter, _fmt_seconds
 def explain(
     study_name: str,
     trial_number: int | None,
+    model_ref: str | None,
     samples: int,
     out: str,
     no_mlflow: bool,
@@ -72,6 +80,7 @@ def explain(
     from orchestrator.explain import explain as explain_trial
 
     which = f"trial #{trial_number}" if trial_number is not None else "the best trial"
+    which = model_ref or which
     click.echo(f"Explaining {which} of study '{study_name}' on its test split.")
     printer = StagePrinter(live=sys.stdout.isatty())
     try:
@@ -80,6 +89,7 @@ def explain(
             storage=storage,
             tracking_uri=tracking_uri,
             trial=trial_number,
+            model=model_ref,
             samples=samples,
             device=device,
             log=not no_mlflow,
@@ -91,7 +101,8 @@ def explain(
     print_explanation(result)
     click.echo(f"Wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
     if result.logged:
-        click.echo(f"Logged explain/ on the MLflow run of trial #{result.trial} ({result.run_id})")
+        what = result.model or f"trial #{result.trial}"
+        click.echo(f"Logged explain/ on the MLflow run of {what} ({result.run_id})")
     click.echo(f"Done in {_fmt_seconds(result.seconds)}.")
 
 
@@ -99,8 +110,9 @@ def print_explanation(result: Any) -> None:
     """The columns that matter most, the worst errors, and what was not drawn."""
     from orchestrator.numbers import fmt_number
 
+    shipped = f"{result.model}, shipped from " if result.model else ""
     click.echo(
-        f"trial #{result.trial} ({result.family}, {result.kind}, {result.task}): "
+        f"{shipped}trial #{result.trial} ({result.family}, {result.kind}, {result.task}): "
         f"{result.samples} test samples attributed"
     )
     if result.importance:

@@ -33,6 +33,7 @@ class Explanation:
     pictures: dict[str, bytes] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # a picture not drawn, and why
     badness: str = ""  # what the errors' ``badness`` is
+    model: str | None = None  # the shipped model explained (else the trial's own weights)
     seconds: float = 0.0
     logged: bool = False
 

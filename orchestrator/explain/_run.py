@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ConfigError, StudyError
@@ -33,6 +34,10 @@ from orchestrator.explain._result import Explanation
 
 if TYPE_CHECKING:
     import numpy as np
+    import optuna
+    import torch
+
+    from orchestrator.data import Splits
 
 
 __all__ = ["ARTIFACT_DIR", "ATTR_EXPLAIN", "SAMPLES", "Explanation", "explain"]
@@ -44,36 +49,46 @@ ARTIFACT_DIR = "explain"  # on the explained trial's MLflow run
 SAMPLES = 200  # test samples attributed by default: under 60 s for the shipped spaces here
 
 
+@dataclass
+class _Subject:
+    """The network explained, on the data it takes, and where its explanation is logged."""
+
+    trial: int
+    run_id: str | None
+    family: str
+    splits: Splits
+    model: torch.nn.Module
+    decision: dict[str, float] | None
+
+
 def explain(
     study_name: str,
     *,
     storage: str | None = None,
     tracking_uri: str | None = None,
     trial: int | None = None,
+    model: str | None = None,
     samples: int = SAMPLES,
     device: str = "cpu",
     log: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Explanation:
-    """Explain a study's best trial (or trial ``trial``) on its test split; log ``explain/``
-    on its run and remember it in the study when ``log``.
+    """Explain a study's best trial (or trial ``trial``, or the shipped model ``model``) on the
+    study's test split; log ``explain/`` on its MLflow run and remember it in the study when
+    ``log``.
+
+    Args:
+        model: a model ``hpo retrain`` shipped (``models:/NAME/1``, a run id, a folder) of one
+            network: its own weights, on the data of the trial it was retrained from.
 
     Raises:
-        StudyError: no such study or trial, no completed trial, no MLflow experiment, or a
-            trial whose configuration or weights were not kept.
-        ConfigError: ``samples`` below 1.
+        StudyError: no such study, no completed trial, no MLflow experiment, or a trial whose
+            configuration or weights were not kept.
+        ConfigError: no such trial, ``samples`` below 1, or a model that is not one network
+            of this study.
     """
-    from orchestrator.data import load_data
     from orchestrator.device import resolve_device
-    from orchestrator.study import (
-        ATTR_BEST_METRICS,
-        ATTR_RUN_ID,
-        best_trial,
-        load_study,
-        objective_names,
-        study_seed,
-        trained_network,
-    )
+    from orchestrator.study import load_study, objective_names, study_seed
     from orchestrator.tasks import DIRECTIONS, task_of
     from orchestrator.tracking import Tracker
 
@@ -81,8 +96,9 @@ def explain(
     say = progress or (lambda text: None)
     if samples < 1:
         raise ConfigError(f"--samples {samples}: give at least 1 test sample to attribute")
+    if trial is not None and model is not None:
+        raise ConfigError("--trial and --model both name what to explain; give one of them")
     study = load_study(study_name, storage=storage)
-    chosen = _chosen_trial(study, trial, best_trial)
     tracker = Tracker.open_existing(study_name, tracking_uri=tracking_uri)
     if tracker is None:
         raise StudyError(
@@ -90,64 +106,161 @@ def explain(
             "weights live there: give the --tracking-uri the study ran with"
         )
     seed = study_seed(study)
-    say(f"trial #{chosen.number}: loading its data and weights")
-    loaded = trained_network(chosen, tracker=tracker, data=lambda c: load_data(c, seed=seed))
-    if loaded is None:
-        raise StudyError(
-            f"study '{study_name}': trial #{chosen.number} kept no configuration or weights in "
-            "MLflow; explain another with --trial N"
-        )
-    config, splits, model = loaded
+    if model is None:
+        subject = _from_trial(study, trial, tracker=tracker, seed=seed, say=say)
+    else:
+        subject = _from_model(study, model, tracking_uri=tracking_uri, seed=seed, say=say)
     torch_device = resolve_device(device)
-    model = model.to(torch_device).eval()
+    network = subject.model.to(torch_device).eval()
+    splits = subject.splits
     spec = splits.spec
     task = task_of(spec)
     objective = objective_names(study)[0].removeprefix("val_")
     metric = objective if objective in task.metric_names(spec) else task.default_metric[4:]
-    decision = task.decision(chosen.user_attrs.get(ATTR_BEST_METRICS) or {}, prefix="val_")
     result = Explanation(
         study=study_name,
-        trial=chosen.number,
-        run_id=chosen.user_attrs.get(ATTR_RUN_ID),
-        family=config.model.family,
+        trial=subject.trial,
+        run_id=subject.run_id,
+        family=subject.family,
         kind=spec.kind,
         task=spec.task,
         metric=metric,
         samples=0,
+        model=model,
     )
     x, y = splits.test
     say(f"predicting the test split ({len(y)} samples)")
-    outputs = outputs_of(model, x, device=torch_device)
-    outcomes = task.outcomes(outputs, y, spec, decision=decision)
+    outputs = outputs_of(network, x, device=torch_device)
+    outcomes = task.outcomes(outputs, y, spec, decision=subject.decision)
     result.badness = outcomes.badness_words
     result.errors = worst_errors(outcomes, splits)
     pool = _pool(len(y), samples, seed=seed)
     result.samples = len(pool)
-    draw = DRAWERS[spec.kind]
     try:
-        draw(
+        DRAWERS[spec.kind](
             result,
-            model,
+            network,
             splits,
             outcomes,
             pool,
             device=torch_device,
             say=say,
             maximize=DIRECTIONS.get(metric) == "maximize",
-            decision=decision,
+            decision=subject.decision,
         )
     except Exception as exc:  # a family Captum cannot differentiate through: the rest stands
-        logger.warning("attributions of trial %d failed: %s", chosen.number, exc)
+        logger.warning("attributions of trial %d failed: %s", subject.trial, exc)
         result.skipped["attributions"] = f"{type(exc).__name__}: {exc}"
     if log and result.run_id:
-        say("logging explain/ on the trial's MLflow run")
+        say("logging explain/ on the MLflow run")
         _log(tracker, result)
         result.logged = True
     result.seconds = time.monotonic() - started
-    if log:
+    if log and model is None:  # the report shows the explanation of a trial
         study.set_user_attr(ATTR_EXPLAIN, result.summary())
     tracker.close()
     return result
+
+
+def _from_trial(
+    study: optuna.Study, number: int | None, *, tracker: Any, seed: int, say: Callable[[str], None]
+) -> _Subject:
+    """The trial's network with the weights its run saved, on the study's splits."""
+    from orchestrator.data import load_data
+    from orchestrator.study import ATTR_BEST_METRICS, ATTR_RUN_ID, best_trial, trained_network
+    from orchestrator.tasks import task_of
+
+    chosen = _chosen_trial(study, number, best_trial)
+    say(f"trial #{chosen.number}: loading its data and weights")
+    loaded = trained_network(chosen, tracker=tracker, data=lambda c: load_data(c, seed=seed))
+    if loaded is None:
+        raise StudyError(
+            f"study '{study.study_name}': trial #{chosen.number} kept no configuration or "
+            "weights in MLflow; explain another with --trial N"
+        )
+    config, splits, network = loaded
+    decision = task_of(splits.spec).decision(
+        chosen.user_attrs.get(ATTR_BEST_METRICS) or {}, prefix="val_"
+    )
+    return _Subject(
+        chosen.number,
+        chosen.user_attrs.get(ATTR_RUN_ID),
+        config.model.family,
+        splits,
+        network,
+        decision,
+    )
+
+
+def _from_model(
+    study: optuna.Study,
+    ref: str,
+    *,
+    tracking_uri: str | None,
+    seed: int,
+    say: Callable[[str], None],
+) -> _Subject:
+    """A shipped network of the study: its own weights, on the splits of the trial it came
+    from (their preprocessing must be the model's), logged on the run it was logged on."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from orchestrator.data import load_data
+    from orchestrator.models import adapt_data, parse_model_config
+    from orchestrator.predict import load_shipped
+
+    say(f"{ref}: loading the model")
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = load_shipped(ref, tmp, tracking_uri=tracking_uri)
+        found = sorted(Path(tmp).rglob("MLmodel"))
+        logged = yaml.safe_load(found[0].read_text()) if found else {}
+    record = bundle.record
+    if len(bundle.members) != 1 or not bundle.members[0].model:
+        trials = ", ".join(f"#{m.trial}" for m in bundle.members if m.trial is not None)
+        raise ConfigError(
+            f"--model {ref}: an ensemble of {len(bundle.members)} networks; explain one of its "
+            f"members with --trial N ({trials})"
+        )
+    if record.get("study") != study.study_name or record.get("trial") is None:
+        raise ConfigError(
+            f"--model {ref}: shipped from study {record.get('study')!r}, not "
+            f"'{study.study_name}'; give --study {record.get('study')}"
+        )
+    member = bundle.members[0]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    source = trials.get(int(record["trial"]))
+    config = _trial_data(source)
+    splits = adapt_data(parse_model_config(member.model), load_data(config, seed=seed), config)
+    if _comparable(splits.preprocessing) != _comparable(bundle.preprocessing):
+        raise ConfigError(
+            f"--model {ref}: its preprocessing differs from the study's splits of trial "
+            f"#{record['trial']}; explain the trial itself with --trial {record['trial']}"
+        )
+    return _Subject(
+        int(record["trial"]),
+        (logged or {}).get("run_id"),
+        str(member.model["family"]),
+        splits,
+        member.module(),
+        record.get("decision"),
+    )
+
+
+def _trial_data(trial: Any) -> Any:
+    from orchestrator.study import trial_config
+
+    config = trial_config(trial) if trial is not None else None
+    if config is None:
+        raise ConfigError("--model: the trial it was shipped from kept no configuration")
+    return config.data
+
+
+def _comparable(preprocessing: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(preprocessing, sort_keys=True, default=str)
 
 
 def _chosen_trial(study: Any, number: int | None, best_trial: Callable[..., Any]) -> Any:

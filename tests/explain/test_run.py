@@ -128,3 +128,32 @@ def test_a_report_whose_explanation_fails_still_gets_written(
     assert result.explained is None
     assert result.explain_failure == "Captum could not differentiate this network"
     assert 'data-explain="failed"' in page and "hpo explain --study seen --trial" in page
+
+
+def test_explain_a_shipped_model_on_the_test_split_of_its_trial(explained: dict) -> None:
+    from orchestrator.explain import ATTR_EXPLAIN
+    from orchestrator.study import load_study
+
+    root = explained["root"]
+    study = load_study("seen", storage=str(root / "optuna.journal"))
+    shipped = study.user_attrs["hpo.model"]  # the best trial's network, logged at the run's end
+    out = invoke(
+        root,
+        "explain",
+        "--study",
+        "seen",
+        "--model",
+        shipped["uri"],
+        "--samples",
+        "20",
+        "--out",
+        "shipped",
+        *explained["stores"],
+    )
+    numbers = json.loads((root / "shipped" / "explanation.json").read_text())
+    assert numbers["model"] == shipped["uri"] and numbers["trial"] == shipped["trial"]
+    assert numbers["samples"] == 20 and "images" in numbers["pictures"]
+    assert f"Logged explain/ on the MLflow run of {shipped['uri']}" in out
+    # the study still remembers the explanation of the trial, for the report
+    remembered = load_study("seen", storage=str(root / "optuna.journal")).user_attrs[ATTR_EXPLAIN]
+    assert remembered["model"] is None and remembered["samples"] == 60

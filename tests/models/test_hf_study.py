@@ -145,6 +145,30 @@ def test_predict_takes_raw_text_rows(full_study: Path, tmp_path: Path) -> None:
     assert accuracy == pytest.approx(measured, abs=1e-9)
 
 
+def test_explain_highlights_the_pretrained_models_tokens(full_study: Path) -> None:
+    import json
+    import re
+
+    stores = _stores(full_study)
+    store_args = ("--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"])
+    # the trial, then the model retrain shipped: each on the test split of its trial
+    _invoke(full_study, "explain", "--study", "tiny-hf", "--out", "why", *store_args)
+    _invoke(
+        full_study, "explain", "--study", "tiny-hf", "--model", "models:/tiny-hf/1",
+        "--out", "shipped", *store_args,
+    )  # fmt: skip
+    for folder in ("why", "shipped"):
+        numbers = json.loads((full_study / folder / "explanation.json").read_text())
+        assert numbers["kind"] == "tokens" and "text" in numbers["pictures"], numbers["skipped"]
+        texts = numbers["texts"]
+        assert texts and all(t["tokens"] for t in texts)
+        # the tokenizer's words, without padding or [CLS]/[SEP]
+        words = {w for t in texts for w, _ in t["tokens"]}
+        assert not words & {"[PAD]", "[CLS]", "[SEP]"}
+        written = set(re.findall(r"\w+", (full_study / "texts.csv").read_text().lower()))
+        assert words <= written | {"[UNK]"}, words - written
+
+
 def test_lora_trials_store_the_adapter_and_resume(
     workdir: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
