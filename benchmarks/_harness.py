@@ -44,6 +44,7 @@ ORDER = (
     "proxy",
     "ensembles",
     "tables",
+    "datacache",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -59,6 +60,7 @@ TITLES = {
     "proxy": "11. Many workers: PostgreSQL direct against the storage proxy",
     "ensembles": "12. Ensembles of the best trials",
     "tables": "13. Tables: hpo against scikit-learn's baselines",
+    "datacache": "15. Large data shared by workers",
 }
 
 

