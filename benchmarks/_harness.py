@@ -45,6 +45,7 @@ ORDER = (
     "ensembles",
     "tables",
     "explain",
+    "datacache",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -61,6 +62,7 @@ TITLES = {
     "ensembles": "12. Ensembles of the best trials",
     "tables": "13. Tables: hpo against scikit-learn's baselines",
     "explain": "14. Explaining the winner",
+    "datacache": "15. Large data shared by workers",
 }
 
 

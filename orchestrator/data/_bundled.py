@@ -111,7 +111,7 @@ def load_mnist1d(config: DataConfig, *, seed: int) -> Splits:
     import numpy as np
 
     settings = config.mnist1d.model_dump(mode="json")
-    path = cache_root(config) / f"mnist1d-{cache_key(settings)}.npz"
+    path = cache_root(config) / f"mnist1d-{cache_key(settings)}"
     arrays, hit = cached_arrays(path, lambda: _generate_mnist1d(settings))
     logger.debug("mnist1d: %s %s", "read from" if hit else "generated into", path)
     x = np.concatenate([arrays["x"], arrays["x_test"]])

@@ -30,7 +30,7 @@ def raw_examples(config: DataConfig, splits: Splits, *, n: int = 5) -> Any:
         if kind == "table":
             return rows[[c["name"] for c in encoding["columns"]]].reset_index(drop=True)
         return rows[[encoding["column"]]].reset_index(drop=True)
-    x = splits.train[0][:n].numpy().astype(np.float64)
+    x = splits.model_input(splits.train[0][:n]).numpy().astype(np.float64)
     norm = preprocessing.get("normalize")
     if norm:
         mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])

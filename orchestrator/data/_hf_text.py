@@ -69,7 +69,7 @@ def hf_text_splits(splits: Splits, data: DataConfig, *, pretrained: str, max_len
     }
     settings = {**record, "csv": _file_digest(Path(data.path).expanduser()), "target": data.target}
     settings.pop("path")  # the same model found elsewhere is the same cache entry
-    entry = cache_root(data) / "hf_text" / f"{cache_key(settings)}.npz"
+    entry = cache_root(data) / "hf_text" / cache_key(settings)
 
     def make() -> dict[str, np.ndarray]:
         texts = read_labelled(data, warn=False)[encoding["column"]].tolist()

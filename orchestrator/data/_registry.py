@@ -18,8 +18,8 @@ from orchestrator.data._bundled import (
     load_mnist1d,
     load_wine,
 )
+from orchestrator.data._csv import load_csv
 from orchestrator.data._spec import Splits
-from orchestrator.data._table import load_csv
 from orchestrator.errors import DataError
 
 if TYPE_CHECKING:

@@ -59,8 +59,9 @@ class DataSpec:
 @dataclass
 class Splits:
     """Train, validation and test tensors on the CPU: ``x`` float32 (int64 token ids for
-    ``tokens``), ``y`` as the task trains on it: int64 class indices, float32 ``(N, L)`` labels,
-    or float32 standardised values.
+    ``tokens``; uint8 pixels for images decoded from files, as the cache maps them), ``y`` as
+    the task trains on it: int64 class indices, float32 ``(N, L)`` labels, or float32
+    standardised values. Every batch of ``x`` goes into a model through :meth:`model_input`.
 
     ``preprocessing`` (JSON-serialisable) holds what :func:`orchestrator.data.apply_preprocessing`
     needs to prepare new raw input the same way; ``indices`` are each split's rows in the source.
@@ -73,8 +74,35 @@ class Splits:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     indices: dict[str, np.ndarray] = field(default_factory=dict)
     note: str | None = None  # what data.task: auto decided, said by hpo validate and hpo run
+    # model_input's mean and std, per device they were asked on
+    _scales: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def sizes(self) -> dict[str, int]:
         """Rows per split, e.g. ``{"train": 1257, "val": 270, "test": 270}``."""
         return {"train": len(self.train[1]), "val": len(self.val[1]), "test": len(self.test[1])}
+
+    def model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch of this data's ``x`` as the model takes it, on the batch's device: uint8
+        pixels become float32, standardised with the training split's statistics (exactly the
+        values :func:`~orchestrator.data.make_splits` would have stored as float); anything
+        else is already so and is returned as it is."""
+        import torch
+
+        if x.dtype != torch.uint8:
+            return x
+        x = x.to(torch.float32)
+        norm = self.preprocessing.get("normalize")
+        if not norm:
+            return x
+        key = str(x.device)
+        if key not in self._scales:
+            shape = (1, -1) + (1,) * (x.ndim - 2)  # per channel, over (N, C, H, W)
+            self._scales[key] = tuple(  # type: ignore[assignment]
+                torch.tensor(norm[k], dtype=torch.float32, device=x.device).reshape(shape)
+                for k in ("mean", "std")
+            )
+        mean, std = self._scales[key]
+        return (x - mean) / std

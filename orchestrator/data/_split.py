@@ -114,9 +114,12 @@ def make_splits(
         rows = split_rows(target, config=config, seed=seed, source=source, test_rows=test_rows)
     y_model, stats = _target_values(target, rows["train"])
 
+    pixels = kind == "image" and x.dtype == np.uint8  # kept so: Splits.model_input per batch
     if kind == "tokens":
         x = x.astype(np.int64, copy=False)
         norm = None
+    elif pixels:
+        norm = _pixel_normalizer(x, rows["train"]) if config.normalize else None
     else:
         x = x.astype(np.float32, copy=False)
         norm = _fit_normalizer(x[rows["train"]], kind, standardize) if config.normalize else None
@@ -139,7 +142,7 @@ def make_splits(
         preprocessing["feature_names"] = [str(n) for n in feature_names]
 
     def tensors(part: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = normalize(x[part], norm)
+        xs = x[part] if pixels else normalize(x[part], norm)
         return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(y_model[part])
 
     spec = DataSpec(
@@ -317,6 +320,32 @@ def _fit_normalizer(
         mean = np.where(keep, mean, 0.0)
         std = np.where(keep, std, 1.0)
     return {"mode": mode, "mean": mean.tolist(), "std": std.tolist()}
+
+
+_PIXEL_ROWS = 1024  # images summed at a time by _pixel_normalizer (int64: 8 bytes a value)
+
+
+def _pixel_normalizer(x: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """:func:`_fit_normalizer`'s record for uint8 images ``(N, C, H, W)``, from the training
+    ``rows``, without a float copy of them: per channel, the sums of the values and of their
+    squares are whole numbers, added exactly a few rows at a time; the mean is then the one
+    NumPy computes for the same pixels as float, and the variance the exact one."""
+    import numpy as np
+
+    channels = x.shape[1]
+    total = np.zeros(channels, dtype=np.int64)
+    squares = np.zeros(channels, dtype=np.int64)
+    for start in range(0, len(rows), _PIXEL_ROWS):
+        block = x[rows[start : start + _PIXEL_ROWS]].astype(np.int64)
+        total += block.sum(axis=(0, 2, 3))
+        squares += (block * block).sum(axis=(0, 2, 3))
+    n = len(rows) * int(np.prod(x.shape[2:]))
+    mean = total / n
+    # n * sum(x^2) - sum(x)^2 in Python's integers: exact, whatever the size of the data
+    var = np.array([(n * int(q) - int(t) ** 2) / n**2 for t, q in zip(total, squares, strict=True)])
+    std = np.sqrt(var)
+    std = np.where(std < _STD_FLOOR, 1.0, std)
+    return {"mode": "per_channel", "mean": mean.tolist(), "std": std.tolist()}
 
 
 def normalize(x: np.ndarray, norm: dict[str, Any] | None) -> np.ndarray:

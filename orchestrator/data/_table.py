@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.data._split import make_splits, read_target, split_rows
+from orchestrator.data._split import read_target, split_rows
 from orchestrator.data._text import encode_texts, fit_text_encoding
 from orchestrator.errors import DataError, first_line
 
@@ -23,14 +23,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from orchestrator.config import DataConfig
-    from orchestrator.data._spec import Splits
     from orchestrator.tasks import Target
 
 __all__ = [
+    "encode_csv",
     "encode_table",
     "fit_table_encoding",
     "identifier_columns",
-    "load_csv",
     "read_labelled",
     "require_path",
     "targets_of",
@@ -127,10 +126,13 @@ def _target_source(config: DataConfig) -> str:
     return f"{config.path}: columns {', '.join(map(repr, targets))}"
 
 
-def load_csv(config: DataConfig, *, seed: int) -> Splits:
-    """A CSV file: ``data.target`` is what is predicted (a list of 0/1 columns: several labels);
+def encode_csv(config: DataConfig, *, seed: int) -> dict[str, Any]:
+    """A CSV file parsed and encoded: the arguments of :func:`make_splits`.
+
+    ``data.target`` is what is predicted (a list of 0/1 columns: several labels);
     ``data.features`` (default: every other column, less ``data.exclude`` and the columns that
-    identify rows) are encoded as a table, or ``data.text`` makes it a text task."""
+    identify rows) are encoded as a table, or ``data.text`` makes it a text task.
+    """
     import numpy as np
 
     frame = read_labelled(config)
@@ -152,7 +154,7 @@ def load_csv(config: DataConfig, *, seed: int) -> Splits:
         )
 
     if config.text is not None:
-        return _text_splits(frame, target, rows, config=config, seed=seed, listing=listing)
+        return _text_encoded(frame, target, rows, config=config, seed=seed, listing=listing)
 
     excluded = set(config.exclude or [])
     identifiers: list[str] = []
@@ -198,9 +200,9 @@ def load_csv(config: DataConfig, *, seed: int) -> Splits:
     encoding["identifiers"] = identifiers + [c for c in config.exclude or [] if c in columns]
     x = encode_table(frame, encoding)
     standardize = np.array([kind == "numeric" for kind in encoding["feature_kinds"]], dtype=bool)
-    return make_splits(
-        x,
-        None,
+    return dict(
+        x=x,
+        y=None,
         kind="features",
         config=config,
         seed=seed,
@@ -246,7 +248,7 @@ def identifier_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]
     return found
 
 
-def _text_splits(
+def _text_encoded(
     frame: pd.DataFrame,
     target: Target,
     rows: dict[str, np.ndarray],
@@ -254,7 +256,7 @@ def _text_splits(
     config: DataConfig,
     seed: int,
     listing: str,
-) -> Splits:
+) -> dict[str, Any]:
     column = config.text
     assert column is not None
     if column not in frame.columns:
@@ -282,9 +284,9 @@ def _text_splits(
     )
     ids = encode_texts(texts.tolist(), encoding)
     targets = targets_of(config)
-    return make_splits(
-        ids,
-        None,
+    return dict(
+        x=ids,
+        y=None,
         kind="tokens",
         config=config,
         seed=seed,

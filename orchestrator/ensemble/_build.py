@@ -285,7 +285,7 @@ def _test_predictions(
         load_saved_state(model, state)
         model = model.to(device)
         start = time.perf_counter()
-        outputs = model_outputs(model, splits.test[0], device=device)
+        outputs = model_outputs(model, splits.test[0], device=device, prepare=splits.model_input)
         seconds += time.perf_counter() - start
         part = weight * task_of(splits.spec).predictions(outputs, splits.spec)
         total = part if total is None else total + part

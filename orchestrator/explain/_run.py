@@ -22,6 +22,7 @@ logged as ``explain/`` on the trial's MLflow run, and the study remembers the ex
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -112,7 +113,9 @@ def explain(
         subject = _from_model(study, model, tracking_uri=tracking_uri, seed=seed, say=say)
     torch_device = resolve_device(device)
     network = subject.model.to(torch_device).eval()
-    splits = subject.splits
+    # the test split as the network takes it (uint8 pixels made float once: it is small)
+    x, y = subject.splits.test
+    splits = dataclasses.replace(subject.splits, test=(subject.splits.model_input(x), y))
     spec = splits.spec
     task = task_of(spec)
     objective = objective_names(study)[0].removeprefix("val_")
@@ -128,7 +131,7 @@ def explain(
         samples=0,
         model=model,
     )
-    x, y = splits.test
+    x = splits.test[0]
     say(f"predicting the test split ({len(y)} samples)")
     outputs = outputs_of(network, x, device=torch_device)
     outcomes = task.outcomes(outputs, y, spec, decision=subject.decision)

@@ -209,7 +209,14 @@ def _retrain_seed(
         # the model is left at its last epoch's weights: those are what is tested and shipped
         x, y = splits.test
         report = evaluate(
-            model, x, y, device=device, precision=precision, spec=splits.spec, decision=decision
+            model,
+            x,
+            y,
+            device=device,
+            precision=precision,
+            spec=splits.spec,
+            decision=decision,
+            prepare=splits.model_input,
         )
     except TrialFailure as exc:
         run.end(

@@ -180,7 +180,14 @@ def evaluate_trial_on_test(
     decision = task.decision(trial.user_attrs.get(ATTR_BEST_METRICS) or {}, prefix="val_")
     x, y = splits.test
     report = evaluate(
-        model, x, y, device=ctx.device, precision=ctx.precision, spec=splits.spec, decision=decision
+        model,
+        x,
+        y,
+        device=ctx.device,
+        precision=ctx.precision,
+        spec=splits.spec,
+        decision=decision,
+        prepare=splits.model_input,
     )
     metrics = {f"test_{k}": v for k, v in task.scalars(report).items()}
     parent = ctx.tracker.parent_run_id

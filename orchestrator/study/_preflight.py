@@ -240,7 +240,8 @@ def probe_configuration(space: Space, splits: Splits, *, device: Any) -> None:
             reason = str(exc) if isinstance(exc, TrialFailure) else first_line(exc, with_type=True)
             first = first or (reason, dict(trial.params))
             continue
-        x, y = data.train[0][:PROBE_SAMPLES].to(device), data.train[1][:PROBE_SAMPLES].to(device)
+        x = data.model_input(data.train[0][:PROBE_SAMPLES].to(device))
+        y = data.train[1][:PROBE_SAMPLES].to(device)
         task = task_of(data.spec)
         try:
             model.train()

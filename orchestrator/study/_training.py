@@ -207,9 +207,14 @@ def _objective_values(ctx: RunContext, fitted: Any, model: Any, splits: Splits) 
         if metric == "n_parameters":
             values.append(float(fitted.n_parameters))
         elif metric == "latency_ms":
-            values.append(
-                measure_latency(model, splits.val[0], device=ctx.device, precision=ctx.precision)
+            latency = measure_latency(
+                model,
+                splits.val[0],
+                device=ctx.device,
+                precision=ctx.precision,
+                prepare=splits.model_input,
             )
+            values.append(latency)
         else:
             values.append(float(fitted.best_metrics[metric]))
     return values

@@ -20,7 +20,6 @@ from orchestrator.train._evaluate import evaluate, measure_latency, model_output
 from orchestrator.train._loop import (
     EpochCallback,
     FitResult,
-    data_fits,
     epoch_metrics,
     fit,
     seed_everything,
@@ -28,6 +27,7 @@ from orchestrator.train._loop import (
 )
 from orchestrator.train._optim import build_optimizer, head_parameters, lr_at, set_lr
 from orchestrator.train._state import load_saved_state, load_weights, state_to_save
+from orchestrator.train._step import data_fits
 
 __all__ = [
     "EpochCallback",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.data import DataSpec
@@ -32,6 +33,7 @@ def evaluate(
     num_classes: int | None = None,
     details: bool = True,
     decision: dict[str, float] | None = None,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """The scores of ``model`` on ``(x, y)`` as its task gives them
     (:meth:`~orchestrator.tasks.Task.score`), without gradients, in batches of ``batch_size`` (or
@@ -42,6 +44,8 @@ def evaluate(
         details: also what the report shows (per-class scores, a confusion matrix, curves);
             off for the scores of every epoch.
         decision: what the validation split decided (a binary task's threshold), applied here.
+        prepare: each batch as the model takes it (the data's
+            :meth:`~orchestrator.data.Splits.model_input`); None: ``x`` is so already.
 
     Returns:
         ``loss`` and the task's metrics and details, e.g. for classes ``accuracy``, macro
@@ -50,7 +54,9 @@ def evaluate(
     Raises:
         ValueError: no samples.
     """
-    outputs = model_outputs(model, x, device=device, precision=precision, batch_size=batch_size)
+    outputs = model_outputs(
+        model, x, device=device, precision=precision, batch_size=batch_size, prepare=prepare
+    )
     spec = spec_of(spec, num_classes)
     return task_of(spec).score(outputs, y.cpu(), spec, details=details, decision=decision)
 
@@ -71,9 +77,11 @@ def model_outputs(
     device: torch.device | str,
     precision: str = "32",
     batch_size: int = EVAL_BATCH_SIZE,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The model's outputs for ``x`` (float32, on the CPU), without gradients, in evaluation
-    mode; the model is left in the mode it was in.
+    mode; the model is left in the mode it was in. Each batch goes through ``prepare`` (the
+    data's :meth:`~orchestrator.data.Splits.model_input`) on the device, if given.
 
     Raises:
         ValueError: no samples.
@@ -93,6 +101,8 @@ def model_outputs(
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             xb = x[start : start + batch_size].to(device, non_blocking=True)
+            if prepare is not None:
+                xb = prepare(xb)
             with autocast(device, precision):
                 out = model(xb)
             outputs.append(out.float())
@@ -101,13 +111,21 @@ def model_outputs(
 
 
 def measure_latency(
-    model: torch.nn.Module, x: torch.Tensor, *, device: torch.device, precision: str = "32"
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    device: torch.device,
+    precision: str = "32",
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> float:
     """Inference milliseconds per sample: the median of timed forward passes of a batch of up to
-    :data:`LATENCY_BATCH` samples of ``x``, after one warm-up pass."""
+    :data:`LATENCY_BATCH` samples of ``x`` (through ``prepare``, as :func:`model_outputs`), after
+    one warm-up pass."""
     import torch
 
     batch = x[:LATENCY_BATCH].to(device)
+    if prepare is not None:
+        batch = prepare(batch)
     model.eval()
     times = []
     with torch.inference_mode(), autocast(device, precision):

@@ -37,7 +37,7 @@ from orchestrator.train._evaluate import model_outputs
 from orchestrator.train._failures import is_oom, probe_forward
 from orchestrator.train._optim import build_optimizer, head_parameters
 from orchestrator.train._state import state_to_save
-from orchestrator.train._step import Batches, Updater
+from orchestrator.train._step import Batches, Updater, place_data
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = [
     "EpochCallback",
     "FitResult",
-    "data_fits",
     "epoch_metrics",
     "fit",
     "seed_everything",
@@ -78,9 +77,6 @@ def selectable_metrics(spec: DataSpec) -> tuple[str, ...]:
     """What ``metric`` (the best epoch, early stopping) may be for data of ``spec``: the
     training loss and the task's validation metrics."""
     return ("train_loss", *task_of(spec).objectives(spec))
-
-
-DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of its free memory
 
 
 @dataclass
@@ -111,17 +107,6 @@ def seed_everything(seed: int) -> None:
 
 
 # --- training -------------------------------------------------------------------------------------
-
-
-def data_fits(nbytes: int, device: torch.device) -> bool:
-    """Whether ``nbytes`` of data should live on ``device``: always on the CPU and MPS (unified
-    memory), on a GPU if it takes at most :data:`DATA_MEMORY_SHARE` of the free memory."""
-    import torch
-
-    if device.type != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= DATA_MEMORY_SHARE * free
 
 
 def fit(
@@ -176,10 +161,10 @@ def fit(
     model = model.to(device)
     n_parameters = count_parameters(model)
     augmenter = _augmenter(config, splits, seed=seed, device=device)
-    data = _place(splits, device)
+    data = place_data(splits, device)
     batches = Batches.of(len(data.y_train), config.batch_size)
     loss_fn = task.loss_function(config, spec, data.y_train)
-    updater = _updater(model, config, loss_fn, device, precision, augmenter, on_step)
+    updater = _updater(model, config, loss_fn, device, precision, augmenter, on_step, splits)
     generator = torch.Generator().manual_seed(seed)
     # each batch's loss, read once per epoch: no per-step sync
     batch_losses = torch.zeros(batches.count, device=device)
@@ -189,7 +174,7 @@ def fit(
     stopped_early = False
 
     try:
-        probe = data.x_train[: min(batches.n, 2)].to(device)
+        probe = splits.model_input(data.x_train[: min(batches.n, 2)].to(device))
         probe_forward(model, probe, device=device, precision=precision, spec=spec)
         model.train()
         for epoch in range(1, config.epochs + 1):
@@ -199,7 +184,9 @@ def fit(
                 epoch, data.x_train, data.y_train, perm, batches, batch_losses, data.resident
             )
             train_loss = _train_loss(batch_losses, batches, epoch)
-            outputs = model_outputs(model, data.x_val, device=device, precision=precision)
+            outputs = model_outputs(
+                model, data.x_val, device=device, precision=precision, prepare=splits.model_input
+            )
             val = _validation_scores(task, outputs, data.y_val, spec, epoch)
             metrics = {
                 "train_loss": train_loss,
@@ -272,9 +259,11 @@ def _updater(
     precision: str,
     augmenter: Augmenter | None,
     on_step: Callable[[], None] | None,
+    splits: Splits,
 ) -> Updater:
     """The update step's optimizer (the head's learning rate may differ) and gradient scaler,
-    for a model already on ``device``."""
+    for a model already on ``device``; its batches enter the model through ``splits``'
+    :meth:`~orchestrator.data.Splits.model_input`."""
     return Updater(
         model=model,
         optimizer=build_optimizer(
@@ -289,39 +278,9 @@ def _updater(
         config=config,
         device=device,
         precision=precision,
+        prepare=splits.model_input,
         on_step=on_step,
     )
-
-
-@dataclass(frozen=True)
-class _Placed:
-    """The train and val tensors where the loop reads them, and whether that is the device."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    home: torch.device  # where the data lives
-    resident: bool  # on the training device: batches need no copy
-
-
-def _place(splits: Splits, device: torch.device) -> _Placed:
-    """Move the train and val splits onto ``device`` if they fit there (:func:`data_fits`), else
-    keep them in host memory, from where each batch is copied over."""
-    import torch
-
-    nbytes = sum(t.nbytes for t in (*splits.train, *splits.val))
-    resident = data_fits(nbytes, device)
-    home = device if resident else torch.device("cpu")
-    if not resident:
-        logger.info(
-            "data (%.1f GB) does not fit on %s: batches are copied from host memory",
-            nbytes / 1e9,
-            device,
-        )
-    x_train, y_train = (t.to(home) for t in splits.train)
-    x_val, y_val = (t.to(home) for t in splits.val)
-    return _Placed(x_train, y_train, x_val, y_val, home=home, resident=resident)
 
 
 def _train_loss(losses: torch.Tensor, batches: Batches, epoch: int) -> float:

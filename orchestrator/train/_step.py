@@ -1,8 +1,10 @@
-"""One epoch of the update step: forward, loss, backward, clip, step, in a fixed order.
+"""One epoch of the update step: forward, loss, backward, clip, step, in a fixed order; and
+where the data it reads lives (:func:`place_data`: on the device if it fits there).
 
 :func:`train_epoch` is the inner loop of :func:`~orchestrator.train.fit`: the batches of one epoch
-(slices of a per-epoch permutation), each through the trial's augmentation, under autocast, with
-gradients accumulated over ``gradient_accumulation`` batches per optimizer step. It keeps each
+(slices of a per-epoch permutation), each made float by the data's ``model_input`` on the device,
+then through the trial's augmentation, under autocast, with gradients accumulated over
+``gradient_accumulation`` batches per optimizer step. It keeps each
 batch's loss on the device (read once per epoch by the loop: no per-step sync).
 
 torch is imported inside the functions, so importing this module is cheap.
@@ -10,6 +12,7 @@ torch is imported inside the functions, so importing this module is cheap.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +26,56 @@ if TYPE_CHECKING:
 
     from orchestrator.augment import Augmenter
     from orchestrator.config import TrainConfig
+    from orchestrator.data import Splits
     from orchestrator.tasks import LossFunction
 
-__all__ = ["Batches", "Updater"]
+__all__ = ["DATA_MEMORY_SHARE", "Batches", "Placed", "Updater", "data_fits", "place_data"]
+
+logger = logging.getLogger(__name__)
+
+DATA_MEMORY_SHARE = 0.5  # data goes on a GPU if it takes at most this share of its free memory
+
+
+def data_fits(nbytes: int, device: torch.device) -> bool:
+    """Whether ``nbytes`` of data should live on ``device``: always on the CPU and MPS (unified
+    memory), on a GPU if it takes at most :data:`DATA_MEMORY_SHARE` of the free memory."""
+    import torch
+
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DATA_MEMORY_SHARE * free
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The train and val tensors where the loop reads them, and whether that is the device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    home: torch.device  # where the data lives
+    resident: bool  # on the training device: batches need no copy
+
+
+def place_data(splits: Splits, device: torch.device) -> Placed:
+    """Move the train and val splits onto ``device`` if they fit there (:func:`data_fits`), else
+    keep them in host memory, from where each batch is copied over."""
+    import torch
+
+    nbytes = sum(t.nbytes for t in (*splits.train, *splits.val))
+    resident = data_fits(nbytes, device)
+    home = device if resident else torch.device("cpu")
+    if not resident:
+        logger.info(
+            "data (%.1f GB) does not fit on %s: batches are copied from host memory",
+            nbytes / 1e9,
+            device,
+        )
+    x_train, y_train = (t.to(home) for t in splits.train)
+    x_val, y_val = (t.to(home) for t in splits.val)
+    return Placed(x_train, y_train, x_val, y_val, home=home, resident=resident)
 
 
 @dataclass(frozen=True)
@@ -60,6 +110,8 @@ class Updater:
     config: TrainConfig
     device: torch.device
     precision: str
+    # a batch as the model takes it (Splits.model_input: uint8 pixels become float)
+    prepare: Callable[[torch.Tensor], torch.Tensor]
     on_step: Callable[[], None] | None = None
 
     def train_epoch(
@@ -93,7 +145,7 @@ class Updater:
             if not resident:
                 xb = xb.to(self.device, non_blocking=True)
                 yb = yb.to(self.device, non_blocking=True)
-            loss = self.forward_backward(xb, yb, group_size)
+            loss = self.forward_backward(self.prepare(xb), yb, group_size)
             losses[b] = loss.detach()
             if b == first + group_size - 1:
                 self.step()

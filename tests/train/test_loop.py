@@ -91,7 +91,7 @@ def test_data_that_does_not_fit_stays_in_host_memory(
     digits: Splits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the same training when batches are copied from host memory instead of living on the device
-    import orchestrator.train._loop as train_module
+    import orchestrator.train._step as train_module
 
     resident = run(tiny_mlp(digits), digits, quick())
     monkeypatch.setattr(train_module, "data_fits", lambda nbytes, device: False)
