@@ -91,8 +91,15 @@ def main() -> None:
             profile=work / "chromium",
             wait_ms=5000,
         )
-        shoot(  # the section hpo explain fills, where the link to it scrolls the page
-            (work / "report.html").as_uri() + "#explain",
+        # the section hpo explain fills, alone on a page of the report's own style (headless
+        # Chromium's screenshot is of the top of a page, scrolled or not)
+        page = (work / "report.html").read_text()
+        start = page.index('<h2 id="explain">')
+        end = page.index("<h2", start + 1)
+        head = page[: page.index("<body>") + len("<body>")]
+        (work / "explain.html").write_text(head + page[start:end] + "</body></html>")
+        shoot(
+            (work / "explain.html").as_uri(),
             IMG / "report-explain.png",
             size="1280,1500",
             profile=work / "chromium",

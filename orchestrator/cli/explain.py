@@ -15,6 +15,7 @@ from orchestrator.cli._options import (
     tracking_option,
 )
 from orchestrator.cli._output import StagePrinter, _fmt_seconds
+from orchestrator.explain import SAMPLES
 
 
 @click.command()
@@ -35,10 +36,11 @@ from orchestrator.cli._output import StagePrinter, _fmt_seconds
 @click.option(
     "--samples",
     type=click.IntRange(min=1),
-    default=200,
+    default=SAMPLES,
     show_default=True,
-    help="Test samples attributed (drawn with the study seed); permutation importance "
-    "shuffles the whole test split.",
+    help="Tables: the test rows whose integrated gradients are averaged (drawn with the study "
+    "seed; permutation importance shuffles the whole test split). Images, sequences and texts "
+    "attribute the examples shown, chosen among the whole test split.",
 )
 @click.option(
     "--out",

@@ -6,6 +6,9 @@
   prediction side by side, and a gallery of the worst errors;
 - sequences: integrated gradients over the time steps, behind the signal;
 - tokens: layer integrated gradients on the token embedding, as highlighted text.
+
+Tables average the attributions of ``pool`` (``--samples`` test rows); the other kinds attribute
+only the examples they show, chosen among the whole test split (``samples`` then counts them).
 """
 
 from __future__ import annotations
@@ -164,8 +167,9 @@ def _images(
     from orchestrator.explain._pictures import Panel, error_gallery, image_figure
 
     x = splits.test[0]
-    pairs = _per_class(outcomes, pool)
+    pairs = _per_class(outcomes, np.arange(len(x)))  # among the whole test split
     chosen = np.asarray(sorted({i for pair in pairs for i in pair if i is not None}), np.int64)
+    result.samples = len(chosen)
     target = torch.from_numpy(outcomes.target[chosen])
     say(f"integrated gradients of {len(chosen)} images")
     grads = integrated_gradients(model, x[chosen], target, device=device)
@@ -210,7 +214,8 @@ def _sequences(
     from orchestrator.explain._pictures import sequence_figure
 
     x = splits.test[0]
-    chosen = np.asarray(_sides(outcomes, pool, per_side=SHOWN // 2 + 1), dtype=np.int64)
+    chosen = np.asarray(_sides(outcomes, np.arange(len(x)), per_side=SHOWN // 2 + 1), np.int64)
+    result.samples = len(chosen)
     say(f"integrated gradients of {len(chosen)} sequences")
     target = torch.from_numpy(outcomes.target[chosen])
     grads = integrated_gradients(model, x[chosen], target, device=device)
@@ -242,7 +247,8 @@ def _tokens(
         result.skipped["tokens"] = f"the {result.family} network has no token embedding"
         return
     vocabulary = Vocabulary.of(splits.preprocessing)
-    chosen = np.asarray(_sides(outcomes, pool, per_side=SHOWN), dtype=np.int64)
+    chosen = np.asarray(_sides(outcomes, np.arange(len(x)), per_side=SHOWN), dtype=np.int64)
+    result.samples = len(chosen)
     say(f"layer integrated gradients of {len(chosen)} texts")
     values = token_attributions(
         model,

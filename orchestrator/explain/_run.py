@@ -14,10 +14,11 @@ saved, on the study's own splits as its family takes them. What is drawn follows
 - every task: the worst errors as a table (the most confident wrong classes, the largest
   residuals in the target's units).
 
-Attributions are computed for a sample of the test split (``samples``, drawn with the study
-seed); permutation importance uses the whole test split. The pictures and the numbers are
-logged as ``explain/`` on the trial's MLflow run, and the study remembers the explanation
-(:data:`ATTR_EXPLAIN`) for ``hpo report``.
+A table's integrated gradients are averaged over a sample of the test split (``samples``, drawn
+with the study seed); permutation importance uses the whole test split; images, sequences and
+texts attribute the examples they show, chosen among the whole test split. The pictures and
+the numbers are logged as ``explain/`` on the trial's MLflow run, and the study remembers the
+explanation (:data:`ATTR_EXPLAIN`) for ``hpo report``.
 """
 
 from __future__ import annotations

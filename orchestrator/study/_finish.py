@@ -111,16 +111,16 @@ def trained_network(
     if config is None or run_id is None:
         logger.warning("trial %d has no stored config or MLflow run: not evaluated", trial.number)
         return None
-    splits = adapt_data(config.model, data(config.data), config.data)
-    model = build_model(config.model, splits.spec)
     with tempfile.TemporaryDirectory() as tmp:
-        try:
+        try:  # first: a trial without weights costs no data loading
             path = tracker.download(run_id, "model.pt", tmp)
         except Exception as exc:  # weights not reachable in this tracking store
             logger.warning(
                 "trial %d weights not found in MLflow (%s): not evaluated", trial.number, exc
             )
             return None
+        splits = adapt_data(config.model, data(config.data), config.data)
+        model = build_model(config.model, splits.spec)
         load_weights(model, path)
     return config, splits, model
 

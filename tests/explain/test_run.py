@@ -64,7 +64,9 @@ def test_explain_logs_on_the_trials_run_and_the_study_remembers_it(explained: di
     client = MlflowClient(tracking_uri=explained["tracking_uri"])
     logged = {a.path for a in client.list_artifacts(summary["run_id"], "explain")}
     assert logged == {"explain/explanation.json", "explain/images.png", "explain/errors.png"}
-    assert summary["trial"] == study.best_trial.number and summary["samples"] == 60
+    assert summary["trial"] == study.best_trial.number
+    # images attribute what they show: a right and a wrong image per class, at most
+    assert 10 <= summary["samples"] <= 20
 
 
 def test_explain_refuses_a_trial_the_study_lacks(explained: dict) -> None:
@@ -152,8 +154,8 @@ def test_explain_a_shipped_model_on_the_test_split_of_its_trial(explained: dict)
     )
     numbers = json.loads((root / "shipped" / "explanation.json").read_text())
     assert numbers["model"] == shipped["uri"] and numbers["trial"] == shipped["trial"]
-    assert numbers["samples"] == 20 and "images" in numbers["pictures"]
+    assert "images" in numbers["pictures"]
     assert f"Logged explain/ on the MLflow run of {shipped['uri']}" in out
     # the study still remembers the explanation of the trial, for the report
     remembered = load_study("seen", storage=str(root / "optuna.journal")).user_attrs[ATTR_EXPLAIN]
-    assert remembered["model"] is None and remembered["samples"] == 60
+    assert remembered["model"] is None and remembered["trial"] == shipped["trial"]
