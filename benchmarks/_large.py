@@ -261,6 +261,8 @@ class FakeTrials:
             if state == TrialState.COMPLETE:
                 attrs["best_epoch"] = best_epoch
                 attrs["best_metrics"] = rounded(epochs[best_epoch - 1])
+            else:  # pruned: the metrics of the epoch it was stopped at
+                attrs["last_metrics"] = rounded(epochs[-1])
         return Fake(
             number=number,
             state=state,

@@ -259,9 +259,10 @@ def _epochs_run(trial: FrozenTrial, histories: dict[str, dict[int, float]]) -> i
 def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
     """The validation metrics of the trial's best epoch (its last one if it did not complete).
 
-    Recorded on the trial (``best_metrics``) by current versions; read from MLflow otherwise.
+    Recorded on the trial (:func:`recorded_metrics`) by current versions; read from MLflow
+    otherwise.
     """
-    recorded = trial.user_attrs.get("best_metrics")
+    recorded = recorded_metrics(trial)
     if recorded:
         return {k: float(recorded[k]) for k in data.val_metrics if k in recorded}
     histories = data.histories(trial)
@@ -274,6 +275,13 @@ def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
         if steps:
             out[key] = steps.get(epoch, steps[max(steps)]) if epoch else steps[max(steps)]
     return out
+
+
+def recorded_metrics(trial: FrozenTrial) -> dict[str, Any]:
+    """The metrics a trial kept in the study: its best epoch's (``best_metrics``), or a pruned
+    trial's at the epoch it was stopped (``last_metrics``); {} when it kept none (a trial of an
+    older version, whose metrics only its MLflow run holds, or one that failed)."""
+    return trial.user_attrs.get("best_metrics") or trial.user_attrs.get("last_metrics") or {}
 
 
 def _param_names(trials: Sequence[FrozenTrial], order: Sequence[str] = ()) -> list[str]:
