@@ -244,8 +244,8 @@ class FakeTrials:
         worker = number % WORKERS
         attrs: dict[str, Any] = {"seed": rng.randrange(2**31 - 1), "epochs_run": run}
         system = {"hpo.worker": {"host": "bench", "pid": 4000 + worker, "start": "1"}}
-        value, intermediate = None, {}
-        if state == TrialState.FAIL:
+        value, intermediate = None, {e + 1: acc for e, acc in enumerate(curve)}
+        if state == TrialState.FAIL:  # its last epoch did not end: reported up to the one before
             attrs["fail_kind"] = "nan"
             attrs["fail_reason"] = (
                 f"nan: loss became nan at epoch {run}, batch 3; lower train.optimizer.lr or set "
@@ -253,8 +253,8 @@ class FakeTrials:
             )
             epochs = epochs[:-1]
             attrs["epochs_run"] = run - 1
+            intermediate.pop(run)
         else:
-            intermediate = {e + 1: acc for e, acc in enumerate(curve)}
             best_epoch = max(intermediate, key=intermediate.__getitem__)
             value = intermediate[best_epoch] if state == TrialState.COMPLETE else curve[-1]
             attrs["n_parameters"] = rng.randrange(5_000, 200_000)
