@@ -228,6 +228,47 @@ def _goal(name: str, size: int) -> str:
     return f"≤ {_limit(name, size):g} s{rows}"
 
 
+# Why a command misses its target, as measured on 2 shared cores (2026-12-08, the table above
+# and python -X importtime -m orchestrator ...); kept by hand, like section 3's
+WHY = (
+    "Where the time goes. `hpo studies` and `hpo best` at 10,000 trials (3.3 s, met): Optuna "
+    "replaying the study's 44 MB journal file into 10,000 trials (about 2.4 s of the command) "
+    "and the interpreter freeing them at exit (0.8 s); hpo's own work is milliseconds. `hpo "
+    "leaderboard` (5.0 s, just met) adds pandas and formatting 10,000 rows; it reads the study "
+    "alone now that a pruned trial keeps its last epoch's metrics (`last_metrics`): before, one "
+    "pruned trial sent it to MLflow, 11.5 s for 30 trials here.",
+    "`hpo report` at 100 trials (7.9 s, misses 3 s): imports (MLflow 1.1 s, pandas 0.3 s, "
+    "matplotlib and Optuna's plots), opening MLflow's SQLite store (SQLAlchemy and MLflow's "
+    "schema check, about 1 s), reading the 100 runs, drawing 8 plots to PNG (3-6 s measured "
+    "piece by piece on a busy machine, the slice grid of 8 Optuna figures the largest part), "
+    "logging the page and its plots on the parent run, and the exit (1.3 s). At 10,000 trials "
+    "(13.8 s, met; before this round about 130 s of reading and drawing alone, measured piece "
+    "by piece once on a study built the same way): "
+    "the report no longer copies trials (Optuna's history deep-copied all of them), draws a "
+    "seeded sample of 1,000 trials in parallel coordinates, slices, the timeline and the grey "
+    "curves (the barh of 10,000 trials alone took 32 s), imports no scikit-learn (1.5 s that "
+    "`optuna.importance` pulled in), and reads only the MLflow runs it links to (a search of "
+    "all 10,000 runs took 36 s). Left to do for 3 s at 100 trials: `--no-mlflow` skips the "
+    "store (not the default: the links and the test split come from it); drawing the slice "
+    "panels as one figure; a lighter MLflow client than MLflow's own.",
+    "`hpo predict` of 2,000 rows (5.8 s, misses 2 s; the forward pass itself not timed "
+    "apart): torch (1.4-1.6 s) is needed to run the network, MLflow (about 1 s of imports, and its "
+    "store) to find `models:/m-...` and to load the pyfunc model folder; pandas 0.3 s; exit "
+    "1.1-1.4 s. The same model as a downloaded folder takes 4.4 s: MLflow is still imported "
+    "to load it. Reading the folder's weights and `preprocessing.json` without MLflow would "
+    "save about 1.5 s for local folders only (a remote store must go through MLflow); not done "
+    "this round, since every store kind and model kind (ensembles, pt2) would need it.",
+    "`hpo validate` (4.1 s, misses 0.5 s, unreachable as the project defines it): it runs "
+    "every check `hpo run` runs before its first trial (device, sampler and pruner, the data "
+    "loaded and the model built and trained a step, the tracking store checked), so it needs "
+    "torch (0.9 s), the data's loader (scikit-learn's digits, 0.6 s), MLflow for the store "
+    "check (1.1 s), pandas (0.4 s) and Optuna (0.2 s). Dropping a check would let a file pass "
+    "that `hpo run` refuses. What would meet it: a cache of the checks keyed by the file and "
+    "the environment, or a probe per data loader that reads a data set's shape without loading "
+    "it and a tracking check without importing MLflow (see section 3).",
+)
+
+
 def notes(s: Any, large: LargeStudy, built: dict[int, tuple[float, str]]) -> list[str]:
     """How the studies were made and timed, and why a command misses its target."""
     made = "; ".join(
@@ -245,4 +286,5 @@ def notes(s: Any, large: LargeStudy, built: dict[int, tuple[float, str]]) -> lis
         "the order rotating; medians. "
         f"`hpo predict`: {s.predict_rows:,} rows of raw digits with the real trials' winner "
         "(its MLflow model); `hpo validate` from the repository root, as in section 3.",
+        *WHY,
     ]
