@@ -46,6 +46,7 @@ ORDER = (
     "tables",
     "explain",
     "datacache",
+    "scale",
 )
 TITLES = {
     "overhead": "1. Orchestration overhead",
@@ -63,6 +64,7 @@ TITLES = {
     "tables": "13. Tables: hpo against scikit-learn's baselines",
     "explain": "14. Explaining the winner",
     "datacache": "15. Large data shared by workers",
+    "scale": "16. Large studies: everyday commands at 100 and 10,000 trials",
 }
 
 
@@ -99,6 +101,9 @@ class Settings:
     pack_ks: tuple[int, ...] = (1, 2, 4, 8)
     pack_epochs: int = 20
     hf_trials: int = 12  # each of the two studies of section 9 (~20 min on 2 cores)
+    scale_sizes: tuple[int, ...] = (100, 10_000)  # trials of the study section 16 times
+    scale_reps: int = 3
+    predict_rows: int = 2_000
     # (the sections it concerns, what differs from the counts)
     deviations: tuple[tuple[tuple[str, ...], str], ...] = (
         (
@@ -149,6 +154,9 @@ class Settings:
             pack_ks=(1, 2),
             pack_epochs=1,
             hf_trials=1,
+            scale_sizes=(12, 30),
+            scale_reps=1,
+            predict_rows=50,
             deviations=(
                 (ORDER, "--quick: every count cut to the minimum; the figures mean nothing"),
             ),

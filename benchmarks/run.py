@@ -30,8 +30,12 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                and its time on the CPU
 15. datacache  ``hpo run --jobs 2`` on 40,000 PNGs and a 150,000-row CSV: peak PSS per worker and
                time to the first trial, against the commit before the data cache (~10 min)
+16. scale      ``hpo studies``, ``best``, ``leaderboard`` and ``report`` of a study of 100 and of
+               10,000 trials (fake trials written through hpo's storage and tracking), ``hpo
+               predict`` of 2,000 rows, ``hpo validate``; and where each command's time goes
 
 Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
+(section 16 uses ``_large.py``, which makes its large studies, and times ``_phases.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
 ``_studies.py`` the Optuna studies they make and read, ``_report.py`` results.json and RESULTS.md.
 The processes they time are ``minimal_loop.py``, ``_probe.py`` (``hpo`` with fit() timed) and
@@ -70,6 +74,7 @@ from overhead import bench_overhead
 from proxy import bench_proxy
 from pruning import bench_pruning
 from quality import bench_quality
+from scale import bench_scale
 from scaling import bench_scaling
 from startup import bench_startup
 from storage import bench_storage
@@ -94,6 +99,7 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "tables": bench_tables,
     "explain": bench_explain,
     "datacache": bench_datacache,
+    "scale": bench_scale,
 }
 
 

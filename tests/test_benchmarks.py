@@ -28,6 +28,7 @@ SECTIONS = (
     "tables",
     "explain",
     "datacache",
+    "scale",
 )
 
 

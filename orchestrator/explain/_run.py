@@ -74,6 +74,7 @@ def explain(
     device: str = "cpu",
     log: bool = True,
     progress: Callable[[str], None] | None = None,
+    study: optuna.Study | None = None,
 ) -> Explanation:
     """Explain a study's best trial (or trial ``trial``, or the shipped model ``model``) on the
     study's test split; log ``explain/`` on its MLflow run and remember it in the study when
@@ -82,6 +83,7 @@ def explain(
     Args:
         model: a model ``hpo retrain`` shipped (``models:/NAME/1``, a run id, a folder) of one
             network: its own weights, on the data of the trial it was retrained from.
+        study: the study ``study_name``, when the caller has it loaded (the report).
 
     Raises:
         StudyError: no such study, no completed trial, no MLflow experiment, or a trial whose
@@ -100,7 +102,7 @@ def explain(
         raise ConfigError(f"--samples {samples}: give at least 1 test sample to attribute")
     if trial is not None and model is not None:
         raise ConfigError("--trial and --model both name what to explain; give one of them")
-    study = load_study(study_name, storage=storage)
+    study = study or load_study(study_name, storage=storage)
     tracker = Tracker.open_existing(study_name, tracking_uri=tracking_uri)
     if tracker is None:
         raise StudyError(

@@ -32,6 +32,9 @@ VAL_METRICS = ("val_loss", "val_accuracy", "val_precision", "val_recall", "val_f
 PARENT_RUN_ATTR = "hpo.mlflow_parent_run_id"  # the study's MLflow parent run, set by hpo run
 TEST_EVALUATION = "test_evaluation.json"  # on the parent run: the best trial on the test split
 WORKER_ATTR = "hpo.worker"  # a trial's worker process: {"host", "pid", "start"}
+# a study of up to this many trials has every MLflow run read at once (one search page); a larger
+# one has a run read when the report needs it (a search of 10,000 runs takes half a minute)
+READ_ALL_RUNS = 1_000
 
 
 @dataclass
@@ -51,6 +54,7 @@ class StudyData:
     since: float | None = None
     tracker: Tracker | None = None
     runs: dict[str, Any] = field(default_factory=dict)  # MLflow run id -> Run (trial runs)
+    every_run: bool = True  # ``runs`` holds every trial run (else those read so far)
     ui_url: str | None = None  # MLflow's UI the links open (hpo report --ui-url)
     # trial number -> what histories() read for it; filled as trials are asked for
     _histories: dict[int, dict[str, dict[int, float]]] = field(
@@ -82,7 +86,7 @@ class StudyData:
         if trial.number not in self._histories:
             run_id = trial.user_attrs.get("mlflow_run_id")
             histories: dict[str, dict[int, float]] = {}
-            if self.tracker is not None and run_id in self.runs:
+            if self.tracker is not None and self.has_run(run_id):
                 histories = self.tracker.metric_histories(run_id, self.curve_metrics)
             self._histories[trial.number] = histories
         return self._histories[trial.number]
@@ -104,10 +108,40 @@ class StudyData:
         if (trial.number, key) not in read:
             run_id = trial.user_attrs.get("mlflow_run_id")
             found: dict[int, float] = {}
-            if self.tracker is not None and run_id in self.runs:
+            if self.tracker is not None and self.has_run(run_id):
                 found = self.tracker.metric_histories(run_id, [key]).get(key, {})
             read[(trial.number, key)] = found
         return read[(trial.number, key)]
+
+    def has_run(self, run_id: str | None) -> bool:
+        """Whether ``run_id`` is a trial run of the study's experiment (a run read when it is
+        first asked for, where not every run was read at once)."""
+        if run_id is None or self.tracker is None:
+            return False
+        if run_id not in self.runs and not self.every_run:
+            absent = self._read.setdefault("absent", set())
+            if run_id not in absent:
+                run = _run_of(self.tracker, run_id)
+                if run is None:
+                    absent.add(run_id)
+                else:
+                    self.runs[run_id] = run
+        return run_id in self.runs
+
+    def devices(self) -> dict[str, int | None]:
+        """The devices the trials ran on (their runs' ``hpo.device`` tag), each with its number
+        of trials where every run was read, else None."""
+        if self.tracker is None:
+            return {}
+        if not self.every_run:
+            return dict.fromkeys(self.tracker.tag_values("hpo.device"))
+        found: dict[str, int | None] = {}
+        for trial in self.trials:
+            run = self.runs.get(trial.user_attrs.get("mlflow_run_id"))
+            device = run.data.tags.get("hpo.device") if run is not None else None
+            if device:
+                found[device] = (found.get(device) or 0) + 1
+        return found
 
     def ui_base(self) -> str | None:
         """The address of MLflow's UI the report links to (see
@@ -212,7 +246,8 @@ def load_study_data(
         from orchestrator.tracking import Tracker
 
         data.tracker = Tracker.open_existing(name, tracking_uri=tracking_uri)
-        if data.tracker is not None:
+        data.every_run = n_total <= READ_ALL_RUNS
+        if data.tracker is not None and data.every_run:
             data.runs = data.tracker.runs_by_id()
     return data
 
@@ -225,10 +260,19 @@ def _default_task() -> Task:
 
 def _run_in(tracker: Tracker, run_id: str) -> bool:
     """Whether ``run_id`` is a run of the tracker's experiment."""
+    return _run_of(tracker, run_id, role=None) is not None
+
+
+def _run_of(tracker: Tracker, run_id: str, *, role: str | None = "trial") -> Any:
+    """The run ``run_id`` when it is one of the tracker's experiment (with tag ``hpo.role`` =
+    ``role``, unless None), else None."""
     try:
-        return tracker.client.get_run(run_id).info.experiment_id == tracker.experiment_id
+        run = tracker.client.get_run(run_id)
     except Exception:
-        return False
+        return None
+    if run.info.experiment_id != tracker.experiment_id:
+        return None
+    return run if role is None or run.data.tags.get("hpo.role") == role else None
 
 
 def worker_of(trial: FrozenTrial) -> tuple[str, int, str] | None:
@@ -259,9 +303,10 @@ def _epochs_run(trial: FrozenTrial, histories: dict[str, dict[int, float]]) -> i
 def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
     """The validation metrics of the trial's best epoch (its last one if it did not complete).
 
-    Recorded on the trial (``best_metrics``) by current versions; read from MLflow otherwise.
+    Recorded on the trial (:func:`recorded_metrics`) by current versions; read from MLflow
+    otherwise.
     """
-    recorded = trial.user_attrs.get("best_metrics")
+    recorded = recorded_metrics(trial)
     if recorded:
         return {k: float(recorded[k]) for k in data.val_metrics if k in recorded}
     histories = data.histories(trial)
@@ -274,6 +319,13 @@ def _val_metrics(data: StudyData, trial: FrozenTrial) -> dict[str, float]:
         if steps:
             out[key] = steps.get(epoch, steps[max(steps)]) if epoch else steps[max(steps)]
     return out
+
+
+def recorded_metrics(trial: FrozenTrial) -> dict[str, Any]:
+    """The metrics a trial kept in the study: its best epoch's (``best_metrics``), or a pruned
+    trial's at the epoch it was stopped (``last_metrics``); {} when it kept none (a trial of an
+    older version, whose metrics only its MLflow run holds, or one that failed)."""
+    return trial.user_attrs.get("best_metrics") or trial.user_attrs.get("last_metrics") or {}
 
 
 def _param_names(trials: Sequence[FrozenTrial], order: Sequence[str] = ()) -> list[str]:

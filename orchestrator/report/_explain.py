@@ -97,7 +97,12 @@ def explained_winner(
             logger.info("explanation of trial %d not read back (%s)", winner.number, exc)
     try:
         result = explain(
-            data.name, storage=storage, tracking_uri=tracking_uri, trial=winner.number, log=log
+            data.name,
+            storage=storage,
+            tracking_uri=tracking_uri,
+            trial=winner.number,
+            log=log,
+            study=data.study,
         )
     except Exception as exc:  # the report goes on without it, and says why
         logger.warning("the winner was not explained: %s", first_line(exc))

@@ -84,14 +84,18 @@ def _draw_figures(
     return figures, skipped
 
 
-def _optuna(name: str, plan: Plan, **kwargs: Any) -> go.Figure:
-    """Optuna's plotly plot ``name`` of the plan's view; None arguments left out."""
+def _optuna(name: str, plan: Plan, *, drawn: bool = False, **kwargs: Any) -> go.Figure:
+    """Optuna's plotly plot ``name`` of the plan's view (``drawn``: of its sample, see
+    :attr:`Plan.drawn`); None arguments left out."""
+    from orchestrator.report._study_view import optuna_importance
+
+    optuna_importance()  # before Optuna's plots import it, with scikit-learn
     import optuna.visualization as vis
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return getattr(vis, name)(plan.view, **kwargs)
+        return getattr(vis, name)(plan.drawn if drawn else plan.view, **kwargs)
 
 
 def _importances(data: StudyData, plan: Plan) -> go.Figure:
@@ -132,6 +136,7 @@ def _parallel(data: StudyData, plan: Plan) -> go.Figure:
     figure = _optuna(
         "plot_parallel_coordinate",
         plan,
+        drawn=True,
         params=plan.params,
         target=plan.target,
         target_name=data.metrics[0],
@@ -177,7 +182,12 @@ def _slices(data: StudyData, plan: Plan) -> list[go.Figure]:
     figures = []
     for param in plan.params:
         figure = _optuna(
-            "plot_slice", plan, params=[param], target=plan.target, target_name=data.metrics[0]
+            "plot_slice",
+            plan,
+            drawn=True,
+            params=[param],
+            target=plan.target,
+            target_name=data.metrics[0],
         )
         figure.update_layout(title=None, width=width, height=height, margin={"t": 30})
         figure.update_yaxes(range=[low, high], tickformat=".4~g")
@@ -193,7 +203,7 @@ def _curves(data: StudyData, plan: Plan) -> go.Figure:
 
     metric = curve_metric(data)
     if not data.is_multi_objective and any(t.intermediate_values for t in data.trials):
-        figure = _optuna("plot_intermediate_values", plan)
+        figure = _optuna("plot_intermediate_values", plan, drawn=True)
     else:
         figure = go.Figure()
         for curve in plan.curves:
@@ -263,7 +273,7 @@ def _losses(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]], plan:
 def _timeline(data: StudyData, plan: Plan) -> go.Figure:
     """Optuna's timeline, each bar's hover saying the trial's state, duration and worker, and
     each trial's worker beside its number (up to 60 trials)."""
-    figure = _optuna("plot_timeline", plan)
+    figure = _optuna("plot_timeline", plan, drawn=True)
     trials = {t.number: t for t in data.trials}
     for trace in figure.data:
         texts = []

@@ -23,6 +23,7 @@ from orchestrator.report._data import (
     _duration,
     _epochs_run,
     _val_metrics,
+    recorded_metrics,
 )
 from orchestrator.report._ranking import rank_trials
 
@@ -109,10 +110,9 @@ def leaderboard(
 
 def needs_runs(data: StudyData) -> bool:
     """Whether the leaderboard of ``data`` must read MLflow: some finished trial did not keep
-    its best epoch's metrics in the study (studies of hpo before it did)."""
+    its metrics in the study (studies of hpo before it did; pruned trials before they did)."""
     return any(
-        t.state.name in ("COMPLETE", "PRUNED") and not t.user_attrs.get("best_metrics")
-        for t in data.trials
+        t.state.name in ("COMPLETE", "PRUNED") and not recorded_metrics(t) for t in data.trials
     )
 
 

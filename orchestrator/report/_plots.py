@@ -81,15 +81,22 @@ def _draw_plots(
     return plots, skipped
 
 
-def _optuna(name: str, plan: Plan, *, size: tuple[float, float], **kwargs: Any) -> Axes:
-    """Optuna's matplotlib plot ``name`` of the plan's view, resized; None arguments left out."""
+def _optuna(
+    name: str, plan: Plan, *, size: tuple[float, float], drawn: bool = False, **kwargs: Any
+) -> Axes:
+    """Optuna's matplotlib plot ``name`` of the plan's view (``drawn``: of its sample, see
+    :attr:`Plan.drawn`), resized; None arguments left out."""
     import numpy as np
+
+    from orchestrator.report._study_view import optuna_importance
+
+    optuna_importance()  # before Optuna's plots import it, with scikit-learn
     import optuna.visualization.matplotlib as vis
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ExperimentalWarning on every matplotlib plot
-        axes = getattr(vis, name)(plan.view, **kwargs)
+        axes = getattr(vis, name)(plan.drawn if drawn else plan.view, **kwargs)
     ax = np.ravel(axes)[0]
     ax.figure.set_size_inches(*size)
     return ax
@@ -144,6 +151,7 @@ def _parallel(data: StudyData, plan: Plan) -> Figure:
         "plot_parallel_coordinate",
         plan,
         size=(max(9.0, 1.4 * len(plan.params) + 3.0), 5.5),
+        drawn=True,
         params=plan.params,
         target=plan.target,
         target_name=data.metrics[0],
@@ -195,6 +203,7 @@ def _slices(data: StudyData, plan: Plan) -> bytes:
             "plot_slice",
             plan,
             size=(3.6, 3.0),
+            drawn=True,
             params=[param],
             target=plan.target,
             target_name=data.metrics[0],
@@ -316,8 +325,8 @@ def _timeline(plan: Plan) -> Figure:
     number."""
     from matplotlib.ticker import FuncFormatter
 
-    height = min(12.0, max(3.5, 0.22 * len(plan.view.trials) + 1.5))
-    ax = _optuna("plot_timeline", plan, size=(10.0, height))
+    height = min(12.0, max(3.5, 0.22 * len(plan.drawn.trials) + 1.5))
+    ax = _optuna("plot_timeline", plan, size=(10.0, height), drawn=True)
     if plan.workers:
         workers = plan.workers
         ax.yaxis.set_major_formatter(

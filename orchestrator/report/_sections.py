@@ -300,7 +300,7 @@ def _leaderboard_section(data: StudyData, *, params: Sequence[str]) -> tuple[str
     base = data.ui_base()
     links = [
         run_url(base, experiment_id=experiment, run_id=run_id)
-        if base is not None and experiment is not None and run_id in data.runs
+        if base is not None and experiment is not None and data.has_run(run_id)
         else None
         for run_id in top["mlflow_run_id"]
     ]

@@ -85,14 +85,12 @@ def _compute_section(data: StudyData, activity: Activity) -> str:
     notes = []
     if total_epochs:
         notes.append(f"{total_seconds / total_epochs:.2f} s of trial time per epoch on average")
-    devices = Counter(
-        run.data.tags.get("hpo.device")
-        for t in data.trials
-        if (run := data.runs.get(t.user_attrs.get("mlflow_run_id"))) is not None
-        and run.data.tags.get("hpo.device")
-    )
+    devices = data.devices()
     if devices:
-        notes.append("devices: " + ", ".join(f"{d} ({n} trials)" for d, n in devices.items()))
+        notes.append(
+            "devices: "
+            + ", ".join(d if n is None else f"{d} ({n} trials)" for d, n in devices.items())
+        )
     extra = f"<p>{esc('; '.join(notes))}.</p>" if notes else ""
     return table + extra + _runs_part(activity)
 

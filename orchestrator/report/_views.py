@@ -29,29 +29,53 @@ TOP_CURVES = 5  # loss curves drawn for this many of the best trials
 TOP_SHARE = 0.1  # PedAnovaImportanceEvaluator's target_quantile (its default)
 TOP_TRIALS = 5
 NOT_SAMPLED = "n/a"  # what a plot says of a parameter its trial did not sample (branch not taken)
+# parallel coordinates, slices, the timeline and the grey learning curves of a larger study draw
+# a random sample of this many of its trials (seeded: the same trials give the same sample), so
+# that lines, points and bars stay legible and quick; the history and importances use them all
+MAX_DRAWN = 1_000
+SAMPLE_SEED = 0
 
 
 def view_study(data: StudyData) -> optuna.Study:
-    """What Optuna's plots read: the study itself, or an in-memory copy holding the trials of the
-    window (and, with several objectives, their names, which label the plots)."""
-    import optuna
+    """What Optuna's plots read: the study with the trials of the report, never copied (see
+    :class:`~orchestrator.report._study_view.StudyView`): every trial, or the finished trials of
+    the window; the objectives named as the report names them, which labels the plots."""
     from optuna.trial import TrialState
 
-    if data.since is None and not data.is_multi_objective:
-        return data.study
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
-    try:
-        view = optuna.create_study(directions=data.directions)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    if data.is_multi_objective:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # set_metric_names is experimental
-            view.set_metric_names(data.metrics)
-    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    view.add_trials([t for t in data.trials if t.state in finished])
-    return view
+    from orchestrator.report._study_view import StudyView
+
+    trials = data.trials
+    if data.since is not None or data.is_multi_objective:
+        finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        trials = [t for t in data.trials if t.state in finished]
+    return StudyView(data.study, trials, metric_names=data.metrics)
+
+
+def drawn_study(data: StudyData, view: optuna.Study) -> optuna.Study:
+    """What the plots that draw every trial read (parallel coordinates, slices, the timeline):
+    ``view``, or a random sample of :data:`MAX_DRAWN` of its trials when it holds more."""
+    from orchestrator.report._study_view import StudyView, sample_of
+
+    trials = view.get_trials(deepcopy=False)
+    if len(trials) <= MAX_DRAWN:
+        return view
+    drawn = sample_of(trials, MAX_DRAWN, seed=SAMPLE_SEED)
+    return StudyView(data.study, drawn, metric_names=data.metrics)
+
+
+def sampled_note(plan: Plan) -> str:
+    """What a plot of :attr:`Plan.drawn` says when it is a sample: how many of how many."""
+    drawn, every = plan.drawn.get_trials(deepcopy=False), plan.view.get_trials(deepcopy=False)
+    if len(drawn) >= len(every):
+        return ""
+    complete = sum(1 for t in every if t.state.name == "COMPLETE")
+    drawn_complete = sum(1 for t in drawn if t.state.name == "COMPLETE")
+    return (
+        f"Drawn: a random sample of {len(drawn):,} of the {len(every):,} trials "
+        f"({drawn_complete:,} of the {complete:,} completed), the same on every report of "
+        "these trials, so that the plot stays legible; the optimization history and the "
+        "importances use every trial."
+    )
 
 
 def first_objective(data: StudyData) -> Callable[[FrozenTrial], float] | None:
@@ -63,7 +87,7 @@ def first_objective(data: StudyData) -> Callable[[FrozenTrial], float] | None:
 def plot_params(view: optuna.Study, data: StudyData) -> list[str]:
     """The parameters worth a parallel-coordinates and a slice plot: every parameter a completed
     trial sampled, or the :data:`MAX_PLOT_PARAMS` most important when there are more."""
-    import optuna
+    from orchestrator.report._study_view import optuna_importance
 
     names = data.param_names([t for t in data.trials if t.state.name == "COMPLETE"])
     if len(names) <= MAX_PLOT_PARAMS:
@@ -74,7 +98,7 @@ def plot_params(view: optuna.Study, data: StudyData) -> list[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            importances = optuna.importance.get_param_importances(
+            importances = optuna_importance().get_param_importances(
                 view, evaluator=importance_evaluator(), target=target
             )
         ranked = [p for p in importances if p in names]
@@ -93,11 +117,11 @@ def conditional_params(data: StudyData, params: list[str]) -> list[str]:
 def importance_evaluator() -> optuna.importance.BaseImportanceEvaluator:
     """PED-ANOVA, chosen by name (Optuna's default since 5.0, and optuna-dashboard's), so that
     the report's note on how many trials it needs holds whatever the installed default."""
-    from optuna.importance import PedAnovaImportanceEvaluator
+    from orchestrator.report._study_view import optuna_importance
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental in some versions
-        return PedAnovaImportanceEvaluator(target_quantile=TOP_SHARE)
+        return optuna_importance().PedAnovaImportanceEvaluator(target_quantile=TOP_SHARE)
 
 
 def importance_note(data: StudyData) -> str | None:
@@ -161,12 +185,15 @@ def curve_metric(data: StudyData) -> str:
 
 def learning_curves(data: StudyData) -> list[Curve]:
     """Every trial's curve of :func:`curve_metric`, first trial first: Optuna's intermediate
-    values (what the pruner compared) with one objective, else the MLflow run's history."""
+    values (what the pruner compared) with one objective where the study has them (a trial
+    without them stopped before its first epoch ended: its run holds no epoch either), else the
+    MLflow run's history."""
     metric = curve_metric(data)
+    reported = not data.is_multi_objective and any(t.intermediate_values for t in data.trials)
     curves = []
     for trial in data.trials:
         values: dict[int, float] = {}
-        if not data.is_multi_objective and trial.intermediate_values:
+        if reported:
             values = {int(k): float(v) for k, v in trial.intermediate_values.items()}
         elif trial.state.name in ("COMPLETE", "PRUNED", "FAIL"):
             values = dict(data.history(trial, metric))
@@ -217,6 +244,7 @@ class Plan:
     curves, the workers; the plots neither page can draw (and why), and a note under some."""
 
     view: optuna.Study
+    drawn: optuna.Study  # what parallel coordinates, slices and the timeline draw: a sample
     target: Callable[[FrozenTrial], float] | None
     params: list[str]
     curves: list[Curve]
@@ -233,14 +261,21 @@ class Plan:
 def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) -> Plan:
     """Decide what the report draws (see :class:`Plan`)."""
     view = view_study(data)
+    drawn = drawn_study(data, view)
     params = plot_params(view, data)
     workers, names = worker_labels(data)
+    top = top_trials(ranked)
+    curves = learning_curves(data)
+    if drawn is not view:  # a sample: the best trials' curves, and the sample's in grey
+        shown = {t.number for t in drawn.get_trials(deepcopy=False)} | set(top)
+        curves = [c for c in curves if c.number in shown]
     plan = Plan(
         view=view,
+        drawn=drawn,
         target=first_objective(data),
         params=params,
-        curves=learning_curves(data),
-        top=top_trials(ranked),
+        curves=curves,
+        top=top,
         workers=workers,
         applicable=[p for p in PLOTS if _applies(p, data)],
         skipped={},
@@ -286,7 +321,7 @@ def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) ->
     ).strip()
     if plan.curves:
         plan.notes["curves"] = (
-            f"{curve_metric(data)} of every trial by epoch; the best {len(plan.top)} trials in "
+            f"{curve_metric(data)} of each trial by epoch; the best {len(plan.top)} trials in "
             "colour and named in the legend, the others grey; a red x marks the epoch at which "
             "the pruner stopped a trial."
         )
@@ -299,6 +334,9 @@ def plan_plots(data: StudyData, ranked: list[tuple[int | None, FrozenTrial]]) ->
         plan.notes["timeline"] = "Worker processes: " + "; ".join(
             f"{label}: {name} ({_count(workers, label)} trials)" for label, name in names.items()
         )
+    sampled = sampled_note(plan)
+    for plot in ("parallel", "slice", "timeline", "curves") if sampled else ():
+        plan.notes[plot] = f"{plan.notes.get(plot, '')} {sampled}".strip()
     return plan
 
 

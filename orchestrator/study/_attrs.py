@@ -19,6 +19,7 @@ __all__ = [
     "ATTR_EPOCHS_RUN",
     "ATTR_FAIL_KIND",
     "ATTR_FAIL_REASON",
+    "ATTR_LAST_METRICS",
     "ATTR_METRIC",
     "ATTR_METRICS",
     "ATTR_MODEL",
@@ -62,6 +63,7 @@ ATTR_CONFIG = "config"  # the trial's resolved configuration
 ATTR_BEST_EPOCH = "best_epoch"
 ATTR_EPOCHS_RUN = "epochs_run"
 ATTR_BEST_METRICS = "best_metrics"
+ATTR_LAST_METRICS = "last_metrics"  # a pruned trial's metrics at the epoch it was stopped
 ATTR_N_PARAMETERS = "n_parameters"
 ATTR_FAIL_KIND = "fail_kind"  # the failure class: nan, oom, timeout, stale, error, ...
 ATTR_FAIL_REASON = "fail_reason"

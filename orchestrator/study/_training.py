@@ -60,6 +60,7 @@ class Progress:
 
     epochs: int = 0  # steps reported (epochs; with cv, epochs of every fold so far)
     last_value: float | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)  # the last epoch's
 
 
 def train_trial(
@@ -160,6 +161,7 @@ def _fit(
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         step = offset + epoch
         progress.epochs, progress.last_value = step, metrics.get(ctx.metric)
+        progress.last_metrics = dict(metrics)
         logged = metrics if fold is None else {**metrics, "fold": float(fold)}
         with store_call(MLFLOW):
             run.log_epoch(step, logged)

@@ -24,6 +24,7 @@ from orchestrator.study._attrs import (
     ATTR_BEST_METRICS,
     ATTR_CONFIG,
     ATTR_EPOCHS_RUN,
+    ATTR_LAST_METRICS,
     ATTR_N_PARAMETERS,
     ATTR_RUN_ID,
     ATTR_SEED,
@@ -130,6 +131,8 @@ def run_trial(ctx: RunContext, trial: optuna.Trial, *, n_trials: int) -> TrialEv
         with store_call(OPTUNA):
             _note_run_id(trial, run)
             trial.set_user_attr(ATTR_EPOCHS_RUN, progress.epochs)
+            # what the leaderboard shows of it, without reading its MLflow run back
+            trial.set_user_attr(ATTR_LAST_METRICS, rounded(progress.last_metrics))
             tell(study, trial, state=TrialState.PRUNED)
         state, reason, value = "PRUNED", f"pruned at epoch {progress.epochs}", progress.last_value
         _end(run, "FINISHED", state=state, tags={"hpo.pruned_epoch": progress.epochs})

@@ -77,3 +77,27 @@ def test_one_metric_is_read_alone_unless_all_were() -> None:
     assert data.history(trials[1], "val_accuracy") == {1: 0.5}
     assert data.history(trials[1], "val_accuracy") == {1: 0.5}
     assert tracker.asked[1:] == ["r1:val_accuracy"]
+
+
+def test_a_large_study_reads_the_runs_it_needs_one_by_one(
+    real_study: dict[str, str], monkeypatch: Any
+) -> None:
+    from orchestrator.report import _data, load_study_data
+
+    monkeypatch.setattr(_data, "READ_ALL_RUNS", 1)  # the 3-trial study counts as large
+    data = load_study_data(
+        "tiny", storage=real_study["storage"], tracking_uri=real_study["tracking_uri"]
+    )
+    # no search of every run: each is read when first asked for, then kept
+    assert not data.every_run and data.runs == {}
+    run_id = data.trials[0].user_attrs["mlflow_run_id"]
+    assert data.has_run(run_id) and list(data.runs) == [run_id]
+    assert not data.has_run("no-such-run") and not data.has_run(None)
+    # devices are named, not counted
+    assert data.devices() == {"cpu": None}
+    # a small study reads them all at once, and counts
+    monkeypatch.setattr(_data, "READ_ALL_RUNS", 1_000)
+    data = load_study_data(
+        "tiny", storage=real_study["storage"], tracking_uri=real_study["tracking_uri"]
+    )
+    assert data.every_run and len(data.runs) == 3 and data.devices() == {"cpu": 3}

@@ -261,3 +261,38 @@ def test_the_leaderboard_reads_the_study_alone(real_study: dict[str, str]) -> No
     assert done.returncode == 0, done.stderr
     assert "rank" in done.stdout and "val_f1" in done.stdout
     assert done.stdout.splitlines()[-1] == "False False"
+
+
+def test_a_pruned_trial_shows_the_metrics_it_kept_without_mlflow() -> None:
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from orchestrator.report import StudyData, leaderboard, needs_runs
+
+    study = optuna.create_study(direction="maximize")
+    for state, attrs in (
+        ("COMPLETE", {"best_metrics": {"val_accuracy": 0.9, "val_loss": 0.3}}),
+        ("PRUNED", {"last_metrics": {"val_accuracy": 0.6, "val_loss": 1.2}}),
+    ):
+        study.add_trial(
+            create_trial(
+                state=TrialState[state],
+                value=0.9 if state == "COMPLETE" else 0.6,
+                params={"lr": 0.01},
+                distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
+                intermediate_values={1: 0.6},
+                user_attrs=attrs,
+            )
+        )
+    trials = study.get_trials(deepcopy=False)
+    data = StudyData(
+        study=study, trials=trials, metrics=["val_accuracy"], directions=["maximize"], n_total=2
+    )
+    # the pruned trial kept its last epoch's metrics: MLflow need not be read
+    assert not needs_runs(data)
+    frame = leaderboard(data)
+    assert frame.loc[frame["state"] == "PRUNED", "val_loss"].item() == 1.2
+    # a pruned trial of an older version kept none: the leaderboard reads its MLflow run
+    trials[1].user_attrs.clear()
+    assert needs_runs(data)

@@ -60,3 +60,33 @@ def test_timeline_labels_each_worker(branching: dict[str, str]) -> None:
     assert plan.notes["timeline"] == (
         "Worker processes: w1: node-a pid 100 (6 trials); w2: node-a pid 101 (6 trials)"
     )
+
+
+def test_a_large_study_draws_a_seeded_sample_and_says_so(
+    make_branching: Callable[[int], dict[str, str]], monkeypatch
+) -> None:
+    from orchestrator.report import _views
+
+    monkeypatch.setattr(_views, "MAX_DRAWN", 20)  # 52 trials: more than a sample holds
+    stores = make_branching(52)
+    _, plan = _plan(stores, "branching")
+    drawn = [t.number for t in plan.drawn.get_trials(deepcopy=False)]
+    # the history and importances read every trial, the per-trial plots a sample of 20
+    assert len(plan.view.get_trials(deepcopy=False)) == 52 and len(drawn) == 20
+    assert drawn == sorted(drawn) and drawn != list(range(20))  # real numbers, at random
+    # the same sample on every report of the same trials
+    _, again = _plan(stores, "branching")
+    assert [t.number for t in again.drawn.get_trials(deepcopy=False)] == drawn
+    # the grey curves are the sample's; the best trials' are always drawn
+    assert {c.number for c in plan.curves} == set(drawn) | set(plan.top)
+    # each sampled plot's note says how many of how many
+    for plot in ("parallel", "slice", "timeline", "curves"):
+        assert "a random sample of 20 of the 52 trials" in plan.notes[plot], plot
+    assert "random sample" not in plan.notes.get("history", "")
+
+
+def test_a_small_study_draws_every_trial(branching: dict[str, str]) -> None:
+    _, plan = _plan(branching, "branching")
+    # 12 trials: nothing sampled, nothing said of it
+    assert plan.drawn is plan.view
+    assert not any("random sample" in note for note in plan.notes.values())

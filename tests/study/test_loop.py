@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import (
     late_failing_space,
     mlflow_runs,
@@ -181,6 +183,11 @@ def test_a_trial_is_never_pruned_after_its_last_epoch(
     # pruned after epoch 1, where stopping saves the second
     assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
     assert [max(t.intermediate_values) for t in trials] == [1, 1]
+    # each kept the metrics of the epoch it was stopped at: the leaderboard needs no MLflow
+    for t in trials:
+        kept = t.user_attrs["last_metrics"]
+        assert kept["val_accuracy"] == pytest.approx(t.intermediate_values[1], rel=1e-3)
+        assert "val_loss" in kept and "train_loss" in kept
     # one epoch in all: the pruner is not asked after the last one, which would save nothing;
     # the trials complete, with their weights, and one of them wins
     result = run_cli(

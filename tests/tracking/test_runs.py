@@ -62,3 +62,16 @@ def test_a_data_set_source_keeps_no_password(tmp_path: Path) -> None:
     )
     (used,) = tracker.client.get_run(run_id).inputs.dataset_inputs
     assert "s3cret" not in used.dataset.source
+
+
+def test_tag_values_name_each_value_once_without_reading_every_run(tmp_path: Path) -> None:
+    tracker = _tracker(tmp_path)
+    for number, device in enumerate(["cpu", "cuda:0", "cpu", "cuda:0", "cuda:1"]):
+        tracker.start_trial(number, params={}, tags={"hpo.device": device}).end(
+            "FINISHED", state="COMPLETE"
+        )
+    tracker.close()
+    # each device once (in the order the searches found them), the parent run left out
+    assert sorted(tracker.tag_values("hpo.device")) == ["cpu", "cuda:0", "cuda:1"]
+    assert len(tracker.tag_values("hpo.device", most=2)) == 2  # at most 2 searches
+    assert tracker.tag_values("hpo.no_such_tag") == []
