@@ -34,8 +34,9 @@ results.json beside it. Nothing here asserts a timing: speed targets are measure
                10,000 trials (fake trials written through hpo's storage and tracking), ``hpo
                predict`` of 2,000 rows, ``hpo validate``; and where each command's time goes
 
-Each section is the module of its name beside this file (section 7 also uses ``_offline.py``);
-(section 16 uses ``_large.py``, which makes its large studies, and times ``_phases.py``);
+Each section is the module of its name beside this file (section 7 also uses ``_offline.py``;
+section 14 is ``explanations.py``, as tests/explain would shadow a module ``explain``; section 16
+uses ``_large.py``, which makes its large studies, and times ``_phases.py``);
 ``_harness.py`` holds what they share (presets, commands timed, the pieces of a section),
 ``_studies.py`` the Optuna studies they make and read, ``_report.py`` results.json and RESULTS.md.
 The processes they time are ``minimal_loop.py``, ``_probe.py`` (``hpo`` with fit() timed) and
@@ -66,7 +67,7 @@ from _harness import BENCH, ORDER, PRESETS, PY, TITLES, Context, Settings, load_
 from _report import counts_line, machine, previous_results, render, write_results
 from datacache import bench_datacache
 from ensembles import bench_ensembles
-from explain import bench_explain
+from explanations import bench_explain
 from faults import bench_faults
 from gpu import bench_gpu
 from hf import bench_hf
