@@ -183,3 +183,28 @@ def test_predict_unknown_model_version(retrained: dict[str, str], tmp_path: Path
     result = _predict(retrained, "--model", "models:/tiny/99", "--input", str(tmp_path / "x.npy"))
     assert result.exit_code == 2
     assert result.output.startswith("Error: --model models:/tiny/99: cannot load it from MLflow")
+
+
+def test_a_model_folder_predicts_without_importing_mlflow(
+    retrained: dict[str, str], digits: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from orchestrator.tracking import download_model
+
+    folder = str(
+        download_model("models:/tiny/1", tmp_path / "model", tracking_uri=retrained["tracking_uri"])
+    )
+    np.save(tmp_path / "digits.npy", digits["images"])
+    script = (
+        "import sys\n"
+        "from orchestrator.predict import predict\n"
+        f"predict({folder!r}, {str(tmp_path / 'digits.npy')!r}, out={str(tmp_path / 'p.csv')!r})\n"
+        "print('mlflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    # a folder on disk is read as it is: MLflow (a second of imports) is not needed
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == len(digits["images"]) + 1

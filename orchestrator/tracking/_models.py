@@ -199,11 +199,11 @@ def download_model(ref: str, dst: str | Path, *, tracking_uri: str | None = None
     Raises:
         ConfigError: no such model, version or run in this tracking store.
     """
+    uri = resolve_model_uri(ref)
+    if Path(uri).is_dir():  # a model folder: read as it is, without importing MLflow (~1 s)
+        return Path(uri)
     import mlflow.artifacts
 
-    uri = resolve_model_uri(ref)
-    if Path(uri).is_dir():
-        return Path(uri)
     quiet_artifact_downloads()
     store = tracking_uri or default_tracking_uri()
     try:
