@@ -231,18 +231,22 @@ def _goal(name: str, size: int) -> str:
 # Why a command misses its target, as measured on 2 shared cores (2026-12-08, the table above
 # and python -X importtime -m orchestrator ...); kept by hand, like section 3's
 WHY = (
-    "Where the time goes. `hpo studies` and `hpo best` at 10,000 trials (3.3 s, met): Optuna "
+    "Where the time goes. `hpo studies` and `hpo best` at 10,000 trials (3.3-3.9 s, met): Optuna "
     "replaying the study's 44 MB journal file into 10,000 trials (about 2.4 s of the command) "
     "and the interpreter freeing them at exit (0.8 s); hpo's own work is milliseconds. `hpo "
-    "leaderboard` (5.0 s, just met) adds pandas and formatting 10,000 rows; it reads the study "
+    "leaderboard` (5.0 s in one run, 5.8 s in the next: at its target, within this machine's "
+    "noise) adds pandas and formatting 10,000 rows; it reads the study "
     "alone now that a pruned trial keeps its last epoch's metrics (`last_metrics`): before, one "
     "pruned trial sent it to MLflow, 11.5 s for 30 trials here.",
-    "`hpo report` at 100 trials (7.9 s, misses 3 s): imports (MLflow 1.1 s, pandas 0.3 s, "
+    "`hpo report` at 100 trials (7.4-7.9 s, misses 3 s): imports (MLflow 1.1 s, pandas 0.3 s, "
     "matplotlib and Optuna's plots), opening MLflow's SQLite store (SQLAlchemy and MLflow's "
     "schema check, about 1 s), reading the 100 runs, drawing 8 plots to PNG (3-6 s measured "
     "piece by piece on a busy machine, the slice grid of 8 Optuna figures the largest part), "
-    "logging the page and its plots on the parent run, and the exit (1.3 s). At 10,000 trials "
-    "(13.8 s, met; before this round about 130 s of reading and drawing alone, measured piece "
+    "logging the page and its plots on the parent run, and the exit (1.3 s). Its section on "
+    "what the winner looks at costs a download attempt here: the winner is a fake trial without "
+    "weights, so the page says it was not explained (no data is loaded for it); a real winner "
+    "explained once is read back from its run's explain/. At 10,000 trials "
+    "(13.8-17.3 s, met; before this round about 130 s of reading and drawing alone, measured piece "
     "by piece once on a study built the same way): "
     "the report no longer copies trials (Optuna's history deep-copied all of them), draws a "
     "seeded sample of 1,000 trials in parallel coordinates, slices, the timeline and the grey "
@@ -251,14 +255,14 @@ WHY = (
     "all 10,000 runs took 36 s). Left to do for 3 s at 100 trials: `--no-mlflow` skips the "
     "store (not the default: the links and the test split come from it); drawing the slice "
     "panels as one figure; a lighter MLflow client than MLflow's own.",
-    "`hpo predict` of 2,000 rows (5.8 s, misses 2 s; the forward pass itself not timed "
+    "`hpo predict` of 2,000 rows (5.1-5.8 s, misses 2 s; the forward pass itself not timed "
     "apart): torch (1.4-1.6 s) is needed to run the network, MLflow (about 1 s of imports, and its "
     "store) to find `models:/m-...` and to load the pyfunc model folder; pandas 0.3 s; exit "
-    "1.1-1.4 s. The same model as a downloaded folder takes 4.4 s: MLflow is still imported "
-    "to load it. Reading the folder's weights and `preprocessing.json` without MLflow would "
-    "save about 1.5 s for local folders only (a remote store must go through MLflow); not done "
-    "this round, since every store kind and model kind (ensembles, pt2) would need it.",
-    "`hpo validate` (4.1 s, misses 0.5 s, unreachable as the project defines it): it runs "
+    "1.1-1.4 s. The same model as a downloaded folder took 4.4 s while MLflow was imported to "
+    "load it; a folder is now read without MLflow: 2.75 s (misses 2 s by torch's import, "
+    "1.1-1.3 s, and the exit, 0.6 s). A `models:/` reference still needs MLflow to find the "
+    "model in its registry.",
+    "`hpo validate` (3.3-4.1 s, misses 0.5 s, unreachable as the project defines it): it runs "
     "every check `hpo run` runs before its first trial (device, sampler and pruner, the data "
     "loaded and the model built and trained a step, the tracking store checked), so it needs "
     "torch (0.9 s), the data's loader (scikit-learn's digits, 0.6 s), MLflow for the store "
