@@ -40,7 +40,7 @@ def storage_proxy(host: str, port: int, allow_remote: bool, storage: Any) -> Non
         click.echo(warning, err=True)
     code, server = 0, None
     try:  # a signal from the first moment on stops it as cleanly as later
-        with _terminated_on_sigterm(Terminated):
+        with _stopped_by_signals(Terminated):
             server = start_storage_proxy(storage, host=host, port=port)
             address = socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
             address = f"[{address}]" if ":" in address else address
@@ -59,14 +59,18 @@ def storage_proxy(host: str, port: int, allow_remote: bool, storage: Any) -> Non
 
 
 @contextlib.contextmanager
-def _terminated_on_sigterm(exc_type: type[BaseException]) -> Iterator[None]:
-    """SIGTERM raises ``exc_type`` in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+def _stopped_by_signals(exc_type: type[BaseException]) -> Iterator[None]:
+    """SIGTERM raises ``exc_type`` in the main thread, and SIGINT KeyboardInterrupt, whatever
+    this process inherited: a shell's background job starts with SIGINT ignored, and Python
+    then installs no Ctrl-C handler of its own (``hpo run`` sets its handlers the same way)."""
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise exc_type()
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)

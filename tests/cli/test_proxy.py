@@ -36,9 +36,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_proxy(storage: str) -> Iterator[tuple[subprocess.Popen[str], str, list[str]]]:
+def running_proxy(
+    storage: str, *, sigint_ignored: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], str, list[str]]]:
     """`hpo storage-proxy` on a free port over ``storage`` (given in HPO_STORAGE, not argv):
-    the process, the grpc:// URL it printed, and its output lines so far."""
+    the process, the grpc:// URL it printed, and its output lines so far. ``sigint_ignored``:
+    started as a shell starts a background job, with SIGINT ignored."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "storage-proxy", "--port", str(port)],
@@ -46,6 +49,9 @@ def running_proxy(storage: str) -> Iterator[tuple[subprocess.Popen[str], str, li
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if sigint_ignored
+        else None,
     )
     lines: list[str] = []
     try:
@@ -114,10 +120,16 @@ def test_two_workers_through_the_proxy_keep_the_exact_budget(
 
 
 @pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+    ("sig", "code", "ignored"),
+    [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-of-a-background-job"],
 )
-def test_the_proxy_stops_cleanly_on_a_signal(workdir: Path, sig: int, code: int) -> None:
-    with running_proxy(f"sqlite:///{workdir / 'studies.db'}") as (proxy, url, _):
+def test_the_proxy_stops_cleanly_on_a_signal(
+    workdir: Path, sig: int, code: int, ignored: bool
+) -> None:
+    # a background job of a shell inherits SIGINT ignored: the proxy stops on it all the same
+    store = f"sqlite:///{workdir / 'studies.db'}"
+    with running_proxy(store, sigint_ignored=ignored) as (proxy, url, _):
         port = int(url.rsplit(":", 1)[1])
         proxy.send_signal(sig)
         started = time.monotonic()
