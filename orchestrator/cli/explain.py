@@ -81,6 +81,7 @@ def explain(
     """
     from orchestrator.explain import explain as explain_trial
 
+    _check_folder(out)  # before anything is computed or logged
     which = f"trial #{trial_number}" if trial_number is not None else "the best trial"
     which = model_ref or which
     click.echo(f"Explaining {which} of study '{study_name}' on its test split.")
@@ -106,6 +107,25 @@ def explain(
         what = result.model or f"trial #{result.trial}"
         click.echo(f"Logged explain/ on the MLflow run of {what} ({result.run_id})")
     click.echo(f"Done in {_fmt_seconds(result.seconds)}.")
+
+
+def _check_folder(out: str) -> None:
+    """``--out`` is a folder this process can write, or can make; else one line, exit 2."""
+    import os
+    from pathlib import Path
+
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"{out}: cannot make it ({exc.strerror or exc}); give a folder you can write",
+            param_hint="--out",
+        ) from exc
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(
+            f"{out}: not writable; give a folder you can write", param_hint="--out"
+        )
 
 
 def print_explanation(result: Any) -> None:

@@ -159,3 +159,24 @@ def test_explain_a_shipped_model_on_the_test_split_of_its_trial(explained: dict)
     # the study still remembers the explanation of the trial, for the report
     remembered = load_study("seen", storage=str(root / "optuna.journal")).user_attrs[ATTR_EXPLAIN]
     assert remembered["model"] is None and remembered["trial"] == shipped["trial"]
+
+
+def test_an_unwritable_out_is_refused_before_anything_is_logged(explained: dict) -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+    from orchestrator.explain import ATTR_EXPLAIN
+    from orchestrator.study import load_study
+
+    root = explained["root"]
+    (root / "a-file").write_text("")
+    storage = str(root / "optuna.journal")
+    before = load_study("seen", storage=storage).user_attrs[ATTR_EXPLAIN]
+    result = CliRunner().invoke(
+        cli, ["explain", "--study", "seen", "--out", str(root / "a-file" / "why"),
+              *explained["stores"]],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Invalid value for --out" in result.output and "cannot make it" in result.output
+    # the study still remembers the explanation it had
+    assert load_study("seen", storage=storage).user_attrs[ATTR_EXPLAIN] == before
