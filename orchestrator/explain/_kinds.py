@@ -58,8 +58,7 @@ def worst_errors(outcomes: Outcomes, splits: Splits) -> list[dict[str, Any]]:
     """The test samples most wrong, worst first, with their row in the source data."""
     import numpy as np
 
-    wrong = np.flatnonzero(outcomes.wrong)
-    order = wrong[np.argsort(-outcomes.badness[wrong], kind="stable")][:WORST]
+    _, order = _ranked(outcomes, np.arange(len(outcomes.wrong)), per_side=WORST)
     rows = splits.indices.get("test")
     out = []
     for i in order:
@@ -69,16 +68,22 @@ def worst_errors(outcomes: Outcomes, splits: Splits) -> list[dict[str, Any]]:
     return out
 
 
-def _sides(outcomes: Outcomes, pool: np.ndarray, *, per_side: int) -> list[int]:
-    """The most confident right predictions (the smallest errors) and the most confident
-    wrong ones (the largest) among ``pool``: ``per_side`` of each where there are."""
+def _ranked(outcomes: Outcomes, pool: np.ndarray, *, per_side: int) -> tuple[list, list]:
+    """Among ``pool``: the most confident right predictions (the smallest errors, best first)
+    and the most confident wrong ones (the largest, worst first), ``per_side`` of each at most."""
     import numpy as np
 
     right = pool[~outcomes.wrong[pool]]
     wrong = pool[outcomes.wrong[pool]]
     best = right[np.argsort(outcomes.badness[right], kind="stable")][:per_side]
     worst = wrong[np.argsort(-outcomes.badness[wrong], kind="stable")][:per_side]
-    return [int(i) for i in (*best, *worst)]
+    return [int(i) for i in best], [int(i) for i in worst]
+
+
+def _sides(outcomes: Outcomes, pool: np.ndarray, *, per_side: int) -> list[int]:
+    """:func:`_ranked`'s right predictions, then its wrong ones."""
+    best, worst = _ranked(outcomes, pool, per_side=per_side)
+    return best + worst
 
 
 def _per_class(outcomes: Outcomes, pool: np.ndarray) -> list[tuple[int | None, int | None]]:
@@ -96,10 +101,7 @@ def _per_class(outcomes: Outcomes, pool: np.ndarray) -> list[tuple[int | None, i
     per = PER_GROUP if groups != [None] else SHOWN
     pairs: list[tuple[int | None, int | None]] = []
     for rows in members:
-        right = rows[~outcomes.wrong[rows]]
-        wrong = rows[outcomes.wrong[rows]]
-        best = [int(i) for i in right[np.argsort(outcomes.badness[right], kind="stable")][:per]]
-        worst = [int(i) for i in wrong[np.argsort(-outcomes.badness[wrong], kind="stable")][:per]]
+        best, worst = _ranked(outcomes, rows, per_side=per)
         for k in range(max(len(best), len(worst))):
             pairs.append((best[k] if k < len(best) else None, worst[k] if k < len(worst) else None))
     return pairs
