@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ConfigError, StudyError
 from orchestrator.explain._kinds import DRAWERS, outputs_of, worst_errors
+from orchestrator.explain._names import ARTIFACT_DIR, ATTR_EXPLAIN, SAMPLES
 from orchestrator.explain._result import Explanation
 
 if TYPE_CHECKING:
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["ARTIFACT_DIR", "ATTR_EXPLAIN", "SAMPLES", "Explanation", "explain"]
 
 logger = logging.getLogger(__name__)
-
-ATTR_EXPLAIN = "hpo.explain"  # study user attr: the last explanation's summary
-ARTIFACT_DIR = "explain"  # on the explained trial's MLflow run
-SAMPLES = 200  # test samples attributed by default: under 60 s for the shipped spaces here
 
 
 @dataclass
